@@ -1,0 +1,123 @@
+//! pvflow's configuration: `pvflow.toml`, then `PVFLOW_<SECTION>_<KEY>` environment variables,
+//! then command-line flags (applied by the binaries), later sources winning.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the configuration file when `--config` is not given.
+pub const CONFIG_ENV: &str = "PVFLOW_CONFIG";
+/// Prefix of the per-key environment variables.
+const ENV_PREFIX: &str = "PVFLOW_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+/// The whole configuration. Sections grow with the components that read them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PvflowConfig {
+    pub model: ModelConfig,
+}
+
+/// `[model]`: the classification model and the parameters fixed with it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `normalization.json` holding `pv_scalogram`'s per-channel mean and std
+    /// (`PVFLOW_MODEL_NORMALIZATION`). Unset: scalograms of the raw readings.
+    pub normalization: Option<PathBuf>,
+}
+
+/// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
+/// are not configuration keys.
+const SECTIONS: &[&str] = &["model"];
+
+impl PvflowConfig {
+    /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it
+    /// exists), then the environment. A file named explicitly must exist.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let explicit = path
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+        let file = match explicit {
+            Some(p) if !p.is_file() => return Err(ConfigError::Missing(p)),
+            Some(p) => Some(p),
+            None => Some(PathBuf::from("pvflow.toml")).filter(|p| p.is_file()),
+        };
+        let mut figment = Figment::from(Serialized::defaults(PvflowConfig::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).filter_map(|key| {
+            // MODEL_NORMALIZATION -> model.normalization: the first `_` separates the section.
+            let (section, rest) = key.as_str().split_once('_')?;
+            SECTIONS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(section))
+                .then(|| format!("{section}.{rest}").into())
+        }));
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "[model]\nnormalization = \"from-file.json\"\n",
+            )?;
+            let c = PvflowConfig::load(Some(Path::new("custom.toml"))).expect("loads");
+            assert_eq!(c.model.normalization, Some(PathBuf::from("from-file.json")));
+            jail.set_env("PVFLOW_MODEL_NORMALIZATION", "from-env.json");
+            let c = PvflowConfig::load(Some(Path::new("custom.toml"))).expect("loads");
+            assert_eq!(c.model.normalization, Some(PathBuf::from("from-env.json")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_path_from_environment_and_defaults_without_a_file() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                PvflowConfig::load(None).expect("defaults"),
+                PvflowConfig::default()
+            );
+            jail.create_file("elsewhere.toml", "[model]\nnormalization = \"n.json\"\n")?;
+            jail.set_env(CONFIG_ENV, "elsewhere.toml");
+            let c = PvflowConfig::load(None).expect("loads");
+            assert_eq!(c.model.normalization, Some(PathBuf::from("n.json")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        figment::Jail::expect_with(|jail| {
+            let e = PvflowConfig::load(Some(Path::new("absent.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("absent.toml does not exist"), "{e}");
+            jail.create_file("typo.toml", "[model]\nnormalisation = \"x\"\n")?;
+            let e = PvflowConfig::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("normalisation"), "{e}");
+            Ok(())
+        });
+    }
+}

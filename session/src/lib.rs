@@ -1,0 +1,85 @@
+//! The wiring every pvflow process shares: configuration, and DataFusion sessions with all of
+//! pvflow's functions registered. The CLI uses it today; the scheduler and executor binaries
+//! build their sessions from the same pieces so that a plan means the same thing everywhere.
+
+pub mod config;
+
+use config::PvflowConfig;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pvflow_udfs::normalization::{Normalization, NormalizationError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Normalization(#[from] NormalizationError),
+}
+
+/// The normalisation `pv_scalogram` applies, from `[model] normalization`.
+pub fn normalization(config: &PvflowConfig) -> Result<Normalization, SessionError> {
+    match &config.model.normalization {
+        Some(path) => {
+            let n = Normalization::from_json_file(path)?;
+            tracing::info!(path = %path.display(), "pv_scalogram normalisation loaded");
+            Ok(n)
+        }
+        None => {
+            tracing::info!("no [model] normalization configured: scalograms of raw readings");
+            Ok(Normalization::IDENTITY)
+        }
+    }
+}
+
+/// An embedded session: DataFusion's defaults, `information_schema` for analysts' `SHOW`
+/// commands, files queryable by path, and every pvflow function.
+pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
+    let session_config = SessionConfig::new().with_information_schema(true);
+    let state = SessionStateBuilder::new()
+        .with_config(session_config)
+        .with_default_features()
+        .build();
+    // enable_url_table: analysts can query a file by its path, `SELECT * FROM 'x.parquet'`.
+    let ctx = SessionContext::new_with_state(state).enable_url_table();
+    for udf in pvflow_udfs::all_udfs(normalization(config)?) {
+        ctx.register_udf(udf);
+    }
+    Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::execution::FunctionRegistry;
+    use std::path::PathBuf;
+
+    #[tokio::test]
+    async fn every_function_is_registered() {
+        let ctx = session_context(&PvflowConfig::default()).expect("session");
+        for name in ["cwt_morlet", "pv_scalogram"] {
+            assert!(ctx.udf(name).is_ok(), "{name} missing");
+        }
+        let df = ctx
+            .sql("SELECT routine_name FROM information_schema.routines WHERE routine_name = 'cwt_morlet'")
+            .await
+            .expect("plans");
+        assert_eq!(df.count().await.expect("runs"), 1);
+    }
+
+    #[test]
+    fn a_configured_normalisation_file_must_load() {
+        let mut config = PvflowConfig::default();
+        config.model.normalization = Some(PathBuf::from("/nonexistent/normalization.json"));
+        let Err(e) = session_context(&config) else {
+            panic!("a missing normalisation file must fail the session")
+        };
+        let e = e.to_string();
+        assert!(e.contains("/nonexistent/normalization.json"), "{e}");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("normalization.json");
+        let n = Normalization::new([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]).expect("valid");
+        std::fs::write(&path, n.to_json()).expect("write");
+        config.model.normalization = Some(path);
+        assert_eq!(normalization(&config).expect("loads"), n);
+    }
+}

@@ -1,0 +1,362 @@
+//! `pv_scalogram(voltage, current, temperature, irradiance [, slot])`: one window's four series
+//! as one normalised 4x64x64 wavelet image, the CNN's input.
+
+use crate::cwt_morlet::SIGNAL_PROCESSING;
+use crate::list_args::{coerce_float_list, coerce_int_list, list_of, row_values};
+use crate::morlet::DenseCwt;
+use crate::normalization::{CHANNELS, Normalization};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+use std::sync::{Arc, LazyLock};
+
+/// Readings per window: about 21 minutes at one reading per 20 s.
+pub const WINDOW_LEN: usize = 64;
+/// Wavelet scales 1..=64.
+pub const NUM_SCALES: usize = 64;
+/// Values per image: channels x scales x time.
+pub const IMAGE_LEN: usize = CHANNELS.len() * NUM_SCALES * WINDOW_LEN;
+/// A channel with fewer valid readings than this (75 % of the window) gives no image: gap
+/// filling would invent too much of it.
+pub const MIN_VALID_READINGS: usize = 48;
+
+/// The scalogram type: `FixedSizeList<Float32, 16384>`, laid out `[channel][scale][time]`.
+pub fn scalogram_type() -> DataType {
+    DataType::FixedSizeList(
+        Arc::new(Field::new_list_field(DataType::Float32, true)),
+        IMAGE_LEN as i32,
+    )
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PvScalogram {
+    signature: Signature,
+    normalization: Normalization,
+}
+
+impl Default for PvScalogram {
+    fn default() -> Self {
+        Self::new(Normalization::IDENTITY)
+    }
+}
+
+impl PvScalogram {
+    /// The function with fixed normalisation parameters (usually a model's
+    /// `normalization.json`).
+    pub fn new(normalization: Normalization) -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            normalization,
+        }
+    }
+
+    pub fn normalization(&self) -> &Normalization {
+        &self.normalization
+    }
+}
+
+impl ScalarUDFImpl for PvScalogram {
+    fn name(&self) -> &str {
+        "pv_scalogram"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if !(4..=5).contains(&arg_types.len()) {
+            return plan_err!(
+                "pv_scalogram takes (voltage, current, temperature, irradiance [, slot]), got {} arguments",
+                arg_types.len()
+            );
+        }
+        let mut coerced = Vec::with_capacity(arg_types.len());
+        for (name, arg) in CHANNELS.iter().zip(arg_types) {
+            coerce_float_list("pv_scalogram", name, arg)?;
+            coerced.push(list_of(DataType::Float32));
+        }
+        if let Some(slot) = arg_types.get(4) {
+            coerced.push(coerce_int_list("pv_scalogram", "slot", slot)?);
+        }
+        Ok(coerced)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(scalogram_type())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let result = self.scalograms(&arrays)?;
+        Ok(if all_scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+        } else {
+            ColumnarValue::Array(result)
+        })
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+            Documentation::builder(
+                SIGNAL_PROCESSING,
+                "The scalogram of one 64-reading window of a PV array: the Morlet CWT \
+                 (scales 1..=64, as `cwt_morlet`) of each of the four series after fixed \
+                 per-channel normalisation `(x - mean) / std`, stacked channel-first into one \
+                 4x64x64 Float32 image (`FixedSizeList<Float32, 16384>`, \
+                 `[channel][scale][time]`, channels voltage, current, temperature, \
+                 irradiance). Missing readings (absent slots, NULL, NaN, infinite) are filled \
+                 per channel by linear interpolation between the nearest valid readings, and \
+                 by the nearest valid reading at the window's ends. The image is NULL when any \
+                 series is NULL or any channel has fewer than 48 valid readings.",
+                "pv_scalogram(voltage, current, temperature, irradiance[, slot])",
+            )
+            .with_sql_example(
+                r#"```sql
+> SELECT device_id, window_start,
+         pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
+                      array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
+                      array_agg(slot ORDER BY ts)) AS scalogram
+  FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
+               (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
+        FROM readings)
+  GROUP BY device_id, window_start;
+```"#,
+            )
+            .with_argument("voltage", "List of the window's voltage readings in time order.")
+            .with_argument("current", "List of current readings, same length.")
+            .with_argument("temperature", "List of temperature readings, same length.")
+            .with_argument("irradiance", "List of irradiance readings, same length.")
+            .with_argument(
+                "slot",
+                "Optional list of each reading's position in the window, 0..=63 (same length \
+                 as the series). Without it, reading i is at position i. A position given \
+                 twice keeps its first valid reading.",
+            )
+            .with_related_udf("cwt_morlet")
+            .build()
+        });
+        Some(&DOC)
+    }
+}
+
+impl PvScalogram {
+    fn scalograms(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
+        let rows = arrays[0].len();
+        let channels: Vec<&ListArray> = arrays[..4].iter().map(|a| a.as_list::<i32>()).collect();
+        let slots = arrays.get(4).map(|a| a.as_list::<i32>());
+
+        // Series laid out [channel][row][time] so each channel is one (rows x 64) matrix;
+        // rows without an image keep zeros, which transform to zeros.
+        let mut series = vec![0f32; CHANNELS.len() * rows * WINDOW_LEN];
+        let mut windows = [[0f32; WINDOW_LEN]; 4];
+        let mut positions = Vec::new();
+        let mut scratch = Vec::new();
+        let mut valid = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let complete = self.row_windows(
+                row,
+                &channels,
+                slots,
+                &mut positions,
+                &mut scratch,
+                &mut windows,
+            )?;
+            if complete {
+                for (c, window) in windows.iter().enumerate() {
+                    let start = (c * rows + row) * WINDOW_LEN;
+                    series[start..start + WINDOW_LEN].copy_from_slice(window);
+                }
+            }
+            valid.push(complete);
+        }
+
+        let mut images = vec![0f32; rows * IMAGE_LEN];
+        let dense = DenseCwt::<f32>::get(WINDOW_LEN, NUM_SCALES);
+        let channel_len = dense.output_len();
+        for c in 0..CHANNELS.len() {
+            let input = &series[c * rows * WINDOW_LEN..(c + 1) * rows * WINDOW_LEN];
+            dense.transform(input, rows, &mut images[c * channel_len..], IMAGE_LEN);
+        }
+        let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+        let array = FixedSizeListArray::try_new(
+            item,
+            IMAGE_LEN as i32,
+            Arc::new(Float32Array::from(images)),
+            Some(NullBuffer::from(valid)),
+        )?;
+        Ok(Arc::new(array))
+    }
+
+    /// Fills `windows` with row `row`'s four normalised 64-slot series. Returns false when the
+    /// row has no image (a NULL series, or a channel with too few valid readings).
+    fn row_windows(
+        &self,
+        row: usize,
+        channels: &[&ListArray],
+        slots: Option<&ListArray>,
+        positions: &mut Vec<Option<usize>>,
+        scratch: &mut Vec<f32>,
+        windows: &mut [[f32; WINDOW_LEN]; 4],
+    ) -> Result<bool> {
+        if channels.iter().any(|c| c.is_null(row)) || slots.is_some_and(|s| s.is_null(row)) {
+            return Ok(false);
+        }
+        let len = channels[0].value_length(row) as usize;
+        for (name, c) in CHANNELS.iter().zip(channels).skip(1) {
+            let other = c.value_length(row) as usize;
+            if other != len {
+                return exec_err!(
+                    "pv_scalogram: row {row} has {len} voltage readings but {other} {name} readings; \
+                     the four series of a window must have the same length"
+                );
+            }
+        }
+        reading_positions(row, len, slots, positions)?;
+        for (c, (list, window)) in channels.iter().zip(windows.iter_mut()).enumerate() {
+            let items = list.values().as_primitive::<Float32Type>();
+            row_values(list, items, row, f32::NAN, scratch);
+            if !fill_window(scratch, positions, window) {
+                return Ok(false);
+            }
+            self.normalization.apply(c, window);
+        }
+        Ok(true)
+    }
+}
+
+/// Each reading's slot in the window: from the `slot` list, or its index when there is none.
+/// NULL slots become `None` (the reading is unplaced, so missing).
+fn reading_positions(
+    row: usize,
+    len: usize,
+    slots: Option<&ListArray>,
+    positions: &mut Vec<Option<usize>>,
+) -> Result<()> {
+    positions.clear();
+    let Some(slots) = slots else {
+        if len > WINDOW_LEN {
+            return exec_err!(
+                "pv_scalogram: row {row} has {len} readings but a window holds {WINDOW_LEN}; \
+                 group readings into 64-slot windows (see the function's documentation)"
+            );
+        }
+        positions.extend((0..len).map(Some));
+        return Ok(());
+    };
+    let slot_len = slots.value_length(row) as usize;
+    if slot_len != len {
+        return exec_err!(
+            "pv_scalogram: row {row} has {len} readings but {slot_len} slots; pass one slot per reading"
+        );
+    }
+    let items = slots.values().as_primitive::<Int64Type>();
+    let start = slots.value_offsets()[row] as usize;
+    for i in start..start + len {
+        let slot = items.value(i);
+        if items.is_null(i) {
+            positions.push(None);
+        } else if (0..WINDOW_LEN as i64).contains(&slot) {
+            positions.push(Some(slot as usize));
+        } else {
+            return exec_err!(
+                "pv_scalogram: row {row} places a reading at slot {slot}; slots are 0..={}",
+                WINDOW_LEN - 1
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Places one channel's readings on the 64-slot grid and fills the gaps. Returns false when
+/// fewer than [`MIN_VALID_READINGS`] slots hold a valid (finite) reading.
+fn fill_window(values: &[f32], positions: &[Option<usize>], window: &mut [f32]) -> bool {
+    let mut present = [false; WINDOW_LEN];
+    for (&v, p) in values.iter().zip(positions) {
+        if let Some(p) = *p
+            && !present[p]
+            && v.is_finite()
+        {
+            window[p] = v;
+            present[p] = true;
+        }
+    }
+    let known: Vec<usize> = (0..WINDOW_LEN).filter(|&i| present[i]).collect();
+    if known.len() < MIN_VALID_READINGS {
+        return false;
+    }
+    let (first, last) = (known[0], known[known.len() - 1]);
+    let (head, tail) = (window[first], window[last]);
+    window[..first].fill(head);
+    window[last + 1..].fill(tail);
+    for pair in known.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let (va, vb) = (window[a], window[b]);
+        for (step, v) in window[a + 1..b].iter_mut().enumerate() {
+            let w = (step + 1) as f32 / (b - a) as f32;
+            *v = va + (vb - va) * w;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(n: usize) -> Vec<Option<usize>> {
+        (0..n).map(Some).collect()
+    }
+
+    #[test]
+    fn gaps_are_interpolated_and_ends_held() {
+        let mut values: Vec<f32> = (0..64).map(|i| i as f32).collect();
+        values[10] = f32::NAN;
+        values[11] = f32::INFINITY;
+        values[0] = f32::NAN;
+        values[63] = f32::NAN;
+        let mut w = [0f32; 64];
+        assert!(fill_window(&values, &slots(64), &mut w));
+        assert_eq!(w[10], 10.0);
+        assert_eq!(w[11], 11.0);
+        assert_eq!(w[0], 1.0, "leading gap takes the first valid reading");
+        assert_eq!(w[63], 62.0, "trailing gap takes the last valid reading");
+    }
+
+    #[test]
+    fn explicit_slots_place_readings_and_the_first_valid_duplicate_wins() {
+        // 60 readings with slots 0..=59 skipping 30 and 31, then duplicates of slot 5.
+        let mut pos: Vec<Option<usize>> =
+            (0..64).filter(|s| *s != 30 && *s != 31).map(Some).collect();
+        let mut values: Vec<f32> = pos.iter().map(|p| p.unwrap() as f32 * 2.0).collect();
+        pos.push(Some(5));
+        values.push(1000.0);
+        let mut w = [0f32; 64];
+        assert!(fill_window(&values, &pos, &mut w));
+        assert_eq!(w[5], 10.0);
+        assert_eq!((w[29], w[30], w[31], w[32]), (58.0, 60.0, 62.0, 64.0));
+    }
+
+    #[test]
+    fn too_few_valid_readings_give_no_window() {
+        let mut w = [0f32; 64];
+        let values = vec![1.0f32; 47];
+        assert!(!fill_window(&values, &slots(47), &mut w));
+        let values = vec![1.0f32; 48];
+        assert!(fill_window(&values, &slots(48), &mut w));
+        assert!(
+            w.iter().all(|v| *v == 1.0),
+            "short windows hold the last reading"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Parity with PyWavelets (fixtures computed by `pywt.cwt(x, np.arange(1, 65), 'morl')`, see
+//! fixtures/README.md) and the SQL contract of both functions.
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float32Type, Float64Type};
+use datafusion::common::Result;
+use datafusion::prelude::SessionContext;
+use pvflow_udfs::morlet::cwt;
+use pvflow_udfs::normalization::Normalization;
+use pvflow_udfs::pv_scalogram::{IMAGE_LEN, NUM_SCALES, WINDOW_LEN};
+use std::path::PathBuf;
+
+fn fixture<T: npyz::Deserialize>(name: &str) -> (Vec<T>, Vec<u64>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/pywt")
+        .join(name);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).expect("valid .npy");
+    let shape = npy.shape().to_vec();
+    (npy.into_vec().expect("fixture dtype"), shape)
+}
+
+/// max |ours - reference| / max |reference|
+fn relative_error(ours: impl IntoIterator<Item = f64>, reference: &[f64]) -> f64 {
+    let scale = reference.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let diffs: Vec<f64> = ours
+        .into_iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .collect();
+    assert_eq!(diffs.len(), reference.len(), "shape mismatch");
+    diffs.into_iter().fold(0f64, f64::max) / scale
+}
+
+const SIGNALS: [&str; 2] = ["sine_noise", "step"];
+
+#[test]
+fn float64_equals_pywavelets_to_1e9() {
+    for signal in SIGNALS {
+        for n in [64, 4320] {
+            let (x, _) = fixture::<f64>(&format!("{signal}_n{n}_input.npy"));
+            let (expect, shape) = fixture::<f64>(&format!("{signal}_n{n}_cwt_conv.npy"));
+            assert_eq!(shape, [64, n as u64]);
+            let err = relative_error(cwt(&x, 64), &expect);
+            assert!(err <= 1e-9, "{signal} n={n}: relative error {err:e}");
+        }
+    }
+}
+
+#[test]
+fn float32_equals_pywavelets_float32_to_1e5() {
+    for signal in SIGNALS {
+        let (x, _) = fixture::<f64>(&format!("{signal}_n64_input.npy"));
+        let x32: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+        let (expect, _) = fixture::<f32>(&format!("{signal}_n64_cwt_conv_f32in.npy"));
+        let expect: Vec<f64> = expect.into_iter().map(f64::from).collect();
+        let err = relative_error(cwt(&x32, 64).into_iter().map(f64::from), &expect);
+        assert!(err <= 1e-5, "{signal} n=64 f32: relative error {err:e}");
+    }
+    // No float32 fixture for device-days: the float64 reference bounds the float32 path.
+    for signal in SIGNALS {
+        let (x, _) = fixture::<f64>(&format!("{signal}_n4320_input.npy"));
+        let x32: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+        let (expect, _) = fixture::<f64>(&format!("{signal}_n4320_cwt_conv.npy"));
+        let err = relative_error(cwt(&x32, 64).into_iter().map(f64::from), &expect);
+        assert!(err <= 1e-5, "{signal} n=4320 f32: relative error {err:e}");
+    }
+}
+
+#[test]
+fn any_length_from_one_is_transformed() {
+    // Prefixes of the fixture input are valid series of every length; lengths around the
+    // dense/direct boundary must agree with each other through linearity and shape.
+    let (x, _) = fixture::<f64>("sine_noise_n4320_input.npy");
+    for n in [1usize, 2, 3, 17, 63, 65, 127, 128, 129, 1000] {
+        let out = cwt(&x[..n], 64);
+        assert_eq!(out.len(), 64 * n);
+        assert!(out.iter().all(|v| v.is_finite()), "n={n}");
+    }
+}
+
+fn context() -> SessionContext {
+    let ctx = SessionContext::new();
+    for udf in pvflow_udfs::all_udfs(Normalization::IDENTITY) {
+        ctx.register_udf(udf);
+    }
+    ctx
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    ctx.sql(sql).await?.collect().await
+}
+
+#[tokio::test]
+async fn sql_cwt_morlet_equals_pywavelets() -> Result<()> {
+    let (x, _) = fixture::<f64>("sine_noise_n64_input.npy");
+    let (expect, _) = fixture::<f64>("sine_noise_n64_cwt_conv.npy");
+    let literal = x
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let batches = collect(
+        &context(),
+        &format!("SELECT cwt_morlet([{literal}], 64) AS c"),
+    )
+    .await?;
+    let matrix = batches[0].column(0).as_list::<i32>().value(0);
+    let rows = matrix.as_list::<i32>();
+    assert_eq!(rows.len(), 64);
+    let flat = rows
+        .values()
+        .as_primitive::<Float64Type>()
+        .values()
+        .to_vec();
+    let err = relative_error(flat, &expect);
+    assert!(err <= 1e-9, "relative error {err:e}");
+    Ok(())
+}
+
+/// Readings for `devices` devices on the 20-s grid with a few missing, written to Parquet and
+/// windowed with the documented idiom.
+#[tokio::test]
+async fn windowed_scalograms_over_parquet() -> Result<()> {
+    let ctx = context();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("readings.parquet");
+    // 2 devices x 256 readings = 4 windows each; device b misses readings 74..=93 (window 1
+    // keeps 44: no image) and reading 134 (window 2 keeps 63: the gap is filled).
+    collect(
+        &ctx,
+        &format!(
+            "COPY (SELECT d AS device_id,
+                          to_timestamp_seconds(1767225600 + i * 20) AS ts,
+                          CAST(400 + 10 * sin(i / 5.0) AS FLOAT) AS voltage,
+                          CAST(8 + cos(i / 7.0) AS FLOAT) AS current,
+                          CAST(35 + i / 100.0 AS FLOAT) AS temperature,
+                          CAST(800 + 50 * sin(i / 11.0) AS FLOAT) AS irradiance
+                   FROM (SELECT 'a' AS d UNION ALL SELECT 'b') CROSS JOIN unnest(range(0, 256)) AS t(i)
+                   WHERE NOT (d = 'b' AND ((i BETWEEN 74 AND 93) OR i = 134)))
+             TO '{}' STORED AS PARQUET",
+            path.display()
+        ),
+    )
+    .await?;
+    collect(
+        &ctx,
+        &format!(
+            "CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{}'",
+            path.display()
+        ),
+    )
+    .await?;
+    let batches = collect(
+        &ctx,
+        "SELECT device_id, window_start, count(*) AS n,
+                pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
+                             array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
+                             array_agg(slot ORDER BY ts)) AS scalogram,
+                array_agg(voltage ORDER BY ts) AS v
+         FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
+                      (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
+               FROM readings)
+         GROUP BY device_id, window_start
+         ORDER BY device_id, window_start",
+    )
+    .await?;
+    let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
+    // 1767225600 is a multiple of 1280 s, so the 256 readings fill exactly 4 windows.
+    assert_eq!(batch.num_rows(), 8);
+    let counts = batch
+        .column(2)
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    assert_eq!(
+        counts.values().to_vec(),
+        vec![64, 64, 64, 64, 64, 44, 63, 64]
+    );
+    let images = batch.column(3).as_fixed_size_list();
+    assert_eq!(images.value_length() as usize, IMAGE_LEN);
+    let nulls: Vec<bool> = (0..8).map(|r| images.is_null(r)).collect();
+    assert_eq!(
+        nulls,
+        [false, false, false, false, false, true, false, false]
+    );
+
+    // A complete window's voltage channel equals the transform of its readings.
+    let v = batch.column(4).as_list::<i32>().value(0);
+    let v: Vec<f32> = v.as_primitive::<Float32Type>().values().to_vec();
+    let expect = cwt(&v, NUM_SCALES);
+    let image = images.value(0);
+    let image = image.as_primitive::<Float32Type>().values();
+    for (i, (a, b)) in image[..NUM_SCALES * WINDOW_LEN]
+        .iter()
+        .zip(&expect)
+        .enumerate()
+    {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "voltage coefficient {i}: {a} vs {b}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn scalogram_normalises_with_fixed_parameters() -> Result<()> {
+    let n = Normalization::new([400.0, 8.0, 35.0, 800.0], [10.0, 1.0, 5.0, 50.0]).expect("valid");
+    let ctx = SessionContext::new();
+    for udf in pvflow_udfs::all_udfs(n) {
+        ctx.register_udf(udf);
+    }
+    // Every channel equal to its mean: the normalised series is zero, so is the image.
+    let batches = collect(
+        &ctx,
+        "SELECT pv_scalogram(v, c, t, g) AS s FROM (SELECT
+           array_repeat(CAST(400 AS FLOAT), 64) AS v, array_repeat(CAST(8 AS FLOAT), 64) AS c,
+           array_repeat(CAST(35 AS FLOAT), 64) AS t, array_repeat(CAST(800 AS FLOAT), 64) AS g)",
+    )
+    .await?;
+    let images = batches[0].column(0).as_fixed_size_list();
+    let image = images.value(0);
+    assert!(
+        image
+            .as_primitive::<Float32Type>()
+            .values()
+            .iter()
+            .all(|v| *v == 0.0)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn scalogram_rejects_malformed_windows_with_the_row() {
+    let ctx = context();
+    let err = collect(
+        &ctx,
+        "SELECT pv_scalogram([1.0, 2.0], [1.0], [1.0, 2.0], [1.0, 2.0])",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("row 0 has 2 voltage readings but 1 current readings"),
+        "{err}"
+    );
+    let err = collect(
+        &ctx,
+        "SELECT pv_scalogram([1.0], [1.0], [1.0], [1.0], [64])",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("slot 64; slots are 0..=63"), "{err}");
+    let err = collect(&ctx, "SELECT pv_scalogram([1.0], [1.0], [1.0])")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("got 3 arguments"), "{err}");
+}
