@@ -1,0 +1,119 @@
+//! Window labels for training: the fault class of each fixed-length window of a device's
+//! readings.
+//!
+//! Windows lie on a grid aligned to the Unix epoch (`window_start = floor(ts / window) * window`),
+//! so every device and every run agree on them. Rule: a window is labelled with a fault class
+//! when that fault is active for at least half of the window's length (in time, whether or not
+//! readings were lost); otherwise it is `normal`. A device has at most one fault at a time, so at
+//! most one class can qualify.
+
+use crate::faults::{FaultClass, FaultEvent};
+
+/// The label of one window of one device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WindowLabel {
+    pub device: usize,
+    pub window_start_ms: i64,
+    pub fault: FaultClass,
+}
+
+/// Labels every window overlapping `[start_ms, end_ms)` for one device, whose `events` are
+/// sorted by onset and do not overlap. Appends to `out`.
+pub(crate) fn label_device_windows(
+    device: usize,
+    events: &[FaultEvent],
+    start_ms: i64,
+    end_ms: i64,
+    window_ms: i64,
+    out: &mut Vec<WindowLabel>,
+) {
+    let mut window_start_ms = start_ms.div_euclid(window_ms) * window_ms;
+    let mut cursor = 0;
+    while window_start_ms < end_ms {
+        let window_end_ms = window_start_ms + window_ms;
+        while cursor < events.len() && events[cursor].end_ms <= window_start_ms {
+            cursor += 1;
+        }
+        let fault = events[cursor..]
+            .iter()
+            .take_while(|event| event.onset_ms < window_end_ms)
+            .find(|event| {
+                let overlap = event.end_ms.min(window_end_ms) - event.onset_ms.max(window_start_ms);
+                2 * overlap >= window_ms
+            })
+            .map_or(FaultClass::Normal, |event| event.class);
+        out.push(WindowLabel {
+            device,
+            window_start_ms,
+            fault,
+        });
+        window_start_ms = window_end_ms;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::FaultParameters;
+
+    fn event(class: FaultClass, onset_ms: i64, end_ms: i64) -> FaultEvent {
+        FaultEvent {
+            device: 4,
+            class,
+            onset_ms,
+            end_ms,
+            parameters: FaultParameters::OpenCircuit { string: 0 },
+        }
+    }
+
+    fn labels(events: &[FaultEvent], start_ms: i64, end_ms: i64) -> Vec<(i64, FaultClass)> {
+        let mut out = Vec::new();
+        label_device_windows(4, events, start_ms, end_ms, 1000, &mut out);
+        assert!(out.iter().all(|label| label.device == 4));
+        out.iter()
+            .map(|label| (label.window_start_ms, label.fault))
+            .collect()
+    }
+
+    #[test]
+    fn half_a_window_is_enough_less_is_not() {
+        let events = [
+            event(FaultClass::OpenCircuit, 1500, 2400),
+            event(FaultClass::ArcFault, 3501, 4000),
+        ];
+        assert_eq!(
+            labels(&events, 0, 5000),
+            vec![
+                (0, FaultClass::Normal),
+                (1000, FaultClass::OpenCircuit),
+                (2000, FaultClass::Normal),
+                (3000, FaultClass::Normal),
+                (4000, FaultClass::Normal),
+            ]
+        );
+    }
+
+    #[test]
+    fn windows_align_to_the_epoch_and_cover_the_period() {
+        let events = [event(FaultClass::LineLine, -2000, 10_000)];
+        // Period [-1500, 1200): windows starting -2000, -1000, 0, 1000.
+        assert_eq!(
+            labels(&events, -1500, 1200),
+            vec![
+                (-2000, FaultClass::LineLine),
+                (-1000, FaultClass::LineLine),
+                (0, FaultClass::LineLine),
+                (1000, FaultClass::LineLine),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_short_fault_inside_one_window() {
+        let events = [event(FaultClass::PartialShading, 2100, 2700)];
+        assert_eq!(
+            labels(&events, 2000, 3000),
+            vec![(2000, FaultClass::PartialShading)]
+        );
+    }
+}
