@@ -1,6 +1,7 @@
 //! The `pvflow` command line: argument parsing, exit codes, and one module per subcommand.
 
 mod output;
+mod simulate;
 mod sql;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ pub enum Command {
     /// Run SQL in an embedded DataFusion session with every pvflow function registered
     #[command(after_help = sql::AFTER_HELP)]
     Sql(sql::SqlArgs),
+    /// Simulate a PV plant: publish its readings to Kafka and write the ground truth
+    #[command(after_help = simulate::AFTER_HELP)]
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Why the command failed, and the exit code that tells an orchestrator what kind of failure.
@@ -96,5 +100,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let config = PvflowConfig::load(cli.config.as_deref()).map_err(Failure::usage)?;
     match cli.command {
         Command::Sql(args) => sql::run(&config, args).await,
+        Command::Simulate(args) => simulate::run(&config, args).await,
     }
 }

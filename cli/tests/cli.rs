@@ -181,3 +181,110 @@ fn help_explains_exit_codes_and_examples() {
             "pvflow sql -f examples/scalograms.sql",
         ));
 }
+
+#[test]
+fn simulate_module_matches_pvlib_within_one_percent() {
+    // fixtures/pvlib/cec_module_mpp_25C.csv, the 1000 W/m2 row (pvlib singlediode).
+    let pvlib = [
+        ("i_sc", 8.870_000_513),
+        ("v_oc", 37.199_993_11),
+        ("i_mp", 8.300_000_651),
+        ("v_mp", 30.099_990_41),
+        ("p_mp", 249.829_940_0),
+    ];
+    let out = pvflow()
+        .args([
+            "simulate",
+            "module",
+            "--irradiance",
+            "1000",
+            "--cell-temp",
+            "25",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for (key, expect) in pvlib {
+        let got = json[key].as_f64().expect("number");
+        assert!(
+            (got - expect).abs() <= 0.01 * expect,
+            "{key}: {got} vs pvlib {expect}"
+        );
+    }
+    pvflow()
+        .args([
+            "simulate",
+            "module",
+            "--irradiance",
+            "-5",
+            "--cell-temp",
+            "25",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--irradiance"));
+}
+
+#[test]
+fn simulate_publishes_a_plant_that_sql_reads_back() {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock broker");
+    // The mock broker cannot create topics over the admin API; pvflow uses an existing one.
+    cluster.create_topic("pv.sim", 3, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let truth = dir.path().join("truth.parquet");
+    pvflow()
+        .args([
+            "simulate",
+            "--brokers",
+            &brokers,
+            "--topic",
+            "pv.sim",
+            "--partitions",
+            "3",
+            "--devices",
+            "4",
+        ])
+        .args([
+            "--start",
+            "2026-06-01",
+            "--seed",
+            "7",
+            "--truth",
+            truth.to_str().expect("utf-8"),
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("published").and(predicate::str::contains("ground truth")),
+        );
+    let sql = format!(
+        "CREATE EXTERNAL TABLE r STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.sim';
+         SELECT count(DISTINCT device_id) AS devices, min(ts) >= TIMESTAMP '2026-06-01T00:00:00Z' AS after_start,
+                max(ts) < TIMESTAMP '2026-06-02T00:00:00Z' AS before_end FROM r;
+         SELECT count(*) AS windows FROM '{}';",
+        truth.display()
+    );
+    pvflow()
+        .args(["sql", "--format", "csv", &sql])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "devices,after_start,before_end\n4,true,true\n",
+        ))
+        // 4 devices x 67.5 windows of 1280 s in a day = 4 x 68 windows overlapping it.
+        .stdout(predicate::str::contains("windows\n272\n"));
+    pvflow()
+        .args(["simulate", "--devices", "1"])
+        .env_remove("PVFLOW_KAFKA_BROKERS")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--brokers"));
+    drop(cluster);
+}

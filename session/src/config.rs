@@ -24,6 +24,26 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct PvflowConfig {
     pub model: ModelConfig,
+    pub kafka: KafkaConfig,
+}
+
+/// `[kafka]`: where readings are published and read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]` (`PVFLOW_KAFKA_BROKERS`).
+    pub brokers: Option<String>,
+    /// The readings topic (`PVFLOW_KAFKA_TOPIC`).
+    pub topic: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            topic: "pv.readings".into(),
+        }
+    }
 }
 
 /// `[model]`: the classification model and the parameters fixed with it.
@@ -37,7 +57,7 @@ pub struct ModelConfig {
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
 /// are not configuration keys.
-const SECTIONS: &[&str] = &["model"];
+const SECTIONS: &[&str] = &["model", "kafka"];
 
 impl PvflowConfig {
     /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it

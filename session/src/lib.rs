@@ -7,7 +7,9 @@ pub mod config;
 use config::PvflowConfig;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
 use pvflow_udfs::normalization::{Normalization, NormalizationError};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -31,12 +33,14 @@ pub fn normalization(config: &PvflowConfig) -> Result<Normalization, SessionErro
 }
 
 /// An embedded session: DataFusion's defaults, `information_schema` for analysts' `SHOW`
-/// commands, files queryable by path, and every pvflow function.
+/// commands, files queryable by path, Kafka tables (`STORED AS KAFKA`), and every pvflow
+/// function.
 pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
     let session_config = SessionConfig::new().with_information_schema(true);
     let state = SessionStateBuilder::new()
         .with_config(session_config)
         .with_default_features()
+        .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
         .build();
     // enable_url_table: analysts can query a file by its path, `SELECT * FROM 'x.parquet'`.
     let ctx = SessionContext::new_with_state(state).enable_url_table();

@@ -1,0 +1,307 @@
+//! A Kafka table's configuration: `LOCATION 'kafka://host:port[,host:port]/topic'` plus
+//! `OPTIONS (...)`, validated with messages that name the option.
+
+use crate::avro::AvroFraming;
+use crate::decode::ValueFormat;
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum OptionsError {
+    #[error("Kafka table LOCATION must look like kafka://host:port[,host:port]/topic, got {0:?}")]
+    Location(String),
+    #[error("Kafka table option '{key}': {why}")]
+    Invalid { key: String, why: String },
+    #[error(
+        "unknown Kafka table option '{0}'; known: format, avro.framing, avro.schema_id, quarantine, slice.max_messages, timeout.ms, and kafka.<librdkafka setting>"
+    )]
+    Unknown(String),
+}
+
+/// Everything a scan needs to reach and decode a topic. Plain data, so a planned scan can be
+/// shipped to other processes.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct KafkaTableConfig {
+    /// `host:port[,host:port]`
+    pub brokers: String,
+    pub topic: String,
+    pub format: ValueFormat,
+    /// The table shows the messages that could not be decoded instead of the readings.
+    pub quarantine: bool,
+    /// A partition holding more messages than this in the scanned range is read as several
+    /// slices, so one big partition still spreads over several tasks.
+    pub max_slice_messages: i64,
+    /// Bound on every broker round trip (metadata, offsets, a poll that should return data).
+    pub timeout_ms: u64,
+    /// librdkafka settings passed through (`kafka.security.protocol` -> `security.protocol`).
+    pub client: BTreeMap<String, String>,
+}
+
+impl KafkaTableConfig {
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaTableConfig {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            format: ValueFormat::Avro(AvroFraming::SingleObject),
+            quarantine: false,
+            max_slice_messages: 1_000_000,
+            timeout_ms: 10_000,
+            client: BTreeMap::new(),
+        }
+    }
+
+    /// Parses a `CREATE EXTERNAL TABLE ... STORED AS KAFKA LOCATION ... OPTIONS (...)`.
+    pub fn from_ddl(
+        location: &str,
+        options: &HashMap<String, String>,
+    ) -> Result<Self, OptionsError> {
+        let rest = location
+            .strip_prefix("kafka://")
+            .ok_or_else(|| OptionsError::Location(location.into()))?;
+        let (brokers, topic) = rest
+            .split_once('/')
+            .ok_or_else(|| OptionsError::Location(location.into()))?;
+        let valid_broker = |b: &str| {
+            b.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        };
+        if topic.is_empty() || topic.contains('/') || !brokers.split(',').all(valid_broker) {
+            return Err(OptionsError::Location(location.into()));
+        }
+        let mut config = KafkaTableConfig::new(brokers, topic);
+        // DataFusion hands undotted keys over as `format.<key>`.
+        let options: BTreeMap<String, &String> = options
+            .iter()
+            .map(|(k, v)| {
+                let k = k.to_ascii_lowercase();
+                (
+                    k.strip_prefix("format.").map(str::to_string).unwrap_or(k),
+                    v,
+                )
+            })
+            .collect();
+        let get = |key: &str| options.get(key).map(|v| v.as_str());
+        let invalid = |key: &str, why: String| OptionsError::Invalid {
+            key: key.into(),
+            why,
+        };
+
+        let framing = match get("avro.framing") {
+            None | Some("single-object") => AvroFraming::SingleObject,
+            Some("confluent") => {
+                let id = get("avro.schema_id").ok_or_else(|| {
+                    invalid(
+                        "avro.schema_id",
+                        "required with 'avro.framing' 'confluent'".into(),
+                    )
+                })?;
+                let schema_id = id.parse().map_err(|_| {
+                    invalid(
+                        "avro.schema_id",
+                        format!("{id:?} is not a 32-bit schema id"),
+                    )
+                })?;
+                AvroFraming::Confluent { schema_id }
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "avro.framing",
+                    format!("{other:?}; use 'single-object' or 'confluent'"),
+                ));
+            }
+        };
+        config.format = match get("format") {
+            None | Some("avro") => ValueFormat::Avro(framing),
+            Some("json") => ValueFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "format",
+                    format!("{other:?}; use 'avro' or 'json'"),
+                ));
+            }
+        };
+        if let Some(v) = get("quarantine") {
+            config.quarantine = v
+                .parse()
+                .map_err(|_| invalid("quarantine", format!("{v:?}; use 'true' or 'false'")))?;
+        }
+        if let Some(v) = get("slice.max_messages") {
+            config.max_slice_messages =
+                v.parse().ok().filter(|n: &i64| *n > 0).ok_or_else(|| {
+                    invalid(
+                        "slice.max_messages",
+                        format!("{v:?} is not a positive integer"),
+                    )
+                })?;
+        }
+        if let Some(v) = get("timeout.ms") {
+            config.timeout_ms = v.parse().ok().filter(|n: &u64| *n > 0).ok_or_else(|| {
+                invalid(
+                    "timeout.ms",
+                    format!("{v:?} is not a positive number of milliseconds"),
+                )
+            })?;
+        }
+        for (key, value) in &options {
+            if let Some(setting) = key.strip_prefix("kafka.") {
+                config.client.insert(setting.to_string(), (*value).clone());
+            } else if ![
+                "format",
+                "avro.framing",
+                "avro.schema_id",
+                "quarantine",
+                "slice.max_messages",
+                "timeout.ms",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(OptionsError::Unknown(key.clone()));
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// librdkafka configuration for a consumer that reads assigned partitions (no group
+    /// membership, no commits).
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", "pvflow-scan")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("socket.timeout.ms", self.timeout_ms.max(10).to_string())
+            .set("allow.auto.create.topics", "false");
+        for (k, v) in &self.client {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// librdkafka settings whose values must never be shown.
+pub fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "jaas",
+        "oauthbearer.config",
+        "ssl.key.pem",
+        "ssl_key",
+        "certificate.pem",
+        "credentials",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// `key=value` pairs with secrets replaced, for plans and logs.
+pub fn redacted(client: &BTreeMap<String, String>) -> String {
+    client
+        .iter()
+        .map(|(k, v)| {
+            if is_secret(k) {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Debug for KafkaTableConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaTableConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("format", &self.format)
+            .field("quarantine", &self.quarantine)
+            .field("max_slice_messages", &self.max_slice_messages)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("client", &redacted(&self.client))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_location_and_options() {
+        let c = KafkaTableConfig::from_ddl(
+            "kafka://127.0.0.1:9092,broker2:9093/pv.readings",
+            &opts(&[
+                ("format", "avro"),
+                ("avro.framing", "confluent"),
+                ("avro.schema_id", "7"),
+                ("kafka.security.protocol", "SASL_SSL"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.brokers, "127.0.0.1:9092,broker2:9093");
+        assert_eq!(c.topic, "pv.readings");
+        assert_eq!(
+            c.format,
+            ValueFormat::Avro(AvroFraming::Confluent { schema_id: 7 })
+        );
+        assert_eq!(c.client["security.protocol"], "SASL_SSL");
+    }
+
+    #[test]
+    fn mistakes_name_the_option() {
+        let e = KafkaTableConfig::from_ddl("http://x:1/t", &opts(&[])).unwrap_err();
+        assert!(matches!(e, OptionsError::Location(_)));
+        let e = KafkaTableConfig::from_ddl("kafka://x/t", &opts(&[])).unwrap_err();
+        assert!(matches!(e, OptionsError::Location(_)));
+        let e =
+            KafkaTableConfig::from_ddl("kafka://x:1/t", &opts(&[("format", "xml")])).unwrap_err();
+        assert!(e.to_string().contains("'format'"), "{e}");
+        let e =
+            KafkaTableConfig::from_ddl("kafka://x:1/t", &opts(&[("avro.framing", "confluent")]))
+                .unwrap_err();
+        assert!(e.to_string().contains("avro.schema_id"), "{e}");
+        let e =
+            KafkaTableConfig::from_ddl("kafka://x:1/t", &opts(&[("fromat", "avro")])).unwrap_err();
+        assert_eq!(e, OptionsError::Unknown("fromat".into()));
+        let e =
+            KafkaTableConfig::from_ddl("kafka://x:1/t", &opts(&[("timeout.ms", "0")])).unwrap_err();
+        assert!(e.to_string().contains("timeout.ms"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let c = KafkaTableConfig::from_ddl(
+            "kafka://x:1/t",
+            &opts(&[
+                ("kafka.sasl.password", "hunter2"),
+                ("kafka.sasl.username", "alice"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2")
+                && shown.contains("sasl.password=***")
+                && shown.contains("alice"),
+            "{shown}"
+        );
+    }
+}

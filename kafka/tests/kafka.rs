@@ -1,0 +1,370 @@
+//! Round trips through a real Kafka-protocol broker (librdkafka's mock cluster, reached over
+//! TCP on 127.0.0.1): produce a day of readings plus malformed messages, read them back with SQL.
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Int32Type, Int64Type};
+use datafusion::common::Result;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
+use pvflow_kafka::avro::{AvroFraming, PvReading, encode};
+use pvflow_kafka::produce::ReadingProducer;
+use pvflow_kafka::{KAFKA_FORMAT, KafkaTable, KafkaTableConfig, KafkaTableFactory, TimeRange};
+use rdkafka::mocking::MockCluster;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DAY_START_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const INTERVAL_MS: i64 = 20_000;
+const DEVICES: usize = 12;
+const READINGS_PER_DEVICE: i64 = 4320;
+
+fn context() -> SessionContext {
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    ctx.sql(sql).await?.collect().await
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+    let batches = collect(ctx, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+fn reading(device: usize, i: i64) -> PvReading {
+    PvReading {
+        device_id: format!("pv-{device:03}"),
+        ts: DAY_START_MS + i * INTERVAL_MS,
+        voltage: 400.0 + (i % 50) as f32,
+        current: 8.0,
+        temperature: 30.0,
+        irradiance: 700.0,
+    }
+}
+
+/// The malformed messages produced on purpose, by raw bytes rather than through the encoder.
+fn malformed() -> Vec<(Vec<u8>, i64)> {
+    let mut truncated = encode(&reading(0, 10), AvroFraming::SingleObject);
+    truncated.truncate(truncated.len() - 5);
+    let mut nan = reading(1, 20);
+    nan.voltage = f32::NAN;
+    vec![
+        (
+            b"not avro at all".to_vec(),
+            DAY_START_MS + 100 * INTERVAL_MS,
+        ),
+        (truncated, DAY_START_MS + 2000 * INTERVAL_MS),
+        (
+            encode(&nan, AvroFraming::SingleObject),
+            DAY_START_MS + 3000 * INTERVAL_MS,
+        ),
+    ]
+}
+
+/// Produces every device's day in time order (as a plant does), with the malformed messages
+/// mixed in at their timestamps.
+fn produce_day(brokers: &str, topic: &str) {
+    let mut producer =
+        ReadingProducer::new(brokers, topic, AvroFraming::SingleObject, &BTreeMap::new())
+            .expect("producer");
+    let bad = malformed();
+    for i in 0..READINGS_PER_DEVICE {
+        for d in 0..DEVICES {
+            producer.send(&reading(d, i)).expect("queued");
+        }
+        for (payload, ts) in &bad {
+            if *ts == DAY_START_MS + i * INTERVAL_MS {
+                producer.send_raw(b"pv-bad", payload, *ts).expect("queued");
+            }
+        }
+    }
+    let report = producer.finish(Duration::from_secs(30)).expect("flushed");
+    assert_eq!(report.failed, 0, "{:?}", report.first_error);
+    assert_eq!(
+        report.delivered,
+        DEVICES as u64 * READINGS_PER_DEVICE as u64 + bad.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_round_trips_with_time_ranges_and_quarantine() {
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    cluster.create_topic("pv.readings", 4, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let b = brokers.clone();
+    tokio::task::spawn_blocking(move || produce_day(&b, "pv.readings"))
+        .await
+        .expect("produced");
+
+    let ctx = context();
+    collect(
+        &ctx,
+        &format!("CREATE EXTERNAL TABLE readings STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.readings' OPTIONS ('format' 'avro', 'timeout.ms' '5000')"),
+    )
+    .await
+    .expect("table");
+    collect(
+        &ctx,
+        &format!("CREATE EXTERNAL TABLE quarantine STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.readings' OPTIONS ('quarantine' 'true')"),
+    )
+    .await
+    .expect("quarantine table");
+
+    // Everything: every good reading once, every bad message in quarantine.
+    let total = DEVICES as i64 * READINGS_PER_DEVICE;
+    assert_eq!(count(&ctx, "SELECT count(*) FROM readings").await, total);
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(*) FROM (SELECT DISTINCT device_id, ts FROM readings)"
+        )
+        .await,
+        total
+    );
+    let q = collect(
+        &ctx,
+        "SELECT payload, reason, _partition, _offset FROM quarantine ORDER BY _kafka_timestamp",
+    )
+    .await
+    .expect("quarantine");
+    let q = datafusion::arrow::compute::concat_batches(&q[0].schema(), &q).expect("concat");
+    assert_eq!(q.num_rows(), 3);
+    for (i, (payload, _)) in malformed().iter().enumerate() {
+        assert_eq!(q.column(0).as_binary::<i32>().value(i), payload.as_slice());
+        assert!(!q.column(2).is_null(i) && !q.column(3).is_null(i));
+    }
+    assert!(
+        q.column(1)
+            .as_string::<i32>()
+            .value(2)
+            .contains("voltage is NaN")
+    );
+
+    // A range cutting through the day: 06:00 to 18:00 (exclusive), counted per device and per
+    // partition against what was produced.
+    let range = "ts >= TIMESTAMP '2026-01-01T06:00:00Z' AND ts < TIMESTAMP '2026-01-01T18:00:00Z'";
+    let per_device = collect(
+        &ctx,
+        &format!("SELECT device_id, count(*) FROM readings WHERE {range} GROUP BY device_id ORDER BY device_id"),
+    )
+    .await
+    .expect("per device");
+    let per_device =
+        datafusion::arrow::compute::concat_batches(&per_device[0].schema(), &per_device)
+            .expect("concat");
+    assert_eq!(per_device.num_rows(), DEVICES);
+    // 12 hours at 20 s = 2160 readings per device.
+    assert!(
+        per_device
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .all(|n| *n == 2160)
+    );
+    let by_partition = collect(
+        &ctx,
+        &format!(
+            "SELECT a._partition, a.n, b.n FROM
+               (SELECT _partition, count(*) AS n FROM readings WHERE {range} GROUP BY _partition) a
+               JOIN (SELECT _partition, count(DISTINCT device_id) * 2160 AS n FROM readings GROUP BY _partition) b
+               ON a._partition = b._partition"
+        ),
+    )
+    .await
+    .expect("per partition");
+    let mut partitions_seen = 0;
+    for batch in &by_partition {
+        for i in 0..batch.num_rows() {
+            assert_eq!(
+                batch.column(1).as_primitive::<Int64Type>().value(i),
+                batch.column(2).as_primitive::<Int64Type>().value(i)
+            );
+            partitions_seen += 1;
+        }
+    }
+    assert!(
+        partitions_seen >= 2,
+        "readings should spread over partitions"
+    );
+    assert_eq!(count(&ctx, "SELECT count(*) FROM quarantine WHERE _kafka_timestamp >= TIMESTAMP '2026-01-01T06:00:00Z' AND _kafka_timestamp < TIMESTAMP '2026-01-01T18:00:00Z'").await, 2);
+
+    // The plan reads only the range's offsets, even though this broker cannot look up offsets
+    // by time: the fallback finds them from message timestamps.
+    let table = KafkaTable::new(
+        KafkaTableConfig::from_ddl(&format!("kafka://{brokers}/pv.readings"), &HashMap::new())
+            .expect("config"),
+    );
+    let range_ms = TimeRange {
+        start: Some(DAY_START_MS + 6 * 3_600_000),
+        end: Some(DAY_START_MS + 18 * 3_600_000),
+    };
+    let scan = table.plan(range_ms, None).await.expect("plan");
+    let planned: i64 = scan.slices().iter().map(|s| s.end - s.start).sum();
+    assert_eq!(
+        planned,
+        DEVICES as i64 * 2160 + 2,
+        "exactly the range's messages (2 malformed inside it)"
+    );
+
+    // A date, BETWEEN, and a range past the end.
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(*) FROM readings WHERE CAST(ts AS DATE) = DATE '2026-01-01'"
+        )
+        .await,
+        total
+    );
+    assert_eq!(
+        count(&ctx, "SELECT count(*) FROM readings WHERE ts BETWEEN TIMESTAMP '2026-01-01T00:00:00Z' AND TIMESTAMP '2026-01-01T00:01:00Z'").await,
+        DEVICES as i64 * 4
+    );
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(*) FROM readings WHERE ts >= TIMESTAMP '2026-01-02T00:00:00Z'"
+        )
+        .await,
+        0
+    );
+    let past = table
+        .plan(
+            TimeRange {
+                start: Some(DAY_START_MS + 2 * 86_400_000),
+                end: None,
+            },
+            None,
+        )
+        .await
+        .expect("plan past the end");
+    assert!(past.slices().is_empty());
+
+    // Slices cut a large partition into several DataFusion partitions, same rows.
+    let mut config = table.config().clone();
+    config.max_slice_messages = 1000;
+    let sliced = KafkaTable::new(config)
+        .plan(TimeRange::default(), None)
+        .await
+        .expect("plan");
+    assert!(sliced.slices().len() > 4 * 10);
+    ctx.register_table("sliced", Arc::new(KafkaTable::new(sliced.config().clone())))
+        .expect("register");
+    assert_eq!(count(&ctx, "SELECT count(*) FROM sliced").await, total);
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(DISTINCT _offset * 10 + _partition) FROM sliced"
+        )
+        .await,
+        total
+    );
+
+    // A topic that does not exist is named.
+    let missing = KafkaTable::new(KafkaTableConfig::new(brokers.clone(), "no.such.topic"));
+    let err = missing
+        .plan(TimeRange::default(), None)
+        .await
+        .expect_err("missing topic")
+        .to_string();
+    assert!(err.contains("no.such.topic"), "{err}");
+    drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_topics_decode_and_quarantine() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("pv.json", 2, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let b = brokers.clone();
+    tokio::task::spawn_blocking(move || {
+        let producer = ReadingProducer::new(&b, "pv.json", AvroFraming::SingleObject, &BTreeMap::new()).expect("producer");
+        for i in 0..100i64 {
+            let ts = DAY_START_MS + i * INTERVAL_MS;
+            let value = if i == 50 {
+                r#"{"device_id":"pv-1","ts":"noon","voltage":1,"current":2,"temperature":3,"irradiance":4}"#.to_string()
+            } else {
+                format!(r#"{{"device_id":"pv-1","ts":{ts},"voltage":1,"current":2,"temperature":3,"irradiance":4}}"#)
+            };
+            producer.send_raw(b"pv-1", value.as_bytes(), ts).expect("queued");
+        }
+        assert_eq!(producer.finish(Duration::from_secs(10)).expect("flush").delivered, 100);
+    })
+    .await
+    .expect("produced");
+    let ctx = context();
+    for (name, quarantine) in [("r", "false"), ("q", "true")] {
+        collect(
+            &ctx,
+            &format!("CREATE EXTERNAL TABLE {name} STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.json' OPTIONS ('format' 'json', 'quarantine' '{quarantine}')"),
+        )
+        .await
+        .expect("table");
+    }
+    assert_eq!(count(&ctx, "SELECT count(*) FROM r").await, 99);
+    let q = collect(&ctx, "SELECT _partition, reason FROM q")
+        .await
+        .expect("quarantine");
+    assert_eq!(q.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let q = q.iter().find(|b| b.num_rows() == 1).expect("one row");
+    assert!(q.column(0).as_primitive::<Int32Type>().value(0) >= 0);
+    assert!(
+        q.column(1)
+            .as_string::<i32>()
+            .value(0)
+            .contains("invalid type")
+    );
+    drop(cluster);
+}
+
+#[tokio::test]
+async fn unreachable_brokers_fail_clearly_and_in_bounded_time() {
+    let ctx = context();
+    collect(
+        &ctx,
+        "CREATE EXTERNAL TABLE down STORED AS KAFKA LOCATION 'kafka://127.0.0.1:1/pv.readings' OPTIONS ('timeout.ms' '1500', 'kafka.sasl.password' 'hunter2')",
+    )
+    .await
+    .expect("table definition needs no broker");
+    let started = Instant::now();
+    let err = collect(&ctx, "SELECT count(*) FROM down")
+        .await
+        .expect_err("no broker")
+        .to_string();
+    assert!(
+        err.contains("127.0.0.1:1") && err.contains("1500 ms"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    // The bound is the configured timeout plus client start-up, not minutes of retries.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn bad_table_options_are_refused_with_the_option_named() {
+    let ctx = context();
+    let err = collect(&ctx, "CREATE EXTERNAL TABLE t STORED AS KAFKA LOCATION 'kafka://127.0.0.1:9092/t' OPTIONS ('format' 'xml')")
+        .await
+        .expect_err("bad format")
+        .to_string();
+    assert!(err.contains("'format'") && err.contains("xml"), "{err}");
+    let err = collect(
+        &ctx,
+        "CREATE EXTERNAL TABLE t STORED AS KAFKA LOCATION '127.0.0.1:9092/t'",
+    )
+    .await
+    .expect_err("bad location")
+    .to_string();
+    assert!(err.contains("kafka://host:port"), "{err}");
+}
