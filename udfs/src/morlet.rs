@@ -157,6 +157,9 @@ pub trait CwtFloat:
 {
     fn from_f64(v: f64) -> Self;
 
+    /// `self · a + b` with one rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+
     /// `C = A · B` for row-major `A` (`m × k`) and `B` (`k × n`); row `i` of `C` starts at
     /// `c[i · ldc]`.
     fn matmul(a: &[Self], m: usize, k: usize, b: &[Self], n: usize, c: &mut [Self], ldc: usize);
@@ -170,6 +173,11 @@ macro_rules! impl_cwt_float {
         impl CwtFloat for $t {
             fn from_f64(v: f64) -> Self {
                 v as $t
+            }
+
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
 
             fn matmul(
@@ -323,8 +331,32 @@ impl<T: CwtFloat> DenseCache<T> {
 /// Transforms one series of any length by direct convolution into `out`
 /// (`num_scales × x.len()`, `[scale][time]`).
 pub fn cwt_direct<T: CwtFloat>(x: &[T], bank: &FilterBank, num_scales: usize, out: &mut [T]) {
+    assert!(out.len() >= num_scales * x.len());
+    // Builds target baseline x86-64 (SSE2); the hot loop is worth AVX2 + FMA where the CPU
+    // has them (about 4x here), chosen at run time so one binary runs everywhere.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { cwt_direct_avx2_fma(x, bank, num_scales, out) };
+        return;
+    }
+    cwt_direct_body::<T, false>(x, bank, num_scales, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn cwt_direct_avx2_fma<T: CwtFloat>(x: &[T], bank: &FilterBank, num_scales: usize, out: &mut [T]) {
+    cwt_direct_body::<T, true>(x, bank, num_scales, out);
+}
+
+#[inline(always)]
+fn cwt_direct_body<T: CwtFloat, const FMA: bool>(
+    x: &[T],
+    bank: &FilterBank,
+    num_scales: usize,
+    out: &mut [T],
+) {
     let n = x.len();
-    assert!(out.len() >= num_scales * n);
     for (filter, row) in bank.filters[..num_scales]
         .iter()
         .zip(out.chunks_exact_mut(n.max(1)))
@@ -342,7 +374,12 @@ pub fn cwt_direct<T: CwtFloat>(x: &[T], bank: &FilterBank, num_scales: usize, ou
             }
             let src = &x[(t_lo as isize + lag) as usize..(t_hi as isize + lag) as usize];
             for (o, &v) in row[t_lo..t_hi].iter_mut().zip(src) {
-                *o += tap * v;
+                // mul_add is a single instruction only with FMA; without it, a library call.
+                *o = if FMA {
+                    v.mul_add(tap, *o)
+                } else {
+                    *o + tap * v
+                };
             }
         }
     }
