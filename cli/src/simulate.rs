@@ -3,7 +3,7 @@
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use datafusion::arrow::array::{
     ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
@@ -96,15 +96,6 @@ pub struct PlantArgs {
     /// Write the ground truth (device_id, window_start, fault_code, fault_label) here
     #[arg(long, value_name = "PATH")]
     pub truth: Option<PathBuf>,
-    /// Value format
-    #[arg(long, value_enum, default_value_t = Framing::Avro)]
-    pub format: Framing,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Framing {
-    /// Avro single-object encoding (what Kafka tables read by default)
-    Avro,
 }
 
 pub async fn run(config: &PvflowConfig, args: SimulateArgs) -> Result<(), Failure> {
