@@ -15,22 +15,6 @@ fn plant(class_mix: ClassMix) -> Plant {
     .expect("valid benchmark config")
 }
 
-fn only(class: FaultClass) -> ClassMix {
-    let mut mix = ClassMix {
-        line_line: 0.0,
-        line_ground: 0.0,
-        open_circuit: 0.0,
-        partial_shading: 0.0,
-        arc_fault: 0.0,
-    };
-    match class {
-        FaultClass::PartialShading => mix.partial_shading = 1.0,
-        FaultClass::ArcFault => mix.arc_fault = 1.0,
-        _ => {}
-    }
-    mix
-}
-
 fn device_day(c: &mut Criterion) {
     let mut group = c.benchmark_group("device_day");
     for class in [
@@ -38,7 +22,7 @@ fn device_day(c: &mut Criterion) {
         FaultClass::PartialShading,
         FaultClass::ArcFault,
     ] {
-        let plant = plant(only(class));
+        let plant = plant(ClassMix::only(class, 1.0));
         // Count what a consumer receives; folding the values keeps them from being optimised out.
         let run = || {
             plant

@@ -71,6 +71,29 @@ impl Default for ClassMix {
 }
 
 impl ClassMix {
+    /// No faults at all.
+    pub const NONE: ClassMix = ClassMix {
+        line_line: 0.0,
+        line_ground: 0.0,
+        open_circuit: 0.0,
+        partial_shading: 0.0,
+        arc_fault: 0.0,
+    };
+
+    /// `fraction` of device-days with a fault of `class`, no other faults.
+    pub fn only(class: FaultClass, fraction: f64) -> ClassMix {
+        let mut mix = ClassMix::NONE;
+        match class {
+            FaultClass::LineLine => mix.line_line = fraction,
+            FaultClass::LineGround => mix.line_ground = fraction,
+            FaultClass::OpenCircuit => mix.open_circuit = fraction,
+            FaultClass::PartialShading => mix.partial_shading = fraction,
+            FaultClass::ArcFault => mix.arc_fault = fraction,
+            FaultClass::Normal => {}
+        }
+        mix
+    }
+
     /// The fraction of device-days of a class; `Normal` gets what the faults leave.
     pub fn fraction(&self, class: FaultClass) -> f64 {
         match class {

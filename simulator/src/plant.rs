@@ -435,18 +435,7 @@ mod tests {
     use crate::faults::FaultClass;
 
     fn plant_with(class: FaultClass, devices: usize) -> Plant {
-        let mut class_mix = ClassMix {
-            line_line: 0.0,
-            line_ground: 0.0,
-            open_circuit: 0.0,
-            partial_shading: 0.0,
-            arc_fault: 0.0,
-        };
-        match class {
-            FaultClass::LineGround => class_mix.line_ground = 1.0,
-            FaultClass::ArcFault => class_mix.arc_fault = 1.0,
-            _ => {}
-        }
+        let class_mix = ClassMix::only(class, 1.0);
         let mut config = PlantConfig {
             devices,
             class_mix,

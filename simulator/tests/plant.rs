@@ -12,29 +12,6 @@ use std::collections::{BTreeMap, HashSet};
 
 const WINDOW_MS: i64 = 1_280_000;
 
-fn no_faults() -> ClassMix {
-    ClassMix {
-        line_line: 0.0,
-        line_ground: 0.0,
-        open_circuit: 0.0,
-        partial_shading: 0.0,
-        arc_fault: 0.0,
-    }
-}
-
-fn only(class: FaultClass, fraction: f64) -> ClassMix {
-    let mut mix = no_faults();
-    match class {
-        FaultClass::LineLine => mix.line_line = fraction,
-        FaultClass::LineGround => mix.line_ground = fraction,
-        FaultClass::OpenCircuit => mix.open_circuit = fraction,
-        FaultClass::PartialShading => mix.partial_shading = fraction,
-        FaultClass::ArcFault => mix.arc_fault = fraction,
-        FaultClass::Normal => {}
-    }
-    mix
-}
-
 fn plant(devices: usize, class_mix: ClassMix) -> Plant {
     Plant::new(PlantConfig {
         devices,
@@ -76,8 +53,8 @@ fn paired_with_twin(
 /// A plant where every device-day has a fault of `class`, and its fault-free twin.
 fn faulty_and_twin(class: FaultClass, devices: usize) -> (Plant, Plant) {
     (
-        plant(devices, only(class, 1.0)),
-        plant(devices, no_faults()),
+        plant(devices, ClassMix::only(class, 1.0)),
+        plant(devices, ClassMix::NONE),
     )
 }
 
@@ -239,7 +216,7 @@ fn losses_and_duplicates(plant: &Plant) -> (f64, f64) {
 #[test]
 fn lost_and_duplicated_readings_follow_the_configured_rates() {
     // 40 device-days: 172800 readings, so the default 0.5% / 0.1% are measured to +-0.05% / +-0.025%.
-    let (lost, duplicated) = losses_and_duplicates(&plant(40, no_faults()));
+    let (lost, duplicated) = losses_and_duplicates(&plant(40, ClassMix::NONE));
     assert!((lost - 0.005).abs() < 0.0012, "lost {lost}");
     assert!(
         (duplicated - 0.001).abs() < 0.0005,
@@ -248,7 +225,7 @@ fn lost_and_duplicated_readings_follow_the_configured_rates() {
 
     let mut config = PlantConfig {
         devices: 10,
-        class_mix: no_faults(),
+        class_mix: ClassMix::NONE,
         ..PlantConfig::default()
     };
     config.sensors.missing_rate = 0.05;
