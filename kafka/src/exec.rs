@@ -229,6 +229,16 @@ fn read_slice(
     let decoder = ChunkDecoder::new(config.format)
         .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))?;
 
+    let mut flush_chunk = |chunk: &mut MessageChunk| {
+        flush(
+            &decoder,
+            chunk,
+            config.quarantine,
+            range,
+            metrics,
+            &mut emit,
+        )
+    };
     let mut chunk = MessageChunk::new(slice.partition);
     let mut next = slice.start;
     while next < slice.end {
@@ -239,16 +249,7 @@ fn read_slice(
                 }
                 chunk.push(m.offset(), m.timestamp().to_millis(), m.key(), m.payload());
                 next = m.offset() + 1;
-                if chunk.len() >= CHUNK_MESSAGES
-                    && !flush(
-                        &decoder,
-                        &mut chunk,
-                        config.quarantine,
-                        range,
-                        metrics,
-                        &mut emit,
-                    )?
-                {
+                if chunk.len() >= CHUNK_MESSAGES && !flush_chunk(&mut chunk)? {
                     return Ok(());
                 }
             }
@@ -264,14 +265,7 @@ fn read_slice(
             }
         }
     }
-    flush(
-        &decoder,
-        &mut chunk,
-        config.quarantine,
-        range,
-        metrics,
-        &mut emit,
-    )?;
+    flush_chunk(&mut chunk)?;
     tracing::debug!(
         topic = %config.topic,
         partition = slice.partition,
