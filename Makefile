@@ -1,16 +1,21 @@
 # The two commands of README.md. Each builds what it needs on first use.
-.PHONY: demo test bench
+.PHONY: demo test bench bench-kafka
 
 # The main job: pvflow over an example plant (synthetic readings -> Parquet -> scalograms).
 demo:
 	cargo build --release -p pvflow-cli
 	./target/release/pvflow sql -f examples/scalograms.sql
 
-# Every test of the workspace (the exact command CI runs).
+# Every test of the workspace (the exact command CI runs). The tests' Kafka broker process,
+# tansu, is built once into ~/.cache/pvflow (about 21 minutes the first time).
 test:
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
-	cargo nextest run --workspace --no-fail-fast
+	tansu="$$(scripts/tansu.sh)" && PVFLOW_TANSU="$$tansu" cargo nextest run --workspace --no-fail-fast
 
 # CWT next to PyWavelets (docs/benchmarks.md).
 bench:
 	bench/cwt.sh
+
+# Kafka decode, produce and SQL-scan throughput against a local tansu broker (docs/benchmarks.md).
+bench-kafka:
+	tansu="$$(scripts/tansu.sh)" && PVFLOW_TANSU="$$tansu" cargo bench -p pvflow-kafka --bench kafka_scan

@@ -16,6 +16,9 @@ use datafusion::arrow::error::ArrowError;
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// Messages a scan decodes together; also the largest batch it emits.
+pub const CHUNK_MESSAGES: usize = 8192;
+
 /// Messages polled from one partition, owned in two arenas so a chunk costs a few allocations,
 /// not one per message.
 #[derive(Debug, Default)]

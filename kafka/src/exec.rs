@@ -1,7 +1,7 @@
 //! Run time: each DataFusion partition reads one offset slice of one Kafka partition, decodes it
 //! in chunks and keeps exactly the rows in the scan's time range.
 
-use crate::decode::{ChunkDecoder, MessageChunk};
+use crate::decode::{CHUNK_MESSAGES, ChunkDecoder, MessageChunk};
 use crate::error::KafkaError;
 use crate::offsets::{KafkaSlice, TimeRange};
 use crate::options::{KafkaTableConfig, redacted};
@@ -29,9 +29,6 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Messages decoded together; also the largest batch a scan emits.
-const CHUNK_MESSAGES: usize = 8192;
 
 /// A planned Kafka scan. Everything in it is plain data (configuration, slices, range,
 /// projection), so it can be serialised to executors.

@@ -1,5 +1,6 @@
-//! Round trips through a real Kafka-protocol broker (librdkafka's mock cluster, reached over
-//! TCP on 127.0.0.1): produce a day of readings plus malformed messages, read them back with SQL.
+//! Round trips through real Kafka-protocol brokers on 127.0.0.1 (librdkafka's mock cluster,
+//! reached over TCP, and a tansu broker process): produce a day of readings plus malformed
+//! messages, read them back with SQL.
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int32Type, Int64Type};
@@ -7,8 +8,9 @@ use datafusion::common::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 use pvflow_kafka::avro::{AvroFraming, PvReading, encode};
-use pvflow_kafka::produce::ReadingProducer;
+use pvflow_kafka::produce::{ReadingProducer, create_topic};
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTable, KafkaTableConfig, KafkaTableFactory, TimeRange};
+use pvflow_testkit::TansuBroker;
 use rdkafka::mocking::MockCluster;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -94,10 +96,35 @@ fn produce_day(brokers: &str, topic: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_round_trips_with_time_ranges_and_quarantine() {
+async fn a_day_round_trips_through_the_mock_cluster() {
     let cluster = MockCluster::new(3).expect("mock cluster");
+    // The mock cluster cannot create topics over the admin API.
     cluster.create_topic("pv.readings", 4, 1).expect("topic");
-    let brokers = cluster.bootstrap_servers();
+    day_round_trip(cluster.bootstrap_servers()).await;
+    drop(cluster);
+}
+
+/// The same day through a separate broker process, whose offsets-for-times answers are real
+/// (the mock cluster answers "end" for every timestamp, so there only the fallback runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_round_trips_through_a_tansu_broker_process() {
+    let broker = TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    create_topic(
+        &brokers,
+        "pv.readings",
+        4,
+        &BTreeMap::new(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create topic: {e}\n{}", broker.log()));
+    day_round_trip(brokers).await;
+}
+
+/// Produces a day of readings plus malformed messages into `pv.readings` (4 partitions), then
+/// checks what SQL reads back: everything, time ranges cutting the day, the quarantine, slices.
+async fn day_round_trip(brokers: String) {
     let b = brokers.clone();
     tokio::task::spawn_blocking(move || produce_day(&b, "pv.readings"))
         .await
@@ -250,6 +277,9 @@ async fn a_day_round_trips_with_time_ranges_and_quarantine() {
     // Slices cut a large partition into several DataFusion partitions, same rows.
     let mut config = table.config().clone();
     config.max_slice_messages = 1000;
+    // Fifty-odd slices are read at once, each by its own consumer; tansu's SQLite storage
+    // serves them one fetch at a time.
+    config.timeout_ms = 60_000;
     let sliced = KafkaTable::new(config)
         .plan(TimeRange::default(), None)
         .await
@@ -275,7 +305,6 @@ async fn a_day_round_trips_with_time_ranges_and_quarantine() {
         .expect_err("missing topic")
         .to_string();
     assert!(err.contains("no.such.topic"), "{err}");
-    drop(cluster);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
