@@ -1,6 +1,7 @@
 //! The `pvflow` command line: argument parsing, exit codes, and one module per subcommand.
 
 mod output;
+mod remote;
 mod simulate;
 mod sql;
 

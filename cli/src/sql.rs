@@ -19,6 +19,7 @@ Examples:
   pvflow sql \"SELECT cwt_morlet([0.0, 1.0, 0.0, -1.0], 4)\"
   pvflow sql -f examples/scalograms.sql
   pvflow sql --format parquet --output windows.parquet \"SELECT * FROM 'readings.parquet'\"
+  pvflow sql --scheduler df://127.0.0.1:50050 -f query.sql
 
 Functions: `SHOW FUNCTIONS LIKE 'pv%'`, or docs/udfs.md for cwt_morlet and pv_scalogram.";
 
@@ -48,6 +49,10 @@ pub struct SqlArgs {
     /// Rows shown per result in table format (0 shows all)
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_rows: usize,
+
+    /// Run on a pvflow cluster (df://HOST:PORT of a pvflow-scheduler) instead of in this process
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
 }
 
 pub async fn run(config: &PvflowConfig, args: SqlArgs) -> Result<(), Failure> {
@@ -63,7 +68,10 @@ pub async fn run(config: &PvflowConfig, args: SqlArgs) -> Result<(), Failure> {
             .map_err(Failure::io)?,
         (None, None) => unreachable!("clap requires QUERY or --file"),
     };
-    let ctx = pvflow_session::session_context(config).map_err(Failure::usage)?;
+    let ctx = match &args.scheduler {
+        None => pvflow_session::session_context(config).map_err(Failure::usage)?,
+        Some(url) => crate::remote::connect(config, url).await?,
+    };
     let statements = DFParser::parse_sql(&text).map_err(Failure::query)?;
     if statements.is_empty() {
         return Err(Failure::usage(anyhow::anyhow!("no SQL statement given")));

@@ -4,6 +4,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the configuration file when `--config` is not given.
@@ -35,6 +36,10 @@ pub struct KafkaConfig {
     pub brokers: Option<String>,
     /// The readings topic (`PVFLOW_KAFKA_TOPIC`).
     pub topic: String,
+    /// librdkafka settings of this node, such as SASL credentials (`[kafka.client]`,
+    /// `PVFLOW_KAFKA_CLIENT='{"sasl.password"="..."}'`). Secrets among them never travel in
+    /// plans: each node decoding a Kafka scan adds its own.
+    pub client: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -42,6 +47,7 @@ impl Default for KafkaConfig {
         KafkaConfig {
             brokers: None,
             topic: "pv.readings".into(),
+            client: BTreeMap::new(),
         }
     }
 }

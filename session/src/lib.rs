@@ -1,8 +1,10 @@
-//! The wiring every pvflow process shares: configuration, and DataFusion sessions with all of
-//! pvflow's functions registered. The CLI uses it today; the scheduler and executor binaries
-//! build their sessions from the same pieces so that a plan means the same thing everywhere.
+//! The wiring every pvflow process shares: configuration, DataFusion sessions with all of
+//! pvflow's functions registered, and (in [`distributed`]) the codecs and sessions of a Ballista
+//! cluster, so that a plan means the same thing in the CLI, the scheduler and every executor.
 
+pub mod codec;
 pub mod config;
+pub mod distributed;
 
 use config::PvflowConfig;
 use datafusion::execution::SessionStateBuilder;

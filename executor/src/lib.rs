@@ -1,0 +1,81 @@
+//! `pvflow-executor`: Ballista's executor with pvflow built in.
+//!
+//! Tasks arrive as serialised plans; this executor decodes them with pvflow's codecs (Kafka
+//! scans, `pv_scalogram` with the normalisation the plan carries) and resolves functions in a
+//! registry holding Ballista's defaults and pvflow's. Ballista's own flags are kept as they are.
+
+use anyhow::Context;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_executor::health::spawn_health_server;
+use clap::Parser;
+use pvflow_session::config::PvflowConfig;
+use pvflow_session::distributed::DistributedParts;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const AFTER_HELP: &str = "\
+Registers with the scheduler at --scheduler-host/--scheduler-port and runs its tasks, --vcores
+at a time. Serves Arrow Flight (shuffle reads and results) on --bind-port, task launch gRPC on
+--bind-grpc-port and the health probes /healthz and /readyz on --bind-health-port. Other
+executors and clients must reach --external-host on --bind-port.
+
+Configuration: pvflow.toml (--config or PVFLOW_CONFIG), then PVFLOW_<SECTION>_<KEY> variables:
+[kafka] client holds librdkafka settings such as credentials (never sent in plans), [model]
+the model files. SIGINT/SIGTERM stop the executor after telling the scheduler.
+
+Exit codes: 0 stopped by a signal, 1 failed to start or lost its services.";
+
+#[derive(Debug, Parser)]
+#[command(name = "pvflow-executor", version, after_help = AFTER_HELP)]
+/// A pvflow executor: runs the tasks of pvflow jobs for a pvflow scheduler
+pub struct Args {
+    /// pvflow configuration file (default: $PVFLOW_CONFIG, else ./pvflow.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ballista: ballista_executor::config::Config,
+}
+
+/// Runs the executor until SIGINT, SIGTERM or the loss of its services.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config = PvflowConfig::load(args.config.as_deref())?;
+    let parts = DistributedParts::new(&config)?;
+    let health_address: SocketAddr = format!(
+        "{}:{}",
+        args.ballista.bind_host, args.ballista.bind_health_port
+    )
+    .parse()
+    .context("--bind-host/--bind-health-port do not form a socket address")?;
+    let executor = executor_config(args.ballista, &parts)?;
+
+    let (stop_health, health_stopped) = tokio::sync::oneshot::channel();
+    let health = spawn_health_server(health_address, executor.health.clone(), health_stopped);
+    let result = start_executor_process(Arc::new(executor))
+        .await
+        .context("executor failed");
+    let _ = stop_health.send(());
+    if let Ok(Err(e)) = health.await {
+        tracing::warn!(error = %e, "health server stopped with an error");
+    }
+    result
+}
+
+/// Ballista's executor configuration from its flags, with pvflow's codecs and functions.
+pub fn executor_config(
+    flags: ballista_executor::config::Config,
+    parts: &DistributedParts,
+) -> anyhow::Result<ExecutorProcessConfig> {
+    let mut config = ExecutorProcessConfig::try_from(flags).context("invalid executor flags")?;
+    let producer = parts.clone();
+    config.override_config_producer = Some(Arc::new(move || producer.session_config()));
+    config.override_function_registry = Some(Arc::new(
+        parts
+            .function_registry()
+            .context("cannot build the executor's function registry")?,
+    ));
+    config.override_logical_codec = Some(Arc::clone(&parts.logical_codec));
+    config.override_physical_codec = Some(Arc::clone(&parts.physical_codec));
+    Ok(config)
+}

@@ -1,0 +1,96 @@
+//! `pvflow-scheduler`: Ballista's scheduler with pvflow built in.
+//!
+//! It plans every job in a pvflow session (Kafka tables, pvflow's functions and codecs), because
+//! Ballista runs a table's `scan()` on the scheduler: Kafka offsets are fixed here, once per
+//! job, and shipped to executors as plain data. Ballista's own flags (ports, policies, limits)
+//! are kept as they are, so its documentation applies; pvflow's settings come from
+//! `pvflow.toml` and `PVFLOW_*` variables.
+
+use anyhow::Context;
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use clap::Parser;
+use pvflow_session::config::PvflowConfig;
+use pvflow_session::distributed::DistributedParts;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const AFTER_HELP: &str = "\
+Serves Ballista's scheduler gRPC, its REST API (/api/jobs, /api/executors, ...) and the health
+probes /healthz and /readyz (ready once --min-ready-executors executors registered), all on
+--bind-port (default 50050). Executors are pvflow-executor processes started with
+--scheduler-host/--scheduler-port pointing here; clients connect with df://HOST:PORT.
+
+Configuration: pvflow.toml (--config or PVFLOW_CONFIG), then PVFLOW_<SECTION>_<KEY> variables:
+[kafka] client holds librdkafka settings such as credentials (never sent in plans), [model]
+the model files. SIGINT/SIGTERM stop the scheduler.
+
+Exit codes: 0 stopped by a signal, 1 failed to start or serve.";
+
+#[derive(Debug, Parser)]
+#[command(name = "pvflow-scheduler", version, after_help = AFTER_HELP)]
+/// The pvflow scheduler: plans jobs and hands their tasks to pvflow executors
+pub struct Args {
+    /// pvflow configuration file (default: $PVFLOW_CONFIG, else ./pvflow.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ballista: ballista_scheduler::config::Config,
+}
+
+/// Runs the scheduler until SIGINT or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config = PvflowConfig::load(args.config.as_deref())?;
+    let parts = DistributedParts::new(&config)?;
+    let address: SocketAddr = format!("{}:{}", args.ballista.bind_host, args.ballista.bind_port)
+        .parse()
+        .context("--bind-host/--bind-port do not form a socket address")?;
+    let scheduler = scheduler_config(args.ballista, &parts)?;
+    let cluster = BallistaCluster::new_from_config(&scheduler)
+        .await
+        .context("cannot set up the scheduler's cluster state")?;
+    tracing::info!(%address, "pvflow scheduler starting");
+    tokio::select! {
+        served = start_server(cluster, address, Arc::new(scheduler)) => {
+            served.with_context(|| format!("scheduler on {address} failed"))
+        }
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "pvflow scheduler stopping");
+            Ok(())
+        }
+    }
+}
+
+/// Ballista's scheduler configuration from its flags, with pvflow's sessions and codecs.
+pub fn scheduler_config(
+    flags: ballista_scheduler::config::Config,
+    parts: &DistributedParts,
+) -> anyhow::Result<SchedulerConfig> {
+    let mut config = SchedulerConfig::try_from(flags).context("invalid scheduler flags")?;
+    let producer = parts.clone();
+    config.override_config_producer = Some(Arc::new(move || producer.session_config()));
+    let builder = parts.clone();
+    config.override_session_builder = Some(Arc::new(move |c| builder.session_state(c)));
+    config.override_logical_codec = Some(Arc::clone(&parts.logical_codec));
+    config.override_physical_codec = Some(Arc::clone(&parts.physical_codec));
+    Ok(config)
+}
+
+/// Resolves on SIGINT or SIGTERM (what Kubernetes sends) with the signal's name.
+async fn shutdown_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the scheduler");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}

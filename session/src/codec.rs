@@ -1,0 +1,327 @@
+//! How pvflow's plan pieces travel between a client, the Ballista scheduler and its executors.
+//!
+//! Ballista serialises plans with protobuf and hands every node it does not know to an extension
+//! codec. pvflow's codecs wrap Ballista's own (which carry its shuffle nodes and file formats)
+//! and add three payloads of plain data:
+//!
+//! - a Kafka table (client -> scheduler): its configuration, so the scheduler can plan offsets;
+//! - a planned Kafka scan (scheduler -> executors): configuration, offset slices, time range and
+//!   projection, fixed once at planning so every executor reads exactly the planned messages;
+//! - `pv_scalogram`'s normalisation, so the image an executor computes does not depend on that
+//!   executor's configuration.
+//!
+//! Every payload starts with one byte saying who wrote the rest: Ballista's codec, or pvflow's
+//! JSON. Kafka client secrets (`is_secret` keys) never enter a payload: plans cross the network
+//! and are logged by Ballista's REST API. The node decoding a Kafka payload adds the secrets of
+//! its own `[kafka] client` configuration.
+
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DataFusionError, Result, TableReference};
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use pvflow_kafka::exec::KafkaScanExec;
+use pvflow_kafka::options::is_secret;
+use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
+use pvflow_udfs::normalization::Normalization;
+use pvflow_udfs::pv_scalogram::PvScalogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// First byte of a payload: written by Ballista's codec.
+const BALLISTA: u8 = 0;
+/// First byte of a payload: pvflow's JSON [`Payload`].
+const PVFLOW: u8 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Payload {
+    KafkaTable(KafkaTableConfig),
+    KafkaScan {
+        config: KafkaTableConfig,
+        slices: Vec<KafkaSlice>,
+        range: TimeRange,
+        projection: Option<Vec<usize>>,
+    },
+    PvScalogram(Normalization),
+}
+
+fn encode_payload(payload: &Payload, buf: &mut Vec<u8>) -> Result<()> {
+    buf.push(PVFLOW);
+    serde_json::to_writer(buf, payload)
+        .map_err(|e| DataFusionError::Internal(format!("cannot encode pvflow plan payload: {e}")))
+}
+
+/// Splits a payload into its writer and body.
+fn split(buf: &[u8]) -> Result<(u8, &[u8])> {
+    match buf.split_first() {
+        Some((&tag, body)) if tag == BALLISTA || tag == PVFLOW => Ok((tag, body)),
+        Some((tag, _)) => Err(DataFusionError::Internal(format!(
+            "plan payload has an unknown writer tag {tag}: was it encoded by another pvflow version?"
+        ))),
+        None => Err(DataFusionError::Internal(
+            "empty plan payload for a pvflow codec".into(),
+        )),
+    }
+}
+
+fn decode_payload(body: &[u8]) -> Result<Payload> {
+    serde_json::from_slice(body)
+        .map_err(|e| DataFusionError::Internal(format!("cannot decode pvflow plan payload: {e}")))
+}
+
+/// Runs `encode` from Ballista's codec into `buf`, behind the [`BALLISTA`] tag.
+fn encode_ballista(
+    buf: &mut Vec<u8>,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    buf.push(BALLISTA);
+    encode(buf)
+}
+
+/// Kafka client settings for payloads: everything but the secrets.
+fn without_secrets(config: &KafkaTableConfig) -> KafkaTableConfig {
+    let mut config = config.clone();
+    config.client.retain(|k, _| !is_secret(k));
+    config
+}
+
+/// The codecs' per-node state: what the decoding node adds to what the plan carries.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSecrets {
+    /// librdkafka secret settings of this node (`[kafka] client`), added to decoded Kafka
+    /// configurations.
+    kafka: BTreeMap<String, String>,
+}
+
+impl NodeSecrets {
+    /// The secret entries of a node's `[kafka] client` settings.
+    pub fn new(kafka_client: &BTreeMap<String, String>) -> Self {
+        NodeSecrets {
+            kafka: kafka_client
+                .iter()
+                .filter(|(k, _)| is_secret(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn restore(&self, mut config: KafkaTableConfig) -> KafkaTableConfig {
+        config
+            .client
+            .extend(self.kafka.iter().map(|(k, v)| (k.clone(), v.clone())));
+        config
+    }
+}
+
+/// Logical codec: Kafka tables and `pv_scalogram`, the rest to Ballista's codec.
+#[derive(Debug, Default)]
+pub struct PvflowLogicalCodec {
+    inner: BallistaLogicalExtensionCodec,
+    secrets: NodeSecrets,
+}
+
+impl PvflowLogicalCodec {
+    pub fn new(secrets: NodeSecrets) -> Self {
+        PvflowLogicalCodec {
+            inner: BallistaLogicalExtensionCodec::default(),
+            secrets,
+        }
+    }
+}
+
+impl LogicalExtensionCodec for PvflowLogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
+        match split(buf)? {
+            (BALLISTA, body) => self.inner.try_decode(body, inputs, ctx),
+            _ => Err(DataFusionError::Internal(
+                "pvflow has no logical extension nodes".into(),
+            )),
+        }
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        encode_ballista(buf, |b| self.inner.try_encode(node, b))
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        match split(buf)? {
+            (BALLISTA, body) => self
+                .inner
+                .try_decode_table_provider(body, table_ref, schema, ctx),
+            (_, body) => match decode_payload(body)? {
+                Payload::KafkaTable(config) => {
+                    Ok(Arc::new(KafkaTable::new(self.secrets.restore(config))))
+                }
+                other => Err(DataFusionError::Internal(format!(
+                    "table {table_ref}: expected a Kafka table payload, got {other:?}"
+                ))),
+            },
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if let Some(kafka) = node.downcast_ref::<KafkaTable>() {
+            return encode_payload(&Payload::KafkaTable(without_secrets(kafka.config())), buf);
+        }
+        encode_ballista(buf, |b| {
+            self.inner.try_encode_table_provider(table_ref, node, b)
+        })
+    }
+
+    // File formats must reach Ballista's codec, or COPY TO and INSERT silently lose theirs.
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        match split(buf)? {
+            (BALLISTA, body) => self.inner.try_decode_file_format(body, ctx),
+            _ => Err(DataFusionError::Internal(
+                "pvflow has no file format payloads".into(),
+            )),
+        }
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        encode_ballista(buf, |b| self.inner.try_encode_file_format(b, node))
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_udf(node, buf)
+    }
+}
+
+/// `pv_scalogram` carries its normalisation; other functions travel by name (nothing written)
+/// and resolve in the receiving node's registry.
+fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+    match node.inner().downcast_ref::<PvScalogram>() {
+        Some(f) => encode_payload(&Payload::PvScalogram(*f.normalization()), buf),
+        None => Ok(()),
+    }
+}
+
+fn decode_udf(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+    if buf.is_empty() {
+        // Called when the name is missing from this node's registry.
+        return Err(DataFusionError::Plan(format!(
+            "function {name} is not registered on this pvflow node"
+        )));
+    }
+    match split(buf)? {
+        (PVFLOW, body) => match decode_payload(body)? {
+            Payload::PvScalogram(n) => {
+                let n = Normalization::new(n.mean, n.std)
+                    .map_err(|e| DataFusionError::Plan(format!("{name}: {e}")))?;
+                Ok(Arc::new(ScalarUDF::from(PvScalogram::new(n))))
+            }
+            other => Err(DataFusionError::Internal(format!(
+                "function {name}: unexpected payload {other:?}"
+            ))),
+        },
+        _ => Err(DataFusionError::Internal(format!(
+            "function {name} is not known to this pvflow node"
+        ))),
+    }
+}
+
+/// Physical codec: Kafka scans and `pv_scalogram`, the rest (shuffles, ...) to Ballista's codec.
+#[derive(Debug, Default)]
+pub struct PvflowPhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+    secrets: NodeSecrets,
+}
+
+impl PvflowPhysicalCodec {
+    pub fn new(secrets: NodeSecrets) -> Self {
+        PvflowPhysicalCodec {
+            inner: BallistaPhysicalExtensionCodec::default(),
+            secrets,
+        }
+    }
+}
+
+impl PhysicalExtensionCodec for PvflowPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match split(buf)? {
+            (BALLISTA, body) => self.inner.try_decode(body, inputs, ctx, proto_converter),
+            (_, body) => match decode_payload(body)? {
+                Payload::KafkaScan {
+                    config,
+                    slices,
+                    range,
+                    projection,
+                } => Ok(Arc::new(KafkaScanExec::new(
+                    self.secrets.restore(config),
+                    slices,
+                    range,
+                    projection,
+                )?)),
+                other => Err(DataFusionError::Internal(format!(
+                    "expected a Kafka scan payload, got {other:?}"
+                ))),
+            },
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        if let Some(scan) = node.downcast_ref::<KafkaScanExec>() {
+            let payload = Payload::KafkaScan {
+                config: without_secrets(scan.config()),
+                slices: scan.slices().to_vec(),
+                range: scan.range(),
+                projection: scan.projection().cloned(),
+            };
+            return encode_payload(&payload, buf);
+        }
+        encode_ballista(buf, |b| self.inner.try_encode(node, b, proto_converter))
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        encode_udf(node, buf)
+    }
+}

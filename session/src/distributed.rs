@@ -1,0 +1,75 @@
+//! The pieces a Ballista scheduler, executor or client needs to run pvflow's plans.
+//!
+//! All three must agree: the same codecs (`PvflowLogicalCodec`, `PvflowPhysicalCodec`), the
+//! same functions under the same names, and Kafka tables wherever `scan()` runs (the
+//! scheduler). They are built here from one [`PvflowConfig`] so that no binary wires them by
+//! hand.
+
+use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
+use crate::config::PvflowConfig;
+use crate::{SessionError, normalization};
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
+use datafusion::common::Result;
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::PhysicalExtensionCodec;
+use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
+use std::sync::Arc;
+
+/// Everything a node derives from its configuration, built once at start-up (a bad
+/// normalisation file fails here, naming the file, not in the first task).
+#[derive(Debug, Clone)]
+pub struct DistributedParts {
+    pub logical_codec: Arc<dyn LogicalExtensionCodec>,
+    pub physical_codec: Arc<dyn PhysicalExtensionCodec>,
+    udfs: Vec<ScalarUDF>,
+}
+
+impl DistributedParts {
+    pub fn new(config: &PvflowConfig) -> Result<Self, SessionError> {
+        let secrets = NodeSecrets::new(&config.kafka.client);
+        Ok(DistributedParts {
+            logical_codec: Arc::new(PvflowLogicalCodec::new(secrets.clone())),
+            physical_codec: Arc::new(PvflowPhysicalCodec::new(secrets)),
+            udfs: pvflow_udfs::all_udfs(normalization(config)?),
+        })
+    }
+
+    /// pvflow's functions, to register on a client's context after it connects (Ballista's
+    /// client replaces the function list of the state it is given).
+    pub fn udfs(&self) -> &[ScalarUDF] {
+        &self.udfs
+    }
+
+    /// Ballista's session configuration with pvflow's codecs.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig::new_with_ballista()
+            .with_ballista_logical_extension_codec(Arc::clone(&self.logical_codec))
+            .with_ballista_physical_extension_codec(Arc::clone(&self.physical_codec))
+    }
+
+    /// A session state for `config` (a client's settings on top of [`Self::session_config`]):
+    /// Ballista's defaults, Kafka tables and pvflow's functions. The scheduler plans every job
+    /// in one of these.
+    pub fn session_state(&self, config: SessionConfig) -> Result<SessionState> {
+        let state = ballista_core::utils::default_session_builder(config)?;
+        let mut state = SessionStateBuilder::new_from_existing(state)
+            .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
+            .build();
+        for udf in &self.udfs {
+            state.register_udf(Arc::new(udf.clone()))?;
+        }
+        Ok(state)
+    }
+
+    /// The functions an executor resolves plan functions by: Ballista's defaults (built-ins
+    /// included) and pvflow's.
+    pub fn function_registry(&self) -> Result<BallistaFunctionRegistry> {
+        Ok(BallistaFunctionRegistry::from(
+            &self.session_state(self.session_config())?,
+        ))
+    }
+}
