@@ -49,7 +49,6 @@ fn stdout(command: &mut Command) -> String {
 /// A simulated plant read from Kafka with a time range, windowed and transformed to scalograms
 /// on the cluster: the results equal the same SQL run in-process.
 #[test]
-#[ignore = "known bug: on the cluster, scans of a 3-partition topic return readings more than once (scalograms already agree); run with --run-ignored all"]
 fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
     let bins = bin_dir();
     let broker = TansuBroker::start().expect("tansu broker");

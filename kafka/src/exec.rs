@@ -6,14 +6,20 @@ use crate::error::KafkaError;
 use crate::offsets::{KafkaSlice, TimeRange};
 use crate::options::{KafkaTableConfig, redacted};
 use crate::schema::{KAFKA_TIMESTAMP, TS, quarantine_schema, readings_schema};
-use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimestampMillisecondType,
+};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, exec_err};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
 use datafusion::physical_plan::metrics::{
     Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
@@ -21,21 +27,30 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+use futures::StreamExt;
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
+use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-/// A planned Kafka scan. Everything in it is plain data (configuration, slices, range,
-/// projection), so it can be serialised to executors.
+/// A planned Kafka scan. Its input is the plan's offset slices as data, one DataFusion partition
+/// per slice ([`slices_input`]); it turns each slice into readings. Everything else in it is plain
+/// data (configuration, range, projection), so it can be serialised to executors.
+///
+/// The slices are an input rather than a field because Ballista's scheduler hands each task a
+/// subset of a stage's partitions by rewriting the leaves it knows (file groups, in-memory
+/// partitions) and runs every partition of what remains: a leaf with its own slice list would be
+/// read whole by every task. An in-memory input is restricted like any other, so each task reads
+/// exactly its slices.
 #[derive(Debug)]
 pub struct KafkaScanExec {
     config: KafkaTableConfig,
-    slices: Vec<KafkaSlice>,
+    slices: Arc<dyn ExecutionPlan>,
     range: TimeRange,
     projection: Option<Vec<usize>>,
     properties: Arc<PlanProperties>,
@@ -43,12 +58,31 @@ pub struct KafkaScanExec {
 }
 
 impl KafkaScanExec {
+    /// A scan reading `slices`, one DataFusion partition each.
     pub fn new(
         config: KafkaTableConfig,
-        slices: Vec<KafkaSlice>,
+        slices: &[KafkaSlice],
         range: TimeRange,
         projection: Option<Vec<usize>>,
     ) -> Result<Self> {
+        Self::with_slices_input(config, slices_input(slices)?, range, projection)
+    }
+
+    /// A scan reading the slices `slices` produces (rows of [`slices_schema`]), one output
+    /// partition per input partition.
+    pub fn with_slices_input(
+        config: KafkaTableConfig,
+        slices: Arc<dyn ExecutionPlan>,
+        range: TimeRange,
+        projection: Option<Vec<usize>>,
+    ) -> Result<Self> {
+        if slices.schema() != slices_schema() {
+            return exec_err!(
+                "KafkaScanExec needs an input of slices {}, got {}",
+                slices_schema(),
+                slices.schema()
+            );
+        }
         let full = if config.quarantine {
             quarantine_schema()
         } else {
@@ -58,11 +92,11 @@ impl KafkaScanExec {
             Some(p) => Arc::new(full.project(p)?),
             None => full,
         };
-        // At least one partition: an empty range still yields a (empty) stream.
-        let partitions = slices.len().max(1);
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema),
-            Partitioning::UnknownPartitioning(partitions),
+            Partitioning::UnknownPartitioning(
+                slices.properties().output_partitioning().partition_count(),
+            ),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -80,8 +114,20 @@ impl KafkaScanExec {
         &self.config
     }
 
-    pub fn slices(&self) -> &[KafkaSlice] {
-        &self.slices
+    /// The slices this scan reads, when its input is the in-memory list [`slices_input`] makes
+    /// (always, unless an optimiser has put something in between).
+    pub fn planned_slices(&self) -> Option<Vec<KafkaSlice>> {
+        let source: &dyn Any = self
+            .slices
+            .downcast_ref::<DataSourceExec>()?
+            .data_source()
+            .as_ref();
+        let memory = source.downcast_ref::<MemorySourceConfig>()?;
+        let mut slices = Vec::new();
+        for batch in memory.partitions().iter().flatten() {
+            slices.extend(slices_of(batch).ok()?);
+        }
+        Some(slices)
     }
 
     pub fn range(&self) -> TimeRange {
@@ -93,20 +139,76 @@ impl KafkaScanExec {
     }
 }
 
+/// The schema of a scan's input: one row per slice.
+pub fn slices_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("partition", DataType::Int32, false),
+            Field::new("start_offset", DataType::Int64, false),
+            Field::new("end_offset", DataType::Int64, false),
+        ]))
+    });
+    Arc::clone(&SCHEMA)
+}
+
+/// `slices` as an in-memory plan, one partition (of one row) per slice; at least one partition,
+/// so an empty range still yields an (empty) stream.
+pub fn slices_input(slices: &[KafkaSlice]) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = slices_schema();
+    let mut partitions = Vec::with_capacity(slices.len().max(1));
+    for slice in slices {
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int32Array::from(vec![slice.partition])),
+                Arc::new(Int64Array::from(vec![slice.start])),
+                Arc::new(Int64Array::from(vec![slice.end])),
+            ],
+        )?;
+        partitions.push(vec![batch]);
+    }
+    if partitions.is_empty() {
+        partitions.push(vec![]);
+    }
+    Ok(MemorySourceConfig::try_new_exec(&partitions, schema, None)?)
+}
+
+fn slices_of(batch: &RecordBatch) -> Result<Vec<KafkaSlice>> {
+    let column = |i: usize| batch.column(i);
+    let (Some(partition), Some(start), Some(end)) = (
+        column(0).as_primitive_opt::<Int32Type>(),
+        column(1).as_primitive_opt::<Int64Type>(),
+        column(2).as_primitive_opt::<Int64Type>(),
+    ) else {
+        return exec_err!(
+            "KafkaScanExec input is not a list of slices: {}",
+            batch.schema()
+        );
+    };
+    Ok((0..batch.num_rows())
+        .map(|row| KafkaSlice {
+            partition: partition.value(row),
+            start: start.value(row),
+            end: end.value(row),
+        })
+        .collect())
+}
+
 impl DisplayAs for KafkaScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let messages: i64 = self.slices.iter().map(|s| s.end - s.start).sum();
         write!(
             f,
-            "KafkaScanExec: topic={}, brokers={}, format={:?}, quarantine={}, range={:?}, slices={}, messages={}",
+            "KafkaScanExec: topic={}, brokers={}, format={:?}, quarantine={}, range={:?}",
             self.config.topic,
             self.config.brokers,
             self.config.format,
             self.config.quarantine,
             self.range,
-            self.slices.len(),
-            messages
         )?;
+        if let Some(slices) = self.planned_slices() {
+            let messages: i64 = slices.iter().map(|s| s.end - s.start).sum();
+            write!(f, ", slices={}, messages={messages}", slices.len())?;
+        }
         if !self.config.client.is_empty() {
             write!(f, ", client=[{}]", redacted(&self.config.client))?;
         }
@@ -132,7 +234,12 @@ impl ExecutionPlan for KafkaScanExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+        vec![&self.slices]
+    }
+
+    /// One slice per partition is the plan: spreading slices over more partitions gains nothing.
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
     }
 
     fn apply_expressions(
@@ -142,21 +249,37 @@ impl ExecutionPlan for KafkaScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
+    /// Always rebuilt: the properties follow the input's partition count, which is cheap to read.
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [slices] = <[_; 1]>::try_from(children).map_err(|c| {
+            DataFusionError::Internal(format!("KafkaScanExec has one input, got {}", c.len()))
+        })?;
+        Ok(Arc::new(Self::with_slices_input(
+            self.config.clone(),
+            slices,
+            self.range,
+            self.projection.clone(),
+        )?))
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            exec_err!("KafkaScanExec has no children")
-        }
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
     }
 
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let metrics = ScanMetrics {
             messages: MetricBuilder::new(&self.metrics).counter("messages_read", partition),
@@ -166,27 +289,35 @@ impl ExecutionPlan for KafkaScanExec {
             out_of_range: MetricBuilder::new(&self.metrics)
                 .counter("messages_out_of_range", partition),
         };
-        let schema: SchemaRef = self.schema();
-        let mut builder = RecordBatchReceiverStreamBuilder::new(Arc::clone(&schema), 2);
-        let Some(slice) = self.slices.get(partition).copied() else {
-            if partition == 0 {
-                return Ok(builder.build());
-            }
-            return exec_err!("KafkaScanExec has no partition {partition}");
-        };
+        let mut slices = self.slices.execute(partition, context)?;
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
         let tx = builder.tx();
         let config = self.config.clone();
         let range = self.range;
         let projection = self.projection.clone();
-        builder.spawn_blocking(move || {
-            read_slice(&config, slice, range, &metrics, |batch| {
-                let batch = match &projection {
-                    Some(p) => batch.project(p)?,
-                    None => batch,
-                };
-                // A closed receiver means the query no longer wants rows: stop reading.
-                Ok(tx.blocking_send(Ok(batch)).is_ok())
-            })
+        builder.spawn(async move {
+            let mut planned = Vec::new();
+            while let Some(batch) = slices.next().await {
+                planned.extend(slices_of(&batch?)?);
+            }
+            let read = tokio::task::spawn_blocking(move || {
+                for slice in planned {
+                    let open = read_slice(&config, slice, range, &metrics, |batch| {
+                        let batch = match &projection {
+                            Some(p) => batch.project(p)?,
+                            None => batch,
+                        };
+                        // A closed receiver means the query no longer wants rows: stop reading.
+                        Ok(tx.blocking_send(Ok(batch)).is_ok())
+                    })?;
+                    if !open {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            read.await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
         });
         Ok(builder.build())
     }
@@ -196,14 +327,15 @@ impl ExecutionPlan for KafkaScanExec {
     }
 }
 
-/// Reads `slice`, handing each decoded, range-filtered batch to `emit` until it returns false.
+/// Reads `slice`, handing each decoded, range-filtered batch to `emit` until it returns false;
+/// returns whether `emit` still wants rows.
 fn read_slice(
     config: &KafkaTableConfig,
     slice: KafkaSlice,
     range: TimeRange,
     metrics: &ScanMetrics,
     mut emit: impl FnMut(RecordBatch) -> Result<bool>,
-) -> Result<()> {
+) -> Result<bool> {
     let started = Instant::now();
     let read_error = |offset: i64, why: String| {
         DataFusionError::External(Box::new(KafkaError::Read {
@@ -247,7 +379,7 @@ fn read_slice(
                 chunk.push(m.offset(), m.timestamp().to_millis(), m.key(), m.payload());
                 next = m.offset() + 1;
                 if chunk.len() >= CHUNK_MESSAGES && !flush_chunk(&mut chunk)? {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
             // The high watermark: offsets up to the slice's end may be transaction markers or
@@ -262,7 +394,7 @@ fn read_slice(
             }
         }
     }
-    flush_chunk(&mut chunk)?;
+    let open = flush_chunk(&mut chunk)?;
     tracing::debug!(
         topic = %config.topic,
         partition = slice.partition,
@@ -273,7 +405,7 @@ fn read_slice(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Kafka slice read"
     );
-    Ok(())
+    Ok(open)
 }
 
 /// Decodes the chunk and emits the side the table shows, keeping rows in `range`: readings by
@@ -328,4 +460,86 @@ fn in_range(batch: RecordBatch, column: &str, range: TimeRange) -> Result<Record
         return Ok(batch);
     }
     Ok(filter_record_batch(&batch, &keep)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::KafkaTableConfig;
+    use std::collections::HashMap;
+
+    fn scan(slices: &[KafkaSlice]) -> KafkaScanExec {
+        let config =
+            KafkaTableConfig::from_ddl("kafka://127.0.0.1:9/t", &HashMap::new()).expect("config");
+        KafkaScanExec::new(config, slices, TimeRange::default(), None).expect("scan")
+    }
+
+    const RECOMPUTE: ReplaceChildrenOptions =
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+
+    const SLICES: [KafkaSlice; 3] = [
+        KafkaSlice {
+            partition: 0,
+            start: 0,
+            end: 10,
+        },
+        KafkaSlice {
+            partition: 1,
+            start: 5,
+            end: 7,
+        },
+        KafkaSlice {
+            partition: 1,
+            start: 7,
+            end: 9,
+        },
+    ];
+
+    #[test]
+    fn one_partition_per_slice_and_at_least_one() {
+        let planned = scan(&SLICES);
+        assert_eq!(
+            planned.properties().output_partitioning().partition_count(),
+            3
+        );
+        assert_eq!(planned.planned_slices(), Some(SLICES.to_vec()));
+        let empty = scan(&[]);
+        assert_eq!(
+            empty.properties().output_partitioning().partition_count(),
+            1
+        );
+        assert_eq!(empty.planned_slices(), Some(vec![]));
+    }
+
+    /// What Ballista's task builder does to a task's plan: its in-memory leaf keeps only the
+    /// task's partitions, and the scan then reads exactly those slices.
+    #[test]
+    fn a_restricted_input_restricts_the_scan() {
+        let planned = Arc::new(scan(&SLICES));
+        let task = slices_input(&SLICES[1..]).expect("restricted input");
+        let restricted = planned
+            .replace_children(vec![task], RECOMPUTE)
+            .expect("rebuilt");
+        assert_eq!(
+            restricted
+                .properties()
+                .output_partitioning()
+                .partition_count(),
+            2
+        );
+        let restricted = restricted
+            .downcast_ref::<KafkaScanExec>()
+            .expect("still a Kafka scan");
+        assert_eq!(restricted.planned_slices(), Some(SLICES[1..].to_vec()));
+    }
+
+    #[test]
+    fn an_input_that_is_not_slices_is_refused() {
+        let wrong = MemorySourceConfig::try_new_exec(&[vec![]], readings_schema(), None)
+            .expect("memory plan");
+        let e = Arc::new(scan(&SLICES))
+            .replace_children(vec![wrong], RECOMPUTE)
+            .expect_err("not slices");
+        assert!(e.to_string().contains("needs an input of slices"), "{e}");
+    }
 }

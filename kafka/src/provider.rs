@@ -53,7 +53,7 @@ impl KafkaTable {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        KafkaScanExec::new(self.config.clone(), slices, range, projection)
+        KafkaScanExec::new(self.config.clone(), &slices, range, projection)
     }
 }
 

@@ -5,8 +5,9 @@
 //! and add three payloads of plain data:
 //!
 //! - a Kafka table (client -> scheduler): its configuration, so the scheduler can plan offsets;
-//! - a planned Kafka scan (scheduler -> executors): configuration, offset slices, time range and
-//!   projection, fixed once at planning so every executor reads exactly the planned messages;
+//! - a planned Kafka scan (scheduler -> executors): configuration, time range and projection; its
+//!   offset slices, fixed once at planning, are its input (an in-memory plan Ballista carries and
+//!   splits between tasks itself), so every executor reads exactly its planned messages;
 //! - `pv_scalogram`'s normalisation, so the image an executor computes does not depend on that
 //!   executor's configuration.
 //!
@@ -27,7 +28,7 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use pvflow_kafka::exec::KafkaScanExec;
 use pvflow_kafka::options::is_secret;
-use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
+use pvflow_kafka::{KafkaTable, KafkaTableConfig, TimeRange};
 use pvflow_udfs::normalization::Normalization;
 use pvflow_udfs::pv_scalogram::PvScalogram;
 use serde::{Deserialize, Serialize};
@@ -44,7 +45,6 @@ enum Payload {
     KafkaTable(KafkaTableConfig),
     KafkaScan {
         config: KafkaTableConfig,
-        slices: Vec<KafkaSlice>,
         range: TimeRange,
         projection: Option<Vec<usize>>,
     },
@@ -283,15 +283,22 @@ impl PhysicalExtensionCodec for PvflowPhysicalCodec {
             (_, body) => match decode_payload(body)? {
                 Payload::KafkaScan {
                     config,
-                    slices,
                     range,
                     projection,
-                } => Ok(Arc::new(KafkaScanExec::new(
-                    self.secrets.restore(config),
-                    slices,
-                    range,
-                    projection,
-                )?)),
+                } => {
+                    let [slices] = inputs else {
+                        return Err(DataFusionError::Internal(format!(
+                            "a Kafka scan has one input (its slices), got {}",
+                            inputs.len()
+                        )));
+                    };
+                    Ok(Arc::new(KafkaScanExec::with_slices_input(
+                        self.secrets.restore(config),
+                        Arc::clone(slices),
+                        range,
+                        projection,
+                    )?))
+                }
                 other => Err(DataFusionError::Internal(format!(
                     "expected a Kafka scan payload, got {other:?}"
                 ))),
@@ -308,7 +315,6 @@ impl PhysicalExtensionCodec for PvflowPhysicalCodec {
         if let Some(scan) = node.downcast_ref::<KafkaScanExec>() {
             let payload = Payload::KafkaScan {
                 config: without_secrets(scan.config()),
-                slices: scan.slices().to_vec(),
                 range: scan.range(),
                 projection: scan.projection().cloned(),
             };
