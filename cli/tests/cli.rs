@@ -288,3 +288,83 @@ fn simulate_publishes_a_plant_that_sql_reads_back() {
         .stderr(predicate::str::contains("--brokers"));
     drop(cluster);
 }
+
+#[test]
+fn simulate_writes_parquet_readings_clean_or_realistic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let simulate_to = |name: &str, sensors: &str| {
+        let path = dir.path().join(name);
+        pvflow()
+            .args([
+                "simulate",
+                "--devices",
+                "3",
+                "--start",
+                "2026-06-01",
+                "--seed",
+                "11",
+            ])
+            .args(["--sensors", sensors, "--output-parquet"])
+            .arg(&path)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("wrote"));
+        path
+    };
+    let clean = simulate_to("clean.parquet", "clean");
+    let realistic = simulate_to("realistic.parquet", "realistic");
+    let sql = format!(
+        "CREATE EXTERNAL TABLE clean STORED AS PARQUET LOCATION '{}';
+         CREATE EXTERNAL TABLE realistic STORED AS PARQUET LOCATION '{}';
+         SELECT arrow_typeof(ts) LIKE 'Timestamp(%UTC%)' AS ts_utc, arrow_typeof(voltage) AS v_type,
+                count(*) AS n,
+                count(DISTINCT (device_id, ts)) AS distinct_readings
+         FROM clean GROUP BY 1, 2;
+         SELECT count(*) < 3 * 4320 AS some_lost,
+                count(*) - count(DISTINCT (device_id, ts)) > 0 AS some_twice
+         FROM realistic;
+         SELECT count(*) AS differing FROM clean c JOIN realistic r USING (device_id, ts)
+         WHERE c.current > 1 AND c.current <> r.current;",
+        clean.display(),
+        realistic.display()
+    );
+    let out = pvflow()
+        .args(["sql", "--format", "csv", &sql])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Clean: every one of a day's 4320 readings per device, each once.
+    assert!(
+        stdout.contains("ts_utc,v_type,n,distinct_readings\ntrue,Float32,12960,12960\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("some_lost,some_twice\ntrue,true\n"),
+        "{stdout}"
+    );
+    // Realistic noise moves (nearly) every daytime current away from the clean value.
+    let differing: u64 = stdout
+        .lines()
+        .skip_while(|l| *l != "differing")
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("a count of differing readings");
+    assert!(differing > 1000, "{stdout}");
+
+    pvflow()
+        .args([
+            "simulate",
+            "--brokers",
+            "127.0.0.1:9",
+            "--output-parquet",
+            "x.parquet",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--output-parquet"));
+}
