@@ -9,6 +9,8 @@ fn pvflow() -> Command {
     // Keep tests independent of the developer's environment.
     cmd.env_remove("PVFLOW_CONFIG")
         .env_remove("PVFLOW_MODEL_NORMALIZATION")
+        .env_remove("PVFLOW_MODEL_PATH")
+        .env_remove("PVFLOW_MODEL_ONNXRUNTIME")
         .env_remove("RUST_LOG");
     cmd
 }
