@@ -7,10 +7,12 @@ demo:
 	./target/release/pvflow sql -f examples/scalograms.sql
 
 # Every test of the workspace (the exact command CI runs). The tests' Kafka broker process,
-# tansu, is built once into ~/.cache/pvflow (about 21 minutes the first time).
+# tansu, is built once into ~/.cache/pvflow (about 21 minutes the first time), and ONNX
+# Runtime's library is installed there from PyPI.
 test:
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
-	tansu="$$(scripts/tansu.sh)" && PVFLOW_TANSU="$$tansu" cargo nextest run --workspace --no-fail-fast
+	tansu="$$(scripts/tansu.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
+		PVFLOW_TANSU="$$tansu" ORT_DYLIB_PATH="$$ort" cargo nextest run --workspace --no-fail-fast
 
 # CWT next to PyWavelets (docs/benchmarks.md).
 bench:

@@ -1,11 +1,12 @@
-//! `pvflow simulate`: a physics-based PV plant publishing its readings to Kafka, with the ground
-//! truth written to Parquet; `pvflow simulate module`: the healthy module's electrical points.
+//! `pvflow simulate`: a physics-based PV plant publishing its readings to Kafka (or writing them
+//! to a Parquet file), with the ground truth written to Parquet; `pvflow simulate module`: the
+//! healthy module's electrical points.
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use datafusion::arrow::array::{
-    ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pvflow_kafka::avro::{AvroFraming, PvReading};
 use pvflow_kafka::produce::{ReadingProducer, create_topic};
 use pvflow_session::config::PvflowConfig;
-use pvflow_simulator::{Plant, PlantConfig, module_point};
+use pvflow_simulator::{Plant, PlantConfig, SensorConfig, module_point};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,8 +31,16 @@ daylight. Readings go to Kafka in time order (key = device id, message timestamp
 value = Avro PvReading in single-object encoding); the label of every 64-reading window goes to
 --truth. The same --seed gives the same plant, byte for byte.
 
+--output-parquet writes the same readings (the Kafka table's columns: device_id, ts, voltage,
+current, temperature, irradiance) to one Parquet file instead, device by device: the model's
+training data comes from this path, so it is the data pvflow scores, not a re-implementation.
+--sensors clean turns off noise, lost and duplicated readings (the values keep the sensors'
+quantisation steps); --noise, --missing-rate and --duplicate-rate override either preset.
+
 Examples:
   pvflow simulate --brokers 127.0.0.1:9092 --devices 200 --start 2026-01-01 --truth truth.parquet
+  pvflow simulate --output-parquet readings.parquet --truth truth.parquet --devices 50 \
+      --sensors clean --clear-day-probability 0.1 --clouds-per-hour 4
   pvflow simulate module --irradiance 1000 --cell-temp 25 --json";
 
 #[derive(Debug, Args)]
@@ -74,6 +83,28 @@ pub struct PlantArgs {
     /// Partitions of the topic when pvflow creates it
     #[arg(long, default_value_t = 8)]
     pub partitions: i32,
+    /// Write the readings to this Parquet file instead of publishing them to Kafka
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["brokers", "topic"])]
+    pub output_parquet: Option<PathBuf>,
+    /// Sensor realism: `realistic` (noise, quantisation, lost and duplicated readings) or
+    /// `clean` (quantisation only)
+    #[arg(long, value_enum, default_value_t = SensorPreset::Realistic)]
+    pub sensors: SensorPreset,
+    /// Relative gaussian noise on voltage, current and irradiance (overrides --sensors)
+    #[arg(long, value_name = "FRACTION")]
+    pub noise: Option<f64>,
+    /// Probability that a reading is lost (overrides --sensors)
+    #[arg(long, value_name = "FRACTION")]
+    pub missing_rate: Option<f64>,
+    /// Probability that a reading is delivered twice (overrides --sensors)
+    #[arg(long, value_name = "FRACTION")]
+    pub duplicate_rate: Option<f64>,
+    /// Share of days without clouds (default 0.3)
+    #[arg(long, value_name = "FRACTION")]
+    pub clear_day_probability: Option<f64>,
+    /// Mean number of clouds passing per hour over all days (default 2)
+    #[arg(long, value_name = "RATE")]
+    pub clouds_per_hour: Option<f64>,
     /// Number of devices (PV arrays)
     #[arg(long, default_value_t = 200)]
     pub devices: usize,
@@ -96,6 +127,16 @@ pub struct PlantArgs {
     /// Write the ground truth (device_id, window_start, fault_code, fault_label) here
     #[arg(long, value_name = "PATH")]
     pub truth: Option<PathBuf>,
+}
+
+/// How imperfect the sensors are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SensorPreset {
+    /// The simulator's defaults: 0.5 % noise, 0.2 C temperature noise, 0.5 % lost and 0.1 %
+    /// duplicated readings.
+    Realistic,
+    /// No noise, no lost or duplicated readings; values keep the quantisation steps.
+    Clean,
 }
 
 pub async fn run(config: &PvflowConfig, args: SimulateArgs) -> Result<(), Failure> {
@@ -161,6 +202,30 @@ fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
         interval_s: args.interval,
         ..PlantConfig::default()
     };
+    if args.sensors == SensorPreset::Clean {
+        config.sensors = SensorConfig {
+            relative_noise: 0.0,
+            temperature_noise_c: 0.0,
+            missing_rate: 0.0,
+            duplicate_rate: 0.0,
+            ..SensorConfig::default()
+        };
+    }
+    if let Some(noise) = args.noise {
+        config.sensors.relative_noise = noise;
+    }
+    if let Some(rate) = args.missing_rate {
+        config.sensors.missing_rate = rate;
+    }
+    if let Some(rate) = args.duplicate_rate {
+        config.sensors.duplicate_rate = rate;
+    }
+    if let Some(p) = args.clear_day_probability {
+        config.weather.clear_day_probability = p;
+    }
+    if let Some(rate) = args.clouds_per_hour {
+        config.weather.cloud_events_per_hour = rate;
+    }
     if let Some(mix) = &args.class_mix {
         for pair in mix.split(',').filter(|p| !p.trim().is_empty()) {
             let (name, value) = pair.split_once('=').ok_or_else(|| {
@@ -190,20 +255,69 @@ fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
 }
 
 fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
+    let plant = Plant::new(plant_config(&args)?).map_err(Failure::usage)?;
+    let plant_config = plant.config();
+    let expected = plant.readings_per_device() as u64 * plant_config.devices as u64;
+    let progress = ProgressBar::new(expected).with_style(
+        ProgressStyle::with_template(
+            "{spinner} simulating {pos}/{len} readings {bar:30} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let (written, destination) = match &args.output_parquet {
+        Some(path) => {
+            let written = write_readings(&plant, path, &progress).map_err(Failure::io)?;
+            (written, path.display().to_string())
+        }
+        None => publish_readings(config, &args, &plant, &progress)?,
+    };
+    progress.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    let mut by_class: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in plant.fault_events() {
+        *by_class.entry(e.class.label()).or_default() += 1;
+    }
+    let verb = if args.output_parquet.is_some() {
+        "wrote"
+    } else {
+        "published"
+    };
+    println!(
+        "{verb} {written} readings of {} devices to {destination} in {:.1} s ({:.0} readings/s)",
+        plant_config.devices,
+        elapsed.as_secs_f64(),
+        written as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    println!("fault events: {by_class:?}");
+    if let Some(path) = &args.truth {
+        let windows = write_truth(&plant, path).map_err(Failure::io)?;
+        println!("ground truth: {windows} windows -> {}", path.display());
+    }
+    Ok(())
+}
+
+/// Publishes the plant's readings to Kafka; returns how many were delivered and where.
+fn publish_readings(
+    config: &PvflowConfig,
+    args: &PlantArgs,
+    plant: &Plant,
+    progress: &ProgressBar,
+) -> Result<(u64, String), Failure> {
     let brokers = args
         .brokers
         .clone()
         .or_else(|| config.kafka.brokers.clone())
         .ok_or_else(|| {
             Failure::usage(anyhow!(
-                "no Kafka brokers: pass --brokers host:port or set PVFLOW_KAFKA_BROKERS"
+                "no Kafka brokers: pass --brokers host:port (or --output-parquet PATH) or set PVFLOW_KAFKA_BROKERS"
             ))
         })?;
     let topic = args
         .topic
         .clone()
         .unwrap_or_else(|| config.kafka.topic.clone());
-    let plant = Plant::new(plant_config(&args)?).map_err(Failure::usage)?;
     let client = BTreeMap::new();
 
     let runtime = tokio::runtime::Handle::current();
@@ -220,14 +334,6 @@ fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
         .map_err(Failure::io)?;
 
     let plant_config = plant.config();
-    let expected = plant.readings_per_device() as u64 * plant_config.devices as u64;
-    let progress = ProgressBar::new(expected).with_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating {pos}/{len} readings {bar:30} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let started = Instant::now();
     let ids = plant.device_ids();
     let mut devices: Vec<_> = (0..plant_config.devices)
         .map(|d| plant.device_readings(d).peekable())
@@ -261,14 +367,12 @@ fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
                 sent += 1;
             }
         }
-        progress.set_position(sent.min(expected));
+        progress.set_position(sent.min(progress.length().unwrap_or(u64::MAX)));
         t += step;
     }
     let report = producer
         .finish(Duration::from_secs(60))
         .map_err(Failure::io)?;
-    progress.finish_and_clear();
-    let elapsed = started.elapsed();
     if report.failed > 0 || report.delivered != sent {
         return Err(Failure::io(anyhow!(
             "{} of {sent} readings were not delivered to {topic}: {}",
@@ -278,23 +382,92 @@ fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
                 .unwrap_or_else(|| "no error reported".into())
         )));
     }
+    Ok((sent, format!("{topic} on {brokers}")))
+}
 
-    let mut by_class: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in plant.fault_events() {
-        *by_class.entry(e.class.label()).or_default() += 1;
+/// Rows per Parquet row group batch: a few devices' days, small enough to keep memory flat.
+const PARQUET_BATCH_ROWS: usize = 65_536;
+
+/// The readings as one Parquet file with the Kafka table's reading columns, device by device,
+/// written beside and renamed into place when complete. Returns the number of readings.
+fn write_readings(plant: &Plant, path: &Path, progress: &ProgressBar) -> anyhow::Result<u64> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("device_id", DataType::Utf8, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("voltage", DataType::Float32, false),
+        Field::new("current", DataType::Float32, false),
+        Field::new("temperature", DataType::Float32, false),
+        Field::new("irradiance", DataType::Float32, false),
+    ]));
+    let partial = path.with_extension("parquet.partial");
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), None)?;
+    let ids = plant.device_ids();
+    let mut rows = ReadingColumns::default();
+    let mut written = 0u64;
+    for device in 0..plant.config().devices {
+        for r in plant.device_readings(device) {
+            rows.push(&ids[r.device as usize], r);
+            if rows.len() == PARQUET_BATCH_ROWS {
+                written += rows.len() as u64;
+                writer.write(&rows.take_batch(&schema)?)?;
+                progress.set_position(written);
+            }
+        }
     }
-    println!(
-        "published {sent} readings of {} devices to {topic} on {brokers} in {:.1} s ({:.0} readings/s)",
-        plant_config.devices,
-        elapsed.as_secs_f64(),
-        sent as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
-    println!("fault events: {by_class:?}");
-    if let Some(path) = &args.truth {
-        let windows = write_truth(&plant, path).map_err(Failure::io)?;
-        println!("ground truth: {windows} windows -> {}", path.display());
+    written += rows.len() as u64;
+    writer.write(&rows.take_batch(&schema)?)?;
+    writer
+        .close()
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path)
+        .with_context(|| format!("cannot move {} to {}", partial.display(), path.display()))?;
+    Ok(written)
+}
+
+/// Readings gathered column by column for the next Parquet batch.
+#[derive(Default)]
+struct ReadingColumns {
+    device_id: Vec<String>,
+    ts_ms: Vec<i64>,
+    voltage: Vec<f32>,
+    current: Vec<f32>,
+    temperature: Vec<f32>,
+    irradiance: Vec<f32>,
+}
+
+impl ReadingColumns {
+    fn push(&mut self, device_id: &str, r: pvflow_simulator::Reading) {
+        self.device_id.push(device_id.to_owned());
+        self.ts_ms.push(r.ts_ms);
+        self.voltage.push(r.voltage);
+        self.current.push(r.current);
+        self.temperature.push(r.temperature);
+        self.irradiance.push(r.irradiance);
     }
-    Ok(())
+
+    fn len(&self) -> usize {
+        self.ts_ms.len()
+    }
+
+    /// The gathered rows as a batch of `schema`, leaving the columns empty.
+    fn take_batch(&mut self, schema: &Arc<Schema>) -> anyhow::Result<RecordBatch> {
+        let taken = std::mem::take(self);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(taken.device_id)),
+            Arc::new(TimestampMillisecondArray::from(taken.ts_ms).with_timezone("UTC")),
+            Arc::new(Float32Array::from(taken.voltage)),
+            Arc::new(Float32Array::from(taken.current)),
+            Arc::new(Float32Array::from(taken.temperature)),
+            Arc::new(Float32Array::from(taken.irradiance)),
+        ];
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
 }
 
 /// Window labels as Parquet, written beside and renamed into place when complete.

@@ -59,6 +59,12 @@ pub struct ModelConfig {
     /// `normalization.json` holding `pv_scalogram`'s per-channel mean and std
     /// (`PVFLOW_MODEL_NORMALIZATION`). Unset: scalograms of the raw readings.
     pub normalization: Option<PathBuf>,
+    /// The ONNX fault classifier `pv_fault_classify` runs (`PVFLOW_MODEL_PATH`), loaded once at
+    /// start-up. Unset: the function plans but fails to run, saying what to set.
+    pub path: Option<PathBuf>,
+    /// The ONNX Runtime shared library (`libonnxruntime.so`) that runs the model
+    /// (`PVFLOW_MODEL_ONNXRUNTIME`). Unset: `ORT_DYLIB_PATH`.
+    pub onnxruntime: Option<PathBuf>,
 }
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)

@@ -7,7 +7,7 @@
 
 use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
 use crate::config::PvflowConfig;
-use crate::{SessionError, normalization};
+use crate::SessionError;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::common::Result;
@@ -34,7 +34,7 @@ impl DistributedParts {
         Ok(DistributedParts {
             logical_codec: Arc::new(PvflowLogicalCodec::new(secrets.clone())),
             physical_codec: Arc::new(PvflowPhysicalCodec::new(secrets)),
-            udfs: pvflow_udfs::all_udfs(normalization(config)?),
+            udfs: crate::udfs(config)?,
         })
     }
 

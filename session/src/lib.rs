@@ -8,8 +8,10 @@ pub mod distributed;
 
 use config::PvflowConfig;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
+use pvflow_udfs::fault_model::{FaultModel, ModelError};
 use pvflow_udfs::normalization::{Normalization, NormalizationError};
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use std::sync::Arc;
 pub enum SessionError {
     #[error(transparent)]
     Normalization(#[from] NormalizationError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// The normalisation `pv_scalogram` applies, from `[model] normalization`.
@@ -34,6 +38,27 @@ pub fn normalization(config: &PvflowConfig) -> Result<Normalization, SessionErro
     }
 }
 
+/// The fault classifier of `[model] path`, with ONNX Runtime from `[model] onnxruntime`; loaded
+/// once per process.
+pub fn fault_model(config: &PvflowConfig) -> Result<Option<Arc<FaultModel>>, SessionError> {
+    let Some(path) = &config.model.path else {
+        tracing::info!("no [model] path configured: pv_fault_classify cannot run");
+        return Ok(None);
+    };
+    let model = FaultModel::load(path, config.model.onnxruntime.as_deref())?;
+    tracing::info!(path = %path.display(), version = model.version(), "fault model loaded");
+    Ok(Some(model))
+}
+
+/// Every pvflow function with the parameters and model `config` names: what every session
+/// (embedded, scheduler, executor) registers.
+pub fn udfs(config: &PvflowConfig) -> Result<Vec<ScalarUDF>, SessionError> {
+    Ok(pvflow_udfs::all_udfs(
+        normalization(config)?,
+        fault_model(config)?,
+    ))
+}
+
 /// An embedded session: DataFusion's defaults, `information_schema` for analysts' `SHOW`
 /// commands, files queryable by path, Kafka tables (`STORED AS KAFKA`), and every pvflow
 /// function.
@@ -46,7 +71,7 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
         .build();
     // enable_url_table: analysts can query a file by its path, `SELECT * FROM 'x.parquet'`.
     let ctx = SessionContext::new_with_state(state).enable_url_table();
-    for udf in pvflow_udfs::all_udfs(normalization(config)?) {
+    for udf in udfs(config)? {
         ctx.register_udf(udf);
     }
     Ok(ctx)
@@ -61,7 +86,7 @@ mod tests {
     #[tokio::test]
     async fn every_function_is_registered() {
         let ctx = session_context(&PvflowConfig::default()).expect("session");
-        for name in ["cwt_morlet", "pv_scalogram"] {
+        for name in ["cwt_morlet", "pv_scalogram", "pv_fault_classify"] {
             assert!(ctx.udf(name).is_ok(), "{name} missing");
         }
         let df = ctx
@@ -87,5 +112,16 @@ mod tests {
         std::fs::write(&path, n.to_json()).expect("write");
         config.model.normalization = Some(path);
         assert_eq!(normalization(&config).expect("loads"), n);
+    }
+
+    #[test]
+    fn a_configured_model_file_must_load() {
+        let mut config = PvflowConfig::default();
+        config.model.path = Some(PathBuf::from("/nonexistent/model.onnx"));
+        let Err(e) = session_context(&config) else {
+            panic!("a missing model file must fail the session")
+        };
+        let e = e.to_string();
+        assert!(e.contains("/nonexistent/model.onnx"), "{e}");
     }
 }

@@ -4,24 +4,32 @@
 //!   numerically equal to PyWavelets' `pywt.cwt(x, scales, 'morl')`.
 //! - [`pv_scalogram`](pv_scalogram::PvScalogram): a window's four sensor series as one
 //!   normalised 4x64x64 image for the CNN.
+//! - [`pv_fault_classify`](pv_fault_classify::PvFaultClassify): a scalogram's fault class by the
+//!   configured ONNX model ([`fault_model`]), run by ONNX Runtime in batches.
 //!
 //! Both are vectorised over whole Arrow arrays: the transform of every equal-length series in a
 //! batch is one matrix product with a matrix built once per process ([`morlet`]).
 
 pub mod cwt_morlet;
+pub mod fault_model;
 mod list_args;
 pub mod morlet;
 pub mod normalization;
+pub mod pv_fault_classify;
 pub mod pv_scalogram;
 
 use datafusion::logical_expr::ScalarUDF;
+use fault_model::FaultModel;
 use normalization::Normalization;
+use std::sync::Arc;
 
 /// Every pvflow scalar function, ready to register in a session. `normalization` fixes the
-/// parameters `pv_scalogram` applies (a model's `normalization.json`).
-pub fn all_udfs(normalization: Normalization) -> Vec<ScalarUDF> {
+/// parameters `pv_scalogram` applies (a model's `normalization.json`); `model` is the
+/// classifier `pv_fault_classify` runs (without one, the function plans but fails to run).
+pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(cwt_morlet::CwtMorlet::new()),
         ScalarUDF::from(pv_scalogram::PvScalogram::new(normalization)),
+        ScalarUDF::from(pv_fault_classify::PvFaultClassify::new(model)),
     ]
 }

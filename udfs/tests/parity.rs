@@ -81,7 +81,7 @@ fn any_length_from_one_is_transformed() {
 
 fn context() -> SessionContext {
     let ctx = SessionContext::new();
-    for udf in pvflow_udfs::all_udfs(Normalization::IDENTITY) {
+    for udf in pvflow_udfs::all_udfs(Normalization::IDENTITY, None) {
         ctx.register_udf(udf);
     }
     ctx
@@ -206,7 +206,7 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
 async fn scalogram_normalises_with_fixed_parameters() -> Result<()> {
     let n = Normalization::new([400.0, 8.0, 35.0, 800.0], [10.0, 1.0, 5.0, 50.0]).expect("valid");
     let ctx = SessionContext::new();
-    for udf in pvflow_udfs::all_udfs(n) {
+    for udf in pvflow_udfs::all_udfs(n, None) {
         ctx.register_udf(udf);
     }
     // Every channel equal to its mean: the normalised series is zero, so is the image.
@@ -256,4 +256,259 @@ async fn scalogram_rejects_malformed_windows_with_the_row() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("got 3 arguments"), "{err}");
+}
+
+// pv_fault_classify: ONNX Runtime from Rust against ONNX Runtime's Python API
+// (fixtures/onnx/, a random-weights LeNet and its golden output).
+
+mod fault_classify {
+    use super::*;
+    use datafusion::arrow::array::{FixedSizeListArray, Float32Array, StructArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use pvflow_udfs::fault_model::{FAULT_LABELS, FaultModel, INPUT_LEN};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn onnx_fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/onnx")
+            .join(name)
+    }
+
+    /// ONNX Runtime's library: `ORT_DYLIB_PATH`, else the one scripts/onnxruntime.sh installs
+    /// (once, into the user's cache).
+    fn onnxruntime() -> PathBuf {
+        if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+            return PathBuf::from(path);
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnxruntime.sh");
+        let out = std::process::Command::new(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    }
+
+    fn fixture_model() -> Arc<FaultModel> {
+        let library = onnxruntime();
+        FaultModel::load(&onnx_fixture("lenet_pv_random.onnx"), Some(&library))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn npy_f32(name: &str) -> (Vec<f32>, Vec<u64>) {
+        let path = onnx_fixture(name);
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).expect("valid .npy");
+        let shape = npy.shape().to_vec();
+        (npy.into_vec().expect("float32"), shape)
+    }
+
+    fn classify_context(model: Arc<FaultModel>) -> SessionContext {
+        let ctx = SessionContext::new();
+        for udf in pvflow_udfs::all_udfs(Normalization::IDENTITY, Some(model)) {
+            ctx.register_udf(udf);
+        }
+        ctx
+    }
+
+    /// A table `images(id, scalogram FixedSizeList<Float32, 16384>)` of `rows`, NULL where None.
+    fn register_images(ctx: &SessionContext, rows: &[Option<Vec<f32>>]) -> Result<()> {
+        let mut values = Vec::with_capacity(rows.len() * INPUT_LEN);
+        for row in rows {
+            match row {
+                Some(image) => values.extend_from_slice(image),
+                None => values.extend(std::iter::repeat_n(0.0, INPUT_LEN)),
+            }
+        }
+        let images = FixedSizeListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Float32, true)),
+            INPUT_LEN as i32,
+            Arc::new(Float32Array::from(values)),
+            Some(rows.iter().map(Option::is_some).collect()),
+        )?;
+        let ids: Vec<i64> = (0..rows.len() as i64).collect();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(datafusion::arrow::array::Int64Array::from(ids)) as _,
+            ),
+            ("scalogram", Arc::new(images) as _),
+        ])?;
+        ctx.register_batch("images", batch)?;
+        Ok(())
+    }
+
+    fn probabilities(result: &StructArray, row: usize) -> Vec<f32> {
+        result
+            .column_by_name("probabilities")
+            .expect("probabilities")
+            .as_fixed_size_list()
+            .value(row)
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn probabilities_equal_onnx_runtime_python_within_1e_5() -> Result<()> {
+        let (input, input_shape) = npy_f32("lenet_input_4x4x64x64.npy");
+        let (expect, expect_shape) = npy_f32("lenet_output_probs_4x6.npy");
+        assert_eq!(
+            (input_shape, expect_shape),
+            (vec![4, 4, 64, 64], vec![4, 6])
+        );
+        let model = fixture_model();
+        // 300 rows (more than one ONNX Runtime batch), cycling through the four fixture images,
+        // so a row's result must not depend on its batch or position.
+        let rows: Vec<Option<Vec<f32>>> = (0..300)
+            .map(|i| Some(input[(i % 4) * INPUT_LEN..(i % 4 + 1) * INPUT_LEN].to_vec()))
+            .collect();
+        let ctx = classify_context(Arc::clone(&model));
+        register_images(&ctx, &rows)?;
+        let batches = collect(
+            &ctx,
+            "SELECT id, pv_fault_classify(scalogram) AS c FROM images ORDER BY id",
+        )
+        .await?;
+        let mut row_id = 0;
+        for batch in &batches {
+            let result = batch.column(1).as_struct();
+            let codes = result
+                .column_by_name("fault_code")
+                .expect("code")
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let labels = result
+                .column_by_name("fault_label")
+                .expect("label")
+                .as_string::<i32>();
+            let versions = result
+                .column_by_name("model_version")
+                .expect("version")
+                .as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let want = &expect[(row_id % 4) * 6..(row_id % 4 + 1) * 6];
+                let got = probabilities(result, row);
+                let err = got
+                    .iter()
+                    .zip(want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(err <= 1e-5, "row {row_id}: {got:?} vs {want:?}");
+                let argmax = (0..6).fold(0, |best, i| if want[i] > want[best] { i } else { best });
+                assert_eq!(codes.value(row) as usize, argmax, "row {row_id}");
+                assert_eq!(labels.value(row), FAULT_LABELS[argmax]);
+                assert_eq!(versions.value(row), model.version());
+                row_id += 1;
+            }
+        }
+        assert_eq!(row_id, 300);
+        // The version is the file's SHA-256, as sha256sum prints it.
+        let sums = std::fs::read_to_string(onnx_fixture("../SHA256SUMS")).expect("SHA256SUMS");
+        let line = sums
+            .lines()
+            .find(|l| l.ends_with("onnx/lenet_pv_random.onnx"))
+            .expect("checksum line");
+        assert_eq!(model.version(), format!("sha256:{}", &line[..64]));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn bad_images_give_null_rows_and_plain_lists_are_accepted() -> Result<()> {
+        let (input, _) = npy_f32("lenet_input_4x4x64x64.npy");
+        let good = input[..INPUT_LEN].to_vec();
+        let mut with_nan = good.clone();
+        with_nan[100] = f32::NAN;
+        let mut with_inf = good.clone();
+        with_inf[INPUT_LEN - 1] = f32::INFINITY;
+        let ctx = classify_context(fixture_model());
+        register_images(
+            &ctx,
+            &[
+                Some(good.clone()),
+                None,
+                Some(with_nan),
+                Some(with_inf),
+                Some(good),
+            ],
+        )?;
+        let batches = collect(
+            &ctx,
+            "SELECT pv_fault_classify(scalogram) AS c FROM images ORDER BY id",
+        )
+        .await?;
+        let result = batches[0].column(0).as_struct();
+        let nulls: Vec<bool> = (0..5).map(|r| result.is_null(r)).collect();
+        assert_eq!(nulls, [false, true, true, true, false]);
+        assert!(
+            result
+                .column_by_name("fault_code")
+                .expect("code")
+                .is_null(2)
+        );
+        assert_eq!(probabilities(result, 0), probabilities(result, 4));
+
+        // A plain list (here Float64, from a cast) of the same values gives the same result; a
+        // list of the wrong length, or with a NULL element, gives NULL.
+        let batches = collect(
+            &ctx,
+            "SELECT pv_fault_classify(CAST(scalogram AS DOUBLE[])) AS same,
+                    pv_fault_classify(array_slice(CAST(scalogram AS REAL[]), 2, 16384)) AS short,
+                    pv_fault_classify(array_replace(CAST(scalogram AS REAL[]), scalogram[1], NULL)) AS with_null
+             FROM images WHERE id = 0",
+        )
+        .await?;
+        let same = batches[0].column(0).as_struct();
+        let got = probabilities(same, 0);
+        let want = probabilities(result, 0);
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(err <= 1e-6, "{got:?} vs {want:?}");
+        assert!(batches[0].column(1).is_null(0));
+        assert!(batches[0].column(2).is_null(0));
+        Ok(())
+    }
+
+    #[test]
+    fn a_corrupt_or_missing_model_is_named() {
+        let library = onnxruntime();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let corrupt = dir.path().join("corrupt.onnx");
+        std::fs::write(&corrupt, b"not a protobuf").expect("write");
+        let missing = dir.path().join("missing.onnx");
+        let cwt = onnx_fixture("../pywt/step_n64_input.npy");
+        for path in [&corrupt, &missing, &cwt] {
+            let error = FaultModel::load(path, Some(&library)).expect_err("must not load");
+            assert!(
+                error.to_string().contains(&path.display().to_string()),
+                "{error}"
+            );
+        }
+        assert!(
+            FaultModel::load(
+                Path::new(&onnx_fixture("lenet_pv_random.onnx")),
+                Some(&library)
+            )
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_model_the_function_plans_but_says_what_to_set() {
+        let ctx = context();
+        let error = collect(
+            &ctx,
+            "SELECT pv_fault_classify(array_repeat(CAST(0 AS REAL), 16384))",
+        )
+        .await
+        .expect_err("no model");
+        assert!(error.to_string().contains("PVFLOW_MODEL_PATH"), "{error}");
+    }
 }
