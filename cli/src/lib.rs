@@ -2,6 +2,7 @@
 
 mod output;
 mod remote;
+mod run;
 mod simulate;
 mod sql;
 
@@ -49,6 +50,9 @@ pub enum Command {
     /// Simulate a PV plant: publish its readings to Kafka and write the ground truth
     #[command(after_help = simulate::AFTER_HELP)]
     Simulate(simulate::SimulateArgs),
+    /// Run a plan (ingest or predict) for one day, in-process or on a cluster
+    #[command(after_help = run::AFTER_HELP)]
+    Run(run::RunArgs),
 }
 
 /// Why the command failed, and the exit code that tells an orchestrator what kind of failure.
@@ -102,5 +106,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Sql(args) => sql::run(&config, args).await,
         Command::Simulate(args) => simulate::run(&config, args).await,
+        Command::Run(args) => run::run(&config, args).await,
     }
 }

@@ -2,14 +2,15 @@
 //!
 //! Ballista serialises plans with protobuf and hands every node it does not know to an extension
 //! codec. pvflow's codecs wrap Ballista's own (which carry its shuffle nodes and file formats)
-//! and add three payloads of plain data:
+//! and add payloads of plain data:
 //!
 //! - a Kafka table (client -> scheduler): its configuration, so the scheduler can plan offsets;
 //! - a planned Kafka scan (scheduler -> executors): configuration, time range and projection; its
 //!   offset slices, fixed once at planning, are its input (an in-memory plan Ballista carries and
 //!   splits between tasks itself), so every executor reads exactly its planned messages;
 //! - `pv_scalogram`'s normalisation, so the image an executor computes does not depend on that
-//!   executor's configuration.
+//!   executor's configuration;
+//! - a staged Parquet write (client -> scheduler -> executors): where a run's tasks write.
 //!
 //! Every payload starts with one byte saying who wrote the rest: Ballista's codec, or pvflow's
 //! JSON. Kafka client secrets (`is_secret` keys) never enter a payload: plans cross the network
@@ -29,6 +30,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use pvflow_kafka::exec::KafkaScanExec;
 use pvflow_kafka::options::is_secret;
 use pvflow_kafka::{KafkaTable, KafkaTableConfig, TimeRange};
+use pvflow_output::{StagedParquetWriteExec, StagedTarget, StagedWrite};
 use pvflow_udfs::normalization::Normalization;
 use pvflow_udfs::pv_scalogram::PvScalogram;
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,7 @@ enum Payload {
         projection: Option<Vec<usize>>,
     },
     PvScalogram(Normalization),
+    StagedWrite(StagedTarget),
 }
 
 fn encode_payload(payload: &Payload, buf: &mut Vec<u8>) -> Result<()> {
@@ -144,13 +147,32 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
     ) -> Result<Extension> {
         match split(buf)? {
             (BALLISTA, body) => self.inner.try_decode(body, inputs, ctx),
-            _ => Err(DataFusionError::Internal(
-                "pvflow has no logical extension nodes".into(),
-            )),
+            (_, body) => match decode_payload(body)? {
+                Payload::StagedWrite(target) => {
+                    let [input] = inputs else {
+                        return Err(DataFusionError::Internal(format!(
+                            "a staged write has one input, got {}",
+                            inputs.len()
+                        )));
+                    };
+                    Ok(Extension {
+                        node: Arc::new(StagedWrite {
+                            input: input.clone(),
+                            target,
+                        }),
+                    })
+                }
+                other => Err(DataFusionError::Internal(format!(
+                    "expected a logical pvflow node, got {other:?}"
+                ))),
+            },
         }
     }
 
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        if let Some(write) = node.node.as_any().downcast_ref::<StagedWrite>() {
+            return encode_payload(&Payload::StagedWrite(write.target.clone()), buf);
+        }
         encode_ballista(buf, |b| self.inner.try_encode(node, b))
     }
 
@@ -299,8 +321,20 @@ impl PhysicalExtensionCodec for PvflowPhysicalCodec {
                         projection,
                     )?))
                 }
+                Payload::StagedWrite(target) => {
+                    let [input] = inputs else {
+                        return Err(DataFusionError::Internal(format!(
+                            "a staged write has one input, got {}",
+                            inputs.len()
+                        )));
+                    };
+                    Ok(Arc::new(StagedParquetWriteExec::try_new(
+                        Arc::clone(input),
+                        target,
+                    )?))
+                }
                 other => Err(DataFusionError::Internal(format!(
-                    "expected a Kafka scan payload, got {other:?}"
+                    "expected a physical pvflow node, got {other:?}"
                 ))),
             },
         }
@@ -319,6 +353,9 @@ impl PhysicalExtensionCodec for PvflowPhysicalCodec {
                 projection: scan.projection().cloned(),
             };
             return encode_payload(&payload, buf);
+        }
+        if let Some(write) = node.downcast_ref::<StagedParquetWriteExec>() {
+            return encode_payload(&Payload::StagedWrite(write.target().clone()), buf);
         }
         encode_ballista(buf, |b| self.inner.try_encode(node, b, proto_converter))
     }

@@ -26,6 +26,26 @@ pub enum ConfigError {
 pub struct PvflowConfig {
     pub model: ModelConfig,
     pub kafka: KafkaConfig,
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: where plan runs write. A directory or a `file://` URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Silver, the windows and their scalograms (`PVFLOW_STORAGE_SILVER`).
+    pub silver: String,
+    /// Gold, the fault diagnoses (`PVFLOW_STORAGE_GOLD`).
+    pub gold: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            silver: "data/silver".into(),
+            gold: "data/gold".into(),
+        }
+    }
 }
 
 /// `[kafka]`: where readings are published and read.
@@ -69,7 +89,7 @@ pub struct ModelConfig {
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
 /// are not configuration keys.
-const SECTIONS: &[&str] = &["model", "kafka"];
+const SECTIONS: &[&str] = &["model", "kafka", "storage"];
 
 impl PvflowConfig {
     /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it

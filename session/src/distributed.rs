@@ -5,9 +5,9 @@
 //! scheduler). They are built here from one [`PvflowConfig`] so that no binary wires them by
 //! hand.
 
+use crate::SessionError;
 use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
 use crate::config::PvflowConfig;
-use crate::SessionError;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::common::Result;
@@ -17,6 +17,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
+use pvflow_output::StagedWriteQueryPlanner;
 use std::sync::Arc;
 
 /// Everything a node derives from its configuration, built once at start-up (a bad
@@ -52,12 +53,13 @@ impl DistributedParts {
     }
 
     /// A session state for `config` (a client's settings on top of [`Self::session_config`]):
-    /// Ballista's defaults, Kafka tables and pvflow's functions. The scheduler plans every job
+    /// Ballista's defaults, Kafka tables, staged writes and pvflow's functions. The scheduler plans every job
     /// in one of these.
     pub fn session_state(&self, config: SessionConfig) -> Result<SessionState> {
         let state = ballista_core::utils::default_session_builder(config)?;
         let mut state = SessionStateBuilder::new_from_existing(state)
             .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
+            .with_query_planner(Arc::new(StagedWriteQueryPlanner))
             .build();
         for udf in &self.udfs {
             state.register_udf(Arc::new(udf.clone()))?;

@@ -11,6 +11,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
+use pvflow_output::StagedWriteQueryPlanner;
 use pvflow_udfs::fault_model::{FaultModel, ModelError};
 use pvflow_udfs::normalization::{Normalization, NormalizationError};
 use std::sync::Arc;
@@ -60,14 +61,15 @@ pub fn udfs(config: &PvflowConfig) -> Result<Vec<ScalarUDF>, SessionError> {
 }
 
 /// An embedded session: DataFusion's defaults, `information_schema` for analysts' `SHOW`
-/// commands, files queryable by path, Kafka tables (`STORED AS KAFKA`), and every pvflow
-/// function.
+/// commands, files queryable by path, Kafka tables (`STORED AS KAFKA`), staged Parquet writes
+/// (plan runs' output), and every pvflow function.
 pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
     let session_config = SessionConfig::new().with_information_schema(true);
     let state = SessionStateBuilder::new()
         .with_config(session_config)
         .with_default_features()
         .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
+        .with_query_planner(Arc::new(StagedWriteQueryPlanner))
         .build();
     // enable_url_table: analysts can query a file by its path, `SELECT * FROM 'x.parquet'`.
     let ctx = SessionContext::new_with_state(state).enable_url_table();

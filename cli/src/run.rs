@@ -1,0 +1,187 @@
+//! `pvflow run`: one plan for one day, in-process or on a cluster, with its manifest.
+
+use crate::{Failure, remote};
+use anyhow::anyhow;
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use pvflow_kafka::KafkaTableConfig;
+use pvflow_runner::{Plan, Progress, RunManifest, RunParams};
+use pvflow_session::config::PvflowConfig;
+use std::time::Duration;
+
+pub const AFTER_HELP: &str = "\
+ingest reads the day's readings from Kafka (by their timestamps, through offsets-for-times),
+cuts each device's readings into 64-reading windows on a fixed grid, computes each window's
+scalogram and writes silver, partitioned by date=YYYY-MM-DD; malformed messages go to
+silver/_quarantine/. predict classifies that day's silver windows with the model and writes
+gold. Both write in parallel to a staging directory and swap the day's directory in when
+complete: re-running a day replaces it, a failed run leaves the previous output as it was.
+Each run writes a manifest, _runs/<run id>.json, under the dataset it wrote (and prints it
+with --json): parameters, state, timings, Kafka offsets, rows in and out, files.
+
+Examples:
+  pvflow run ingest --date 2026-06-01 --brokers 127.0.0.1:9092
+  pvflow run predict --date 2026-06-01
+  pvflow run ingest --date 2026-06-01 --scheduler df://scheduler:50050 --json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanArg {
+    /// Kafka readings -> windows -> scalograms -> silver (plans/ingest.sql)
+    Ingest,
+    /// silver -> fault classification -> gold (plans/predict.sql)
+    Predict,
+}
+
+impl From<PlanArg> for Plan {
+    fn from(p: PlanArg) -> Plan {
+        match p {
+            PlanArg::Ingest => Plan::Ingest,
+            PlanArg::Predict => Plan::Predict,
+        }
+    }
+}
+
+/// Where a run reads and writes; unset values come from the configuration.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Locations {
+    /// Kafka bootstrap servers, host:port[,host:port] (default: [kafka] brokers)
+    #[arg(long, value_name = "HOSTS")]
+    pub brokers: Option<String>,
+    /// Readings topic (default: [kafka] topic)
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Silver location: a directory or file:// URL (default: [storage] silver)
+    #[arg(long, value_name = "DIR")]
+    pub silver: Option<String>,
+    /// Gold location: a directory or file:// URL (default: [storage] gold)
+    #[arg(long, value_name = "DIR")]
+    pub gold: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan to run
+    #[arg(value_enum)]
+    pub plan: PlanArg,
+    /// The day to process (UTC), YYYY-MM-DD
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub date: NaiveDate,
+    #[command(flatten)]
+    pub locations: Locations,
+    /// Run on a pvflow cluster (df://HOST:PORT of a pvflow-scheduler) instead of in this process
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
+    /// Print the run manifest as JSON on standard output instead of a summary
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("{text} is not a date YYYY-MM-DD: {e}"))
+}
+
+/// The run's parameters from flags over configuration; an invalid one is a usage error.
+pub fn run_params(
+    config: &PvflowConfig,
+    date: NaiveDate,
+    locations: &Locations,
+) -> Result<RunParams, Failure> {
+    let brokers = locations
+        .brokers
+        .clone()
+        .or_else(|| config.kafka.brokers.clone())
+        .unwrap_or_default();
+    let topic = locations
+        .topic
+        .clone()
+        .unwrap_or_else(|| config.kafka.topic.clone());
+    let mut kafka = KafkaTableConfig::new(brokers, topic);
+    kafka.client = config.kafka.client.clone();
+    RunParams::new(
+        date,
+        kafka,
+        locations
+            .silver
+            .as_deref()
+            .unwrap_or(&config.storage.silver),
+        locations.gold.as_deref().unwrap_or(&config.storage.gold),
+    )
+    .map_err(Failure::usage)
+}
+
+/// A spinner naming the running stage.
+pub struct StageSpinner(ProgressBar);
+
+impl StageSpinner {
+    pub fn new() -> Self {
+        let bar = ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        StageSpinner(bar)
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Progress for StageSpinner {
+    fn stage(&self, plan: Plan, stage: &str) {
+        self.0.set_message(format!("{plan}: {stage}"));
+    }
+}
+
+pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
+    let params = run_params(config, args.date, &args.locations)?;
+    let ctx = match &args.scheduler {
+        Some(url) => remote::connect(config, url).await?,
+        None => pvflow_session::session_context(config).map_err(Failure::usage)?,
+    };
+    let spinner = StageSpinner::new();
+    let manifest = pvflow_runner::run(&ctx, args.plan.into(), &params, &spinner).await;
+    spinner.finish();
+    if args.json {
+        println!("{}", manifest.to_json());
+    } else {
+        print_summary(&manifest);
+    }
+    match &manifest.error {
+        None => Ok(()),
+        Some(e) => Err(Failure::query(anyhow!(
+            "{} run {} failed: {e}",
+            manifest.plan,
+            manifest.run_id
+        ))),
+    }
+}
+
+fn print_summary(m: &RunManifest) {
+    println!(
+        "{} {} {:?} in {:.1} s",
+        m.plan, m.run_id, m.state, m.seconds
+    );
+    for stage in &m.stages {
+        println!("  {:<36} {:>7.1} s", stage.stage, stage.seconds);
+    }
+    for (name, value) in &m.counts {
+        println!("  {name:<36} {value:>9}");
+    }
+    for output in &m.outputs {
+        println!(
+            "  {} -> {} ({} files, {} rows)",
+            output.dataset,
+            output
+                .partitions
+                .iter()
+                .map(|p| format!("{}date={p}", output.root))
+                .collect::<Vec<_>>()
+                .join(", "),
+            output.files.len(),
+            output.files.iter().map(|f| f.rows).sum::<i64>()
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! The physical staged write: each partition of the input is written by its own task, into
+//! files only that task names, and reported as one row per file.
+
+use crate::{StagedTarget, written_files_schema};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{Date32Type, SchemaRef};
+use datafusion::arrow::temporal_conversions::date32_to_datetime;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Writes each input partition to Parquet files under the run's staging prefix, one file per
+/// value of the partition column, and outputs one row per file ([`written_files_schema`]).
+#[derive(Debug)]
+pub struct StagedParquetWriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    target: StagedTarget,
+    /// The input's schema without the partition column: what the files hold.
+    file_schema: SchemaRef,
+    partition_index: usize,
+    properties: Arc<PlanProperties>,
+}
+
+impl StagedParquetWriteExec {
+    pub fn try_new(input: Arc<dyn ExecutionPlan>, target: StagedTarget) -> Result<Self> {
+        let schema = input.schema();
+        let Ok(partition_index) = schema.index_of(&target.partition_column) else {
+            return plan_err!(
+                "the output has no partition column {} (columns: {})",
+                target.partition_column,
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let partition_type = schema.field(partition_index).data_type();
+        if partition_type != &datafusion::arrow::datatypes::DataType::Date32 {
+            return plan_err!(
+                "partition column {} must be a DATE, got {partition_type}",
+                target.partition_column
+            );
+        }
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| i != partition_index)
+            .collect();
+        let file_schema = Arc::new(schema.project(&keep)?);
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(written_files_schema()),
+            Partitioning::UnknownPartitioning(
+                input.properties().output_partitioning().partition_count(),
+            ),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Ok(StagedParquetWriteExec {
+            input,
+            target,
+            file_schema,
+            partition_index,
+            properties,
+        })
+    }
+
+    pub fn target(&self) -> &StagedTarget {
+        &self.target
+    }
+}
+
+impl DisplayAs for StagedParquetWriteExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "StagedParquetWriteExec: root={}, run={}, partition_by={}",
+            self.target.root, self.target.run_id, self.target.partition_column
+        )
+    }
+}
+
+impl ExecutionPlan for StagedParquetWriteExec {
+    fn name(&self) -> &str {
+        "StagedParquetWriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children).map_err(|c| {
+            DataFusionError::Internal(format!(
+                "StagedParquetWriteExec has one input, got {}",
+                c.len()
+            ))
+        })?;
+        Ok(Arc::new(Self::try_new(input, self.target.clone())?))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let root = ListingTableUrl::parse(&self.target.root)?;
+        let store = context.runtime_env().object_store(root.object_store())?;
+        let input = self.input.execute(partition, context)?;
+        let writer = PartitionWriter {
+            store,
+            root: root.prefix().clone(),
+            target: self.target.clone(),
+            file_schema: Arc::clone(&self.file_schema),
+            partition_index: self.partition_index,
+            files: BTreeMap::new(),
+        };
+        let written = futures::stream::once(writer.write(input));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            written_files_schema(),
+            written,
+        )))
+    }
+}
+
+struct OpenFile {
+    writer: AsyncArrowWriter<BufWriter>,
+    /// Relative to the dataset root.
+    path: String,
+    rows: i64,
+}
+
+/// One task's files: one per partition value it sees.
+struct PartitionWriter {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    target: StagedTarget,
+    file_schema: SchemaRef,
+    partition_index: usize,
+    files: BTreeMap<i32, OpenFile>,
+}
+
+impl PartitionWriter {
+    async fn write(mut self, mut input: SendableRecordBatchStream) -> Result<RecordBatch> {
+        while let Some(batch) = input.try_next().await? {
+            self.write_batch(&batch).await?;
+        }
+        let mut partitions = Vec::with_capacity(self.files.len());
+        let mut paths = Vec::with_capacity(self.files.len());
+        let mut rows = Vec::with_capacity(self.files.len());
+        for (day, file) in std::mem::take(&mut self.files) {
+            file.writer
+                .close()
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            partitions.push(date_string(day)?);
+            paths.push(file.path);
+            rows.push(file.rows);
+        }
+        Ok(RecordBatch::try_new(
+            written_files_schema(),
+            vec![
+                Arc::new(StringArray::from(partitions)),
+                Arc::new(StringArray::from(paths)),
+                Arc::new(Int64Array::from(rows)),
+            ],
+        )?)
+    }
+
+    async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let days = batch
+            .column(self.partition_index)
+            .as_primitive::<Date32Type>();
+        if days.null_count() > 0 {
+            return exec_err!(
+                "partition column {} is NULL in {} row(s): such rows have no directory",
+                self.target.partition_column,
+                days.null_count()
+            );
+        }
+        let mut rows_by_day: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for (row, day) in days.values().iter().enumerate() {
+            rows_by_day.entry(*day).or_default().push(row as u32);
+        }
+        let single = rows_by_day.len() == 1;
+        for (day, rows) in rows_by_day {
+            let columns: Vec<_> = (0..batch.num_columns())
+                .filter(|&i| i != self.partition_index)
+                .map(|i| batch.column(i))
+                .collect();
+            let part = if single {
+                RecordBatch::try_new(
+                    Arc::clone(&self.file_schema),
+                    columns.into_iter().cloned().collect(),
+                )?
+            } else {
+                let indices = UInt32Array::from(rows);
+                let taken = columns
+                    .into_iter()
+                    .map(|c| take(c.as_ref(), &indices, None))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                RecordBatch::try_new(Arc::clone(&self.file_schema), taken)?
+            };
+            let file = self.file(day)?;
+            file.rows += part.num_rows() as i64;
+            file.writer
+                .write(&part)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, day: i32) -> Result<&mut OpenFile> {
+        if !self.files.contains_key(&day) {
+            // Task-chosen unique names: Ballista numbers partitions per task, so two tasks (or
+            // two attempts of one) must never pick the same name.
+            let path = format!(
+                "{}/{}={}/part-{}.parquet",
+                self.target.staging_prefix(),
+                self.target.partition_column,
+                date_string(day)?,
+                uuid::Uuid::new_v4()
+            );
+            let location =
+                Path::from_iter(self.root.parts().chain(Path::from(path.as_str()).parts()));
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            let writer = AsyncArrowWriter::try_new(
+                BufWriter::new(Arc::clone(&self.store), location),
+                Arc::clone(&self.file_schema),
+                Some(props),
+            )
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            self.files.insert(
+                day,
+                OpenFile {
+                    writer,
+                    path,
+                    rows: 0,
+                },
+            );
+        }
+        self.files
+            .get_mut(&day)
+            .ok_or_else(|| DataFusionError::Internal("file just opened is missing".into()))
+    }
+}
+
+/// `YYYY-MM-DD` of days since 1970-01-01.
+pub fn date_string(day: i32) -> Result<String> {
+    date32_to_datetime(day)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| DataFusionError::Execution(format!("date out of range: day {day}")))
+}

@@ -1,0 +1,52 @@
+//! Parallel, atomic Parquet output for plan runs, the way Spark's file commit protocol does it.
+//!
+//! A [`StagedWrite`] node on top of a query makes every task write its own rows as Parquet files
+//! into the run's staging directory (`<root>/_staging/<run_id>/`, which readers ignore) and report
+//! the files it wrote. The run then [`commit`]s only the reported files: each `date=D` directory
+//! is swapped in whole, so readers see a date's old output or its new output, never a mix, and a
+//! failed run (or a failed task attempt) leaves nothing a reader would pick up.
+
+pub mod commit;
+pub mod exec;
+pub mod logical;
+pub mod planner;
+
+pub use commit::{CommitError, WrittenFile, abort, commit, written_files};
+pub use exec::StagedParquetWriteExec;
+pub use logical::StagedWrite;
+pub use planner::StagedWriteQueryPlanner;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, LazyLock};
+
+/// Where a run writes: a dataset root, the run, and the column that names each file's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Serialize, Deserialize)]
+pub struct StagedTarget {
+    /// The dataset's root URL with a trailing `/`: `file:///data/silver/`, `s3://bucket/silver/`.
+    pub root: String,
+    /// Names the staging directory; unique per run.
+    pub run_id: String,
+    /// A Date32 column: its value names each file's `<column>=YYYY-MM-DD/` directory (Hive
+    /// style) and, like Spark, it is not stored inside the files.
+    pub partition_column: String,
+}
+
+impl StagedTarget {
+    /// The run's staging prefix, relative to the root.
+    pub fn staging_prefix(&self) -> String {
+        format!("_staging/{}", self.run_id)
+    }
+}
+
+/// What a staged write returns: one row per file written.
+pub fn written_files_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new("partition", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("rows", DataType::Int64, false),
+        ]))
+    });
+    Arc::clone(&SCHEMA)
+}

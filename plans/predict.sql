@@ -1,0 +1,20 @@
+-- predict: silver windows of one day -> the CNN fault classifier -> gold.
+--
+-- Parameters, bound by type by `pvflow run` (never spliced into this text):
+--   $run_id  VARCHAR    the run writing these rows
+-- Tables the runner registers: `silver`, that day's silver partition.
+-- Output: gold, partitioned by `date` (the date of window_start, UTC).
+--
+-- Windows without a scalogram (too few valid readings) cannot be classified and are not in gold;
+-- the run manifest counts them.
+SELECT device_id,
+       window_start,
+       CAST(window_start AS DATE) AS date,
+       diagnosis.fault_code AS fault_code,
+       diagnosis.fault_label AS fault_label,
+       diagnosis.probabilities AS probabilities,
+       diagnosis.model_version AS model_version,
+       $run_id AS run_id
+FROM (SELECT device_id, window_start, pv_fault_classify(scalogram) AS diagnosis
+      FROM silver
+      WHERE scalogram IS NOT NULL)

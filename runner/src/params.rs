@@ -1,0 +1,199 @@
+//! A run's parameters, validated before anything runs; each error names the parameter.
+
+use chrono::{NaiveDate, NaiveTime};
+use pvflow_kafka::{KafkaTableConfig, TimeRange};
+use std::path::Path;
+
+/// The window length of the plans (64 readings of 20 s): day ranges start and end on its grid.
+pub const WINDOW_SECONDS: i64 = 1280;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid parameter {name}: {why}")]
+pub struct ParamError {
+    pub name: &'static str,
+    pub why: String,
+}
+
+fn invalid(name: &'static str, why: impl Into<String>) -> ParamError {
+    ParamError {
+        name,
+        why: why.into(),
+    }
+}
+
+/// Everything a plan run is given.
+#[derive(Debug, Clone)]
+pub struct RunParams {
+    /// The day (UTC) whose windows the run produces.
+    pub date: NaiveDate,
+    /// Where ingest reads readings.
+    pub kafka: KafkaTableConfig,
+    pub silver: DatasetRoot,
+    pub gold: DatasetRoot,
+}
+
+impl RunParams {
+    pub fn new(
+        date: NaiveDate,
+        kafka: KafkaTableConfig,
+        silver: &str,
+        gold: &str,
+    ) -> Result<Self, ParamError> {
+        if kafka.brokers.trim().is_empty() {
+            return Err(invalid(
+                "brokers",
+                "no Kafka brokers given ([kafka] brokers, --brokers)",
+            ));
+        }
+        if kafka.topic.trim().is_empty() {
+            return Err(invalid("topic", "the topic name is empty"));
+        }
+        let silver = DatasetRoot::parse("silver", silver)?;
+        let gold = DatasetRoot::parse("gold", gold)?;
+        if silver == gold {
+            return Err(invalid(
+                "gold",
+                format!("gold and silver are the same location, {}", gold.url()),
+            ));
+        }
+        Ok(RunParams {
+            date,
+            kafka,
+            silver,
+            gold,
+        })
+    }
+
+    /// The readings the run's day covers: see [`day_range`].
+    pub fn range(&self) -> TimeRange {
+        day_range(self.date)
+    }
+}
+
+/// The readings whose windows start on `date`: from the first window boundary at or after
+/// midnight to the first one at or after the next midnight. Windows straddling midnight belong to
+/// the day they start, so consecutive days' ranges meet exactly.
+pub fn day_range(date: NaiveDate) -> TimeRange {
+    let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN).and_utc().timestamp();
+    let grid = |seconds: i64| {
+        seconds.div_euclid(WINDOW_SECONDS) * WINDOW_SECONDS
+            + if seconds.rem_euclid(WINDOW_SECONDS) == 0 {
+                0
+            } else {
+                WINDOW_SECONDS
+            }
+    };
+    let next = date.succ_opt().unwrap_or(date);
+    TimeRange {
+        start: Some(grid(midnight(date)) * 1000),
+        end: Some(grid(midnight(next)) * 1000),
+    }
+}
+
+/// A dataset's root: a local directory (created if missing) or an object-store URL, always as a
+/// URL ending in `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetRoot(url::Url);
+
+impl DatasetRoot {
+    pub fn parse(name: &'static str, location: &str) -> Result<Self, ParamError> {
+        let location = location.trim();
+        if location.is_empty() {
+            return Err(invalid(name, "the location is empty"));
+        }
+        let mut url = if location.contains("://") {
+            let url = url::Url::parse(location)
+                .map_err(|e| invalid(name, format!("{location} is not a URL: {e}")))?;
+            match url.scheme() {
+                "file" | "s3" => url,
+                other => {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "{location}: unsupported scheme {other} (a directory, file:// or s3://)"
+                        ),
+                    ));
+                }
+            }
+        } else {
+            let path = std::path::absolute(Path::new(location))
+                .map_err(|e| invalid(name, format!("{location}: {e}")))?;
+            std::fs::create_dir_all(&path)
+                .map_err(|e| invalid(name, format!("cannot create {}: {e}", path.display())))?;
+            url::Url::from_directory_path(&path).map_err(|()| {
+                invalid(name, format!("{} is not an absolute path", path.display()))
+            })?
+        };
+        if !url.path().ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        Ok(DatasetRoot(url))
+    }
+
+    pub fn url(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The URL of a directory under the root.
+    pub fn join(&self, relative: &str) -> String {
+        format!("{}{relative}", self.0)
+    }
+
+    /// The local directory, for `file://` roots.
+    pub fn local_dir(&self) -> Option<std::path::PathBuf> {
+        (self.0.scheme() == "file")
+            .then(|| self.0.to_file_path().ok())
+            .flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn day_ranges_follow_the_window_grid_and_meet() {
+        let a = day_range(date("2026-06-01"));
+        let b = day_range(date("2026-06-02"));
+        assert_eq!(a.end, b.start);
+        for ms in [a.start, a.end].into_iter().flatten() {
+            assert_eq!(ms % (WINDOW_SECONDS * 1000), 0);
+        }
+        // 2026-06-01T00:00:00Z is 1_780_272_000 s, 1_390_837.5 windows: the day starts 640 s in.
+        assert_eq!(a.start, Some((1_780_272_000 + 640) * 1000));
+        assert_eq!(
+            (a.end.unwrap() - a.start.unwrap()) / 1000 / WINDOW_SECONDS,
+            67
+        );
+    }
+
+    #[test]
+    fn locations_become_directory_urls_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let silver = dir.path().join("silver");
+        let root = DatasetRoot::parse("silver", silver.to_str().expect("utf-8")).expect("dir");
+        assert!(root.url().starts_with("file:///") && root.url().ends_with("/silver/"));
+        assert!(silver.is_dir());
+        assert_eq!(
+            DatasetRoot::parse("gold", "s3://bucket/gold")
+                .expect("s3")
+                .url(),
+            "s3://bucket/gold/"
+        );
+        let e = DatasetRoot::parse("gold", "ftp://x/gold").expect_err("scheme");
+        assert_eq!(e.name, "gold");
+        assert!(e.to_string().contains("unsupported scheme ftp"), "{e}");
+        let e = RunParams::new(
+            date("2026-06-01"),
+            KafkaTableConfig::new("", "t"),
+            silver.to_str().expect("utf-8"),
+            "gold",
+        )
+        .expect_err("no brokers");
+        assert_eq!(e.name, "brokers");
+    }
+}

@@ -1,0 +1,424 @@
+//! One plan run, start to commit.
+
+use crate::manifest::{
+    KafkaConsumed, Output, PartitionOffsets, RunManifest, RunState, StageTiming,
+};
+use crate::params::{DatasetRoot, RunParams};
+use crate::{Plan, Progress};
+use chrono::{DateTime, SecondsFormat, Utc};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use pvflow_kafka::{KafkaSlice, KafkaTable, TimeRange};
+use pvflow_output::{CommitError, StagedTarget, StagedWrite, abort, commit, written_files};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The column both plans partition their output by.
+const PARTITION_COLUMN: &str = "date";
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Query(#[from] DataFusionError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("no silver for {date} under {root}: run ingest for that date first")]
+    NoSilver { date: String, root: String },
+}
+
+type Result<T> = std::result::Result<T, RunError>;
+
+/// Runs `plan` with `params` on `ctx` (embedded or a Ballista cluster's client) and returns its
+/// manifest, whatever the outcome: `state` says whether it succeeded and `error` why not. A run
+/// that fails leaves the previous output as it was.
+pub async fn run(
+    ctx: &SessionContext,
+    plan: Plan,
+    params: &RunParams,
+    progress: &dyn Progress,
+) -> RunManifest {
+    let started = Instant::now();
+    let run_id = format!(
+        "{plan}-{}-{}",
+        params.date,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let range = params.range();
+    let mut manifest = RunManifest {
+        run_id,
+        plan: plan.name().into(),
+        parameters: BTreeMap::from([
+            ("date".into(), params.date.to_string()),
+            ("range_start".into(), timestamp(range.start)),
+            ("range_end".into(), timestamp(range.end)),
+            ("brokers".into(), params.kafka.brokers.clone()),
+            ("topic".into(), params.kafka.topic.clone()),
+            ("silver".into(), params.silver.url().into()),
+            ("gold".into(), params.gold.url().into()),
+        ]),
+        state: RunState::Running,
+        started_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        finished_at: None,
+        seconds: 0.0,
+        stages: Vec::new(),
+        kafka: None,
+        counts: BTreeMap::new(),
+        outputs: Vec::new(),
+        error: None,
+    };
+    tracing::info!(run = %manifest.run_id, plan = %plan, date = %params.date, "run started");
+    let mut stages = Stages {
+        plan,
+        progress,
+        manifest: &mut manifest,
+    };
+    let outcome = match plan {
+        Plan::Ingest => ingest(ctx, params, &mut stages).await,
+        Plan::Predict => predict(ctx, params, &mut stages).await,
+    };
+    manifest.seconds = started.elapsed().as_secs_f64();
+    manifest.finished_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
+    match outcome {
+        Ok(()) => manifest.state = RunState::Succeeded,
+        Err(e) => {
+            tracing::error!(run = %manifest.run_id, error = %e, "run failed");
+            manifest.state = RunState::Failed;
+            manifest.error = Some(e.to_string());
+        }
+    }
+    let home = match plan {
+        Plan::Ingest => &params.silver,
+        Plan::Predict => &params.gold,
+    };
+    write_manifest(home, &manifest);
+    tracing::info!(run = %manifest.run_id, state = ?manifest.state, seconds = manifest.seconds, "run finished");
+    manifest
+}
+
+/// Times stages and reports them as they start.
+struct Stages<'a> {
+    plan: Plan,
+    progress: &'a dyn Progress,
+    manifest: &'a mut RunManifest,
+}
+
+impl Stages<'_> {
+    fn start(&mut self, stage: &str) -> (String, Instant) {
+        self.progress.stage(self.plan, stage);
+        (stage.to_string(), Instant::now())
+    }
+
+    fn done(&mut self, (stage, started): (String, Instant)) {
+        self.manifest.stages.push(StageTiming {
+            stage,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+}
+
+async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_>) -> Result<()> {
+    let range = params.range();
+    let date = params.date.to_string();
+
+    let stage = stages.start("plan Kafka offsets");
+    let table = KafkaTable::new(params.kafka.clone());
+    let slices = table
+        .plan(range, None)
+        .await?
+        .planned_slices()
+        .unwrap_or_default();
+    let consumed = kafka_consumed(params, range, &slices);
+    stages
+        .manifest
+        .counts
+        .insert("messages_read".into(), consumed.messages);
+    stages.manifest.kafka = Some(consumed);
+    replace_table(ctx, "readings", Arc::new(table))?;
+    let mut quarantine = params.kafka.clone();
+    quarantine.quarantine = true;
+    replace_table(
+        ctx,
+        "readings_quarantine",
+        Arc::new(KafkaTable::new(quarantine)),
+    )?;
+    stages.done(stage);
+
+    let stage = stages.start("silver: windows and scalograms");
+    let bound = bind(params, &stages.manifest.run_id, range);
+    let silver = ctx
+        .sql(Plan::Ingest.sql())
+        .await?
+        .with_param_values(bound.clone())?;
+    let output = write_staged(
+        ctx,
+        silver,
+        &params.silver,
+        "silver",
+        &stages.manifest.run_id,
+        &date,
+    )
+    .await?;
+    stages.manifest.outputs.push(output);
+    stages.done(stage);
+
+    let stage = stages.start("quarantine: malformed messages");
+    let quarantined = ctx
+        .sql(
+            "SELECT *, CAST($date AS DATE) AS date FROM readings_quarantine \
+             WHERE _kafka_timestamp >= $start AND _kafka_timestamp < $end",
+        )
+        .await?
+        .with_param_values(bound)?;
+    let quarantine_root = DatasetRoot::parse("silver", &params.silver.join("_quarantine/"))
+        .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+    let output = write_staged(
+        ctx,
+        quarantined,
+        &quarantine_root,
+        "quarantine",
+        &stages.manifest.run_id,
+        &date,
+    )
+    .await?;
+    let messages_quarantined = output.files.iter().map(|f| f.rows).sum();
+    stages
+        .manifest
+        .counts
+        .insert("messages_quarantined".into(), messages_quarantined);
+    stages.manifest.outputs.push(output);
+    stages.done(stage);
+
+    let stage = stages.start("count silver");
+    let counts = day_counts(ctx, &params.silver, &date).await?;
+    let read = stages.manifest.count("messages_read");
+    let windowed = counts.get("readings").copied().unwrap_or(0);
+    stages
+        .manifest
+        .counts
+        .insert("readings_windowed".into(), windowed);
+    stages.manifest.counts.insert(
+        "windows".into(),
+        counts.get("windows").copied().unwrap_or(0),
+    );
+    stages.manifest.counts.insert(
+        "windows_imaged".into(),
+        counts.get("imaged").copied().unwrap_or(0),
+    );
+    // Messages in the range by their Kafka timestamp whose reading time is outside it.
+    stages.manifest.counts.insert(
+        "messages_out_of_range".into(),
+        read - windowed - messages_quarantined,
+    );
+    stages.done(stage);
+    Ok(())
+}
+
+async fn predict(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_>) -> Result<()> {
+    let date = params.date.to_string();
+    let stage = stages.start("read silver");
+    let counts = day_counts(ctx, &params.silver, &date).await?;
+    stages.manifest.counts.insert(
+        "windows".into(),
+        counts.get("windows").copied().unwrap_or(0),
+    );
+    stages.manifest.counts.insert(
+        "windows_imaged".into(),
+        counts.get("imaged").copied().unwrap_or(0),
+    );
+    stages.done(stage);
+
+    let stage = stages.start("gold: fault classification");
+    let bound = bind(params, &stages.manifest.run_id, params.range());
+    let gold = ctx
+        .sql(Plan::Predict.sql())
+        .await?
+        .with_param_values(bound)?;
+    let output = write_staged(
+        ctx,
+        gold,
+        &params.gold,
+        "gold",
+        &stages.manifest.run_id,
+        &date,
+    )
+    .await?;
+    let scored = output.files.iter().map(|f| f.rows).sum();
+    stages
+        .manifest
+        .counts
+        .insert("windows_scored".into(), scored);
+    stages.manifest.outputs.push(output);
+    stages.done(stage);
+    Ok(())
+}
+
+/// Registers the day's silver partition as `silver` and counts its windows, images and readings.
+async fn day_counts(
+    ctx: &SessionContext,
+    silver: &DatasetRoot,
+    date: &str,
+) -> Result<HashMap<&'static str, i64>> {
+    let partition = format!("{PARTITION_COLUMN}={date}/");
+    if let Some(dir) = silver.local_dir()
+        && !dir.join(&partition).is_dir()
+    {
+        return Err(RunError::NoSilver {
+            date: date.into(),
+            root: silver.url().into(),
+        });
+    }
+    ctx.deregister_table("silver")?;
+    ctx.register_parquet(
+        "silver",
+        silver.join(&partition),
+        ParquetReadOptions::default(),
+    )
+    .await?;
+    let batches = ctx
+        .sql("SELECT count(*), count(scalogram), CAST(coalesce(sum(readings), 0) AS BIGINT) FROM silver")
+        .await?
+        .collect()
+        .await?;
+    let value = |column: usize| -> i64 {
+        batches
+            .first()
+            .filter(|b| b.num_rows() == 1)
+            .and_then(|b| {
+                b.column(column)
+                    .as_primitive_opt::<Int64Type>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0)
+    };
+    Ok(HashMap::from([
+        ("windows", value(0)),
+        ("imaged", value(1)),
+        ("readings", value(2)),
+    ]))
+}
+
+/// The plans' parameters, typed: `$start`/`$end` timestamps (UTC, ms), `$date`, `$run_id`.
+fn bind(params: &RunParams, run_id: &str, range: TimeRange) -> ParamValues {
+    let utc = Some(Arc::from("UTC"));
+    let days = (params.date - chrono::NaiveDate::default()).num_days() as i32;
+    ParamValues::from(HashMap::from([
+        (
+            "start".to_string(),
+            ScalarValue::TimestampMillisecond(range.start, utc.clone()),
+        ),
+        (
+            "end".to_string(),
+            ScalarValue::TimestampMillisecond(range.end, utc),
+        ),
+        ("date".to_string(), ScalarValue::Date32(Some(days))),
+        (
+            "run_id".to_string(),
+            ScalarValue::Utf8(Some(run_id.to_string())),
+        ),
+    ]))
+}
+
+fn replace_table(
+    ctx: &SessionContext,
+    name: &str,
+    table: Arc<dyn datafusion::catalog::TableProvider>,
+) -> Result<()> {
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, table)?;
+    Ok(())
+}
+
+/// Writes `df` to staging under `root` in parallel, then commits the day's partition; on any
+/// failure, the staging directory is removed and the previous output stays.
+async fn write_staged(
+    ctx: &SessionContext,
+    df: DataFrame,
+    root: &DatasetRoot,
+    dataset: &str,
+    run_id: &str,
+    date: &str,
+) -> Result<Output> {
+    let target = StagedTarget {
+        root: root.url().into(),
+        run_id: run_id.into(),
+        partition_column: PARTITION_COLUMN.into(),
+    };
+    let partitions = vec![date.to_string()];
+    let written = async {
+        let plan = StagedWrite::plan(df.into_unoptimized_plan(), target.clone())?;
+        let batches: Vec<RecordBatch> = ctx.execute_logical_plan(plan).await?.collect().await?;
+        let files = written_files(&batches)?;
+        if let Some(stray) = files.iter().find(|f| f.partition != date) {
+            return Err(RunError::Query(DataFusionError::Execution(format!(
+                "{dataset} rows of {} in a run for {date}",
+                stray.partition
+            ))));
+        }
+        Ok(commit(&target, &files, &partitions)?)
+    }
+    .await;
+    match written {
+        Ok(files) => Ok(Output {
+            dataset: dataset.into(),
+            root: root.url().into(),
+            partitions,
+            files,
+        }),
+        Err(e) => {
+            if let Err(cleanup) = abort(&target) {
+                tracing::warn!(error = %cleanup, "could not remove the failed run's staging files");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn kafka_consumed(params: &RunParams, range: TimeRange, slices: &[KafkaSlice]) -> KafkaConsumed {
+    let mut partitions: BTreeMap<i32, PartitionOffsets> = BTreeMap::new();
+    for slice in slices {
+        let p = partitions
+            .entry(slice.partition)
+            .or_insert(PartitionOffsets {
+                partition: slice.partition,
+                start_offset: slice.start,
+                end_offset: slice.end,
+                messages: 0,
+            });
+        p.start_offset = p.start_offset.min(slice.start);
+        p.end_offset = p.end_offset.max(slice.end);
+        p.messages += slice.end - slice.start;
+    }
+    let partitions: Vec<_> = partitions.into_values().collect();
+    KafkaConsumed {
+        brokers: params.kafka.brokers.clone(),
+        topic: params.kafka.topic.clone(),
+        range_start: timestamp(range.start),
+        range_end: timestamp(range.end),
+        messages: partitions.iter().map(|p| p.messages).sum(),
+        partitions,
+    }
+}
+
+fn timestamp(ms: Option<i64>) -> String {
+    ms.and_then(DateTime::<Utc>::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// `_runs/<run_id>.json` under a local dataset root; elsewhere (and on failure) the manifest is
+/// only logged and returned.
+fn write_manifest(root: &DatasetRoot, manifest: &RunManifest) {
+    let Some(dir) = root.local_dir().map(|d| d.join("_runs")) else {
+        return;
+    };
+    let path = dir.join(format!("{}.json", manifest.run_id));
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, manifest.to_json()));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "could not write the run manifest");
+    }
+}
