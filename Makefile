@@ -1,10 +1,11 @@
 # The two commands of README.md. Each builds what it needs on first use.
 .PHONY: demo test bench bench-kafka
 
-# The main job: pvflow over an example plant (synthetic readings -> Parquet -> scalograms).
+# The main job: a simulated plant's day -> in-process Kafka -> ingest -> predict -> gold, with a
+# summary. ONNX Runtime's library is installed from PyPI into ~/.cache/pvflow on first use.
 demo:
 	cargo build --release -p pvflow-cli
-	./target/release/pvflow sql -f examples/scalograms.sql
+	ort="$$(scripts/onnxruntime.sh)" && ORT_DYLIB_PATH="$$ort" ./target/release/pvflow demo
 
 # Every test of the workspace (the exact command CI runs). The tests' Kafka broker process,
 # tansu, is built once into ~/.cache/pvflow (about 21 minutes the first time), and ONNX

@@ -1,5 +1,6 @@
 //! The `pvflow` command line: argument parsing, exit codes, and one module per subcommand.
 
+mod demo;
 mod output;
 mod remote;
 mod run;
@@ -50,6 +51,9 @@ pub enum Command {
     /// Simulate a PV plant: publish its readings to Kafka and write the ground truth
     #[command(after_help = simulate::AFTER_HELP)]
     Simulate(simulate::SimulateArgs),
+    /// The whole pipeline on a simulated plant, in this process: Kafka -> ingest -> predict -> gold
+    #[command(after_help = demo::AFTER_HELP)]
+    Demo(demo::DemoArgs),
     /// Run a plan (ingest or predict) for one day, in-process or on a cluster
     #[command(after_help = run::AFTER_HELP)]
     Run(run::RunArgs),
@@ -107,5 +111,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sql(args) => sql::run(&config, args).await,
         Command::Simulate(args) => simulate::run(&config, args).await,
         Command::Run(args) => run::run(&config, args).await,
+        Command::Demo(args) => demo::run(&config, args).await,
     }
 }

@@ -254,7 +254,7 @@ fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
     Ok(config)
 }
 
-fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
+pub(crate) fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
     let plant = Plant::new(plant_config(&args)?).map_err(Failure::usage)?;
     let plant_config = plant.config();
     let expected = plant.readings_per_device() as u64 * plant_config.devices as u64;

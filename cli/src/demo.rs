@@ -1,0 +1,267 @@
+//! `pvflow demo`: the whole pipeline in one process on a simulated plant.
+
+use crate::run::{Locations, StageSpinner, run_params};
+use crate::simulate::{PlantArgs, SensorPreset};
+use crate::{Failure, simulate};
+use anyhow::{Context, anyhow};
+use chrono::NaiveDate;
+use clap::Args;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use pvflow_runner::{Plan, RunManifest};
+use pvflow_session::config::PvflowConfig;
+use rdkafka::mocking::MockCluster;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const AFTER_HELP: &str = "\
+The demo starts a Kafka broker inside this process (librdkafka's mock cluster), simulates a
+plant's day into it (all six fault classes, realistic sensors), runs the ingest and predict
+plans in this process, and compares gold with the simulator's ground truth. The model is
+[model] path, else models/pv_fault_lean.onnx with models/normalization.json (run from the
+repository). The output stays for `pvflow sql`:
+
+  pvflow sql \"SELECT fault_label, count(*) FROM 'target/demo/gold/' GROUP BY 1\"";
+
+const TOPIC: &str = "pv.readings";
+const PARTITIONS: i32 = 4;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Devices (PV arrays) in the simulated plant
+    #[arg(long, default_value_t = 200)]
+    pub devices: usize,
+    /// The simulated day (UTC), YYYY-MM-DD
+    #[arg(long, value_name = "DATE", default_value = "2026-06-01")]
+    pub date: String,
+    /// Random seed of the plant
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Directory for silver, gold and the ground truth
+    #[arg(long, value_name = "DIR", default_value = "target/demo")]
+    pub output: PathBuf,
+}
+
+pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
+    let date = NaiveDate::parse_from_str(&args.date, "%Y-%m-%d")
+        .with_context(|| format!("--date {} is not a date YYYY-MM-DD", args.date))
+        .map_err(Failure::usage)?;
+    let config = with_shipped_model(config.clone())?;
+    // The model and ONNX Runtime load here: a missing one fails before any work.
+    let ctx = pvflow_session::session_context(&config).map_err(Failure::usage)?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))
+        .map_err(Failure::io)?;
+    let truth = args.output.join("truth.parquet");
+
+    let broker = MockCluster::new(1)
+        .context("cannot start the in-process Kafka broker")
+        .map_err(Failure::io)?;
+    broker
+        .create_topic(TOPIC, PARTITIONS, 1)
+        .context("cannot create the demo topic")
+        .map_err(Failure::io)?;
+    let brokers = broker.bootstrap_servers();
+
+    println!(
+        "pvflow demo: {} devices x 1 day ({date}), in-process Kafka broker at {brokers}\n",
+        args.devices
+    );
+    let started = Instant::now();
+    let plant = PlantArgs {
+        brokers: Some(brokers.clone()),
+        topic: Some(TOPIC.into()),
+        partitions: PARTITIONS,
+        output_parquet: None,
+        sensors: SensorPreset::Realistic,
+        noise: None,
+        missing_rate: None,
+        duplicate_rate: None,
+        clear_day_probability: None,
+        clouds_per_hour: None,
+        devices: args.devices,
+        start: date.to_string(),
+        days: 1,
+        interval: 20,
+        seed: args.seed,
+        class_mix: None,
+        truth: Some(truth.clone()),
+    };
+    let simulated = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || simulate::simulate(&config, plant)
+    })
+    .await
+    .map_err(|e| Failure::io(anyhow!("simulation thread failed: {e}")))?;
+    simulated?;
+    let simulate_seconds = started.elapsed().as_secs_f64();
+
+    let locations = Locations {
+        brokers: Some(brokers),
+        topic: Some(TOPIC.into()),
+        silver: Some(dir_string(&args.output.join("silver"))?),
+        gold: Some(dir_string(&args.output.join("gold"))?),
+    };
+    let params = run_params(&config, date, &locations)?;
+    let mut manifests = Vec::new();
+    for plan in [Plan::Ingest, Plan::Predict] {
+        let spinner = StageSpinner::new();
+        let manifest = pvflow_runner::run(&ctx, plan, &params, &spinner).await;
+        spinner.finish();
+        if let Some(e) = &manifest.error {
+            return Err(Failure::query(anyhow!("{plan} failed: {e}")));
+        }
+        manifests.push(manifest);
+    }
+    let [ingest, predict] = manifests.as_slice() else {
+        return Err(Failure::query(anyhow!("the demo ran {} plans, not two", manifests.len())));
+    };
+
+    let comparison = compare_with_truth(&ctx, &params.gold.join(&format!("date={date}/")), &truth)
+        .await
+        .map_err(Failure::query)?;
+    print_summary(simulate_seconds, ingest, predict, &comparison, &args.output);
+    // The broker lives until here: the runs read from it.
+    drop(broker);
+    Ok(())
+}
+
+/// The configured model, else the one shipped in models/ (when run from the repository).
+fn with_shipped_model(mut config: PvflowConfig) -> Result<PvflowConfig, Failure> {
+    if config.model.path.is_none() {
+        let shipped = Path::new("models/pv_fault_lean.onnx");
+        if !shipped.is_file() {
+            return Err(Failure::usage(anyhow!(
+                "no model: set [model] path (PVFLOW_MODEL_PATH), or run the demo from the repository, where models/pv_fault_lean.onnx is"
+            )));
+        }
+        config.model.path = Some(shipped.into());
+        if config.model.normalization.is_none() {
+            config.model.normalization = Some("models/normalization.json".into());
+        }
+    }
+    Ok(config)
+}
+
+fn dir_string(path: &Path) -> Result<String, Failure> {
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| Failure::usage(anyhow!("{} is not a UTF-8 path", path.display())))
+}
+
+/// Gold against the simulator's labels: (true label, predicted label, windows).
+struct Comparison {
+    rows: Vec<(String, String, i64)>,
+}
+
+impl Comparison {
+    fn total(&self) -> i64 {
+        self.rows.iter().map(|r| r.2).sum()
+    }
+
+    fn correct(&self) -> i64 {
+        self.rows.iter().filter(|r| r.0 == r.1).map(|r| r.2).sum()
+    }
+
+    fn by<'a>(&'a self, pick: impl Fn(&'a (String, String, i64)) -> &'a str) -> Vec<(&'a str, i64)> {
+        let mut counts: std::collections::BTreeMap<&str, i64> = Default::default();
+        for row in &self.rows {
+            *counts.entry(pick(row)).or_default() += row.2;
+        }
+        counts.into_iter().collect()
+    }
+}
+
+async fn compare_with_truth(
+    ctx: &SessionContext,
+    gold_day: &str,
+    truth: &Path,
+) -> anyhow::Result<Comparison> {
+    ctx.deregister_table("demo_gold")?;
+    ctx.deregister_table("demo_truth")?;
+    ctx.register_parquet("demo_gold", gold_day, ParquetReadOptions::default())
+        .await?;
+    ctx.register_parquet("demo_truth", dir_string(truth).map_err(|f| f.error)?, ParquetReadOptions::default())
+        .await?;
+    let batches = ctx
+        .sql(
+            "SELECT t.fault_label, g.fault_label, count(*) FROM demo_gold g \
+             JOIN demo_truth t ON g.device_id = t.device_id AND g.window_start = t.window_start \
+             GROUP BY 1, 2",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        rows.extend(label_pairs(batch)?);
+    }
+    Ok(Comparison { rows })
+}
+
+fn label_pairs(batch: &RecordBatch) -> anyhow::Result<Vec<(String, String, i64)>> {
+    // Labels come as whichever string type the files and DataFusion chose.
+    let (truth, predicted) = (
+        cast(batch.column(0), &DataType::Utf8)?,
+        cast(batch.column(1), &DataType::Utf8)?,
+    );
+    let (Some(truth), Some(predicted), Some(count)) = (
+        truth.as_string_opt::<i32>(),
+        predicted.as_string_opt::<i32>(),
+        batch.column(2).as_primitive_opt::<Int64Type>(),
+    ) else {
+        return Err(anyhow!("unexpected comparison columns: {}", batch.schema()));
+    };
+    Ok((0..batch.num_rows())
+        .filter(|&i| !truth.is_null(i) && !predicted.is_null(i))
+        .map(|i| (truth.value(i).to_string(), predicted.value(i).to_string(), count.value(i)))
+        .collect())
+}
+
+fn print_summary(
+    simulate_seconds: f64,
+    ingest: &RunManifest,
+    predict: &RunManifest,
+    comparison: &Comparison,
+    output: &Path,
+) {
+    let stage = |name: &str, seconds: f64, what: String| println!("  {name:<9} {seconds:>6.1} s  {what}");
+    println!();
+    stage("simulate", simulate_seconds, "plant physics -> Avro readings -> Kafka".into());
+    stage(
+        "ingest",
+        ingest.seconds,
+        format!(
+            "{} messages read: {} readings in {} windows ({} imaged), {} quarantined",
+            ingest.count("messages_read"),
+            ingest.count("readings_windowed"),
+            ingest.count("windows"),
+            ingest.count("windows_imaged"),
+            ingest.count("messages_quarantined"),
+        ),
+    );
+    stage(
+        "predict",
+        predict.seconds,
+        format!("{} windows classified", predict.count("windows_scored")),
+    );
+    println!("\n  windows by class     true  predicted");
+    let truth = comparison.by(|r| &r.0);
+    let predicted = comparison.by(|r| &r.1);
+    for (label, n) in &truth {
+        let p = predicted.iter().find(|(l, _)| l == label).map_or(0, |(_, n)| *n);
+        println!("  {label:<18} {n:>6} {p:>10}");
+    }
+    let total = comparison.total();
+    println!(
+        "\n  accuracy against the simulator's ground truth: {:.1} % ({} of {total} windows)",
+        100.0 * comparison.correct() as f64 / total.max(1) as f64,
+        comparison.correct()
+    );
+    let out = output.display();
+    println!("\n  silver: {out}/silver/   gold: {out}/gold/   ground truth: {out}/truth.parquet");
+    println!("  run manifests: {out}/silver/_runs/, {out}/gold/_runs/");
+    println!("  query: pvflow sql \"SELECT fault_label, count(*) FROM '{out}/gold/' GROUP BY 1\"");
+}
