@@ -107,3 +107,173 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
     // 08:00-16:00 is 22 full windows plus a half one (too short for an image) per device.
     assert_eq!(embedded.matches(",23,22,").count(), 6, "{embedded}");
 }
+
+/// `pvflow run`'s manifest, from `--json`.
+fn run_plan(
+    bins: &std::path::Path,
+    env: &[(&str, String)],
+    plan: &str,
+    brokers: &str,
+    data: &std::path::Path,
+    scheduler: Option<&str>,
+) -> serde_json::Value {
+    let mut command = pvflow(bins);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+        .args(["run", plan, "--date", "2026-06-01", "--json"])
+        .args(["--brokers", brokers, "--topic", "pv.plans"])
+        .arg("--silver")
+        .arg(data.join("silver"))
+        .arg("--gold")
+        .arg(data.join("gold"));
+    if let Some(url) = scheduler {
+        command.args(["--scheduler", url]);
+    }
+    serde_json::from_str(&stdout(&mut command)).expect("a JSON manifest")
+}
+
+/// The content of a dataset's day, in a stable order and without run IDs.
+fn day_content(bins: &std::path::Path, env: &[(&str, String)], sql: &str) -> String {
+    let mut command = pvflow(bins);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    stdout(command.args(["sql", "--format", "csv", sql]))
+}
+
+fn count(manifest: &serde_json::Value, name: &str) -> i64 {
+    manifest["counts"][name]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no count {name} in {manifest}"))
+}
+
+/// The files a day's directory holds, by name.
+fn files_of(day: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(day)
+        .unwrap_or_else(|e| panic!("{}: {e}", day.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Both plans through the scheduler: every reading accounted for, gold equal to the embedded
+/// run's, and a re-run replacing the day with exactly its own files.
+#[test]
+fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
+    let bins = bin_dir();
+    let broker = TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    stdout(
+        pvflow(&bins)
+            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
+            .args([
+                "--partitions",
+                "3",
+                "--devices",
+                "6",
+                "--start",
+                "2026-06-01",
+            ])
+            .args(["--seed", "5"]),
+    );
+    let model = pvflow_testkit::repo_file("models/pv_fault_lean.onnx");
+    let normalization = pvflow_testkit::repo_file("models/normalization.json");
+    let env = [
+        ("PVFLOW_MODEL_PATH", model.display().to_string()),
+        (
+            "PVFLOW_MODEL_NORMALIZATION",
+            normalization.display().to_string(),
+        ),
+        (
+            "ORT_DYLIB_PATH",
+            pvflow_testkit::onnxruntime_library().expect("ONNX Runtime"),
+        ),
+    ];
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cluster = PvflowCluster::start(&bins, 2, 2, &env_refs).expect("pvflow cluster");
+    let url = cluster.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (embedded, distributed) = (dir.path().join("embedded"), dir.path().join("cluster"));
+
+    for (data, scheduler) in [(&embedded, None), (&distributed, Some(url.as_str()))] {
+        let ingest = run_plan(&bins, &env, "ingest", &brokers, data, scheduler);
+        assert_eq!(ingest["state"], "succeeded", "{ingest}\n{}", cluster.logs());
+        // Every message of the day's range is a windowed reading or quarantined.
+        assert!(count(&ingest, "messages_read") > 6 * 4000, "{ingest}");
+        assert_eq!(
+            count(&ingest, "messages_read"),
+            count(&ingest, "readings_windowed") + count(&ingest, "messages_quarantined"),
+            "{ingest}"
+        );
+        // 67 windows start on the day for each device.
+        assert_eq!(count(&ingest, "windows"), 6 * 67, "{ingest}");
+        let partitions = ingest["kafka"]["partitions"].as_array().expect("offsets");
+        assert_eq!(partitions.len(), 3, "{ingest}");
+
+        let predict = run_plan(&bins, &env, "predict", &brokers, data, scheduler);
+        assert_eq!(
+            predict["state"],
+            "succeeded",
+            "{predict}\n{}",
+            cluster.logs()
+        );
+        assert_eq!(
+            count(&predict, "windows_scored"),
+            count(&ingest, "windows_imaged")
+        );
+    }
+
+    let gold_sql = |data: &std::path::Path| {
+        format!(
+            "SELECT device_id, window_start, date, fault_code, fault_label, model_version,
+                    round(probabilities[fault_code + 1], 3) AS p
+             FROM '{}/gold/' ORDER BY device_id, window_start",
+            data.display()
+        )
+    };
+    let silver_sql = |data: &std::path::Path| {
+        format!(
+            "SELECT device_id, count(*) AS windows, sum(readings) AS readings,
+                    round(sum(scalogram[64 * 64 + 32]), 2) AS current_scale1
+             FROM '{}/silver/' GROUP BY device_id ORDER BY device_id",
+            data.display()
+        )
+    };
+    let gold = day_content(&bins, &env, &gold_sql(&embedded));
+    assert_eq!(gold.lines().count(), 1 + 6 * 67, "{gold}");
+    assert_eq!(gold, day_content(&bins, &env, &gold_sql(&distributed)));
+    assert_eq!(
+        day_content(&bins, &env, &silver_sql(&embedded)),
+        day_content(&bins, &env, &silver_sql(&distributed))
+    );
+
+    // A re-run replaces the day: same rows, and only the new run's files.
+    let day = distributed.join("gold/date=2026-06-01");
+    let before = files_of(&day);
+    let rerun = run_plan(&bins, &env, "predict", &brokers, &distributed, Some(&url));
+    assert_eq!(rerun["state"], "succeeded", "{rerun}");
+    let after = files_of(&day);
+    let reported: Vec<String> = rerun["outputs"][0]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().expect("path");
+            path.rsplit('/').next().expect("name").to_string()
+        })
+        .collect();
+    let mut reported_sorted = reported.clone();
+    reported_sorted.sort();
+    assert_eq!(after, reported_sorted);
+    // Written in parallel: one file per task partition, not one funnelled writer.
+    assert!(after.len() >= 2, "{after:?}");
+    assert!(
+        before.iter().all(|f| !after.contains(f)),
+        "{before:?} {after:?}"
+    );
+    assert_eq!(gold, day_content(&bins, &env, &gold_sql(&distributed)));
+    assert!(!distributed.join("gold/_staging").exists());
+}

@@ -116,7 +116,10 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         manifests.push(manifest);
     }
     let [ingest, predict] = manifests.as_slice() else {
-        return Err(Failure::query(anyhow!("the demo ran {} plans, not two", manifests.len())));
+        return Err(Failure::query(anyhow!(
+            "the demo ran {} plans, not two",
+            manifests.len()
+        )));
     };
 
     let comparison = compare_with_truth(&ctx, &params.gold.join(&format!("date={date}/")), &truth)
@@ -165,7 +168,10 @@ impl Comparison {
         self.rows.iter().filter(|r| r.0 == r.1).map(|r| r.2).sum()
     }
 
-    fn by<'a>(&'a self, pick: impl Fn(&'a (String, String, i64)) -> &'a str) -> Vec<(&'a str, i64)> {
+    fn by<'a>(
+        &'a self,
+        pick: impl Fn(&'a (String, String, i64)) -> &'a str,
+    ) -> Vec<(&'a str, i64)> {
         let mut counts: std::collections::BTreeMap<&str, i64> = Default::default();
         for row in &self.rows {
             *counts.entry(pick(row)).or_default() += row.2;
@@ -183,8 +189,12 @@ async fn compare_with_truth(
     ctx.deregister_table("demo_truth")?;
     ctx.register_parquet("demo_gold", gold_day, ParquetReadOptions::default())
         .await?;
-    ctx.register_parquet("demo_truth", dir_string(truth).map_err(|f| f.error)?, ParquetReadOptions::default())
-        .await?;
+    ctx.register_parquet(
+        "demo_truth",
+        dir_string(truth).map_err(|f| f.error)?,
+        ParquetReadOptions::default(),
+    )
+    .await?;
     let batches = ctx
         .sql(
             "SELECT t.fault_label, g.fault_label, count(*) FROM demo_gold g \
@@ -216,7 +226,13 @@ fn label_pairs(batch: &RecordBatch) -> anyhow::Result<Vec<(String, String, i64)>
     };
     Ok((0..batch.num_rows())
         .filter(|&i| !truth.is_null(i) && !predicted.is_null(i))
-        .map(|i| (truth.value(i).to_string(), predicted.value(i).to_string(), count.value(i)))
+        .map(|i| {
+            (
+                truth.value(i).to_string(),
+                predicted.value(i).to_string(),
+                count.value(i),
+            )
+        })
         .collect())
 }
 
@@ -227,9 +243,14 @@ fn print_summary(
     comparison: &Comparison,
     output: &Path,
 ) {
-    let stage = |name: &str, seconds: f64, what: String| println!("  {name:<9} {seconds:>6.1} s  {what}");
+    let stage =
+        |name: &str, seconds: f64, what: String| println!("  {name:<9} {seconds:>6.1} s  {what}");
     println!();
-    stage("simulate", simulate_seconds, "plant physics -> Avro readings -> Kafka".into());
+    stage(
+        "simulate",
+        simulate_seconds,
+        "plant physics -> Avro readings -> Kafka".into(),
+    );
     stage(
         "ingest",
         ingest.seconds,
@@ -251,7 +272,10 @@ fn print_summary(
     let truth = comparison.by(|r| &r.0);
     let predicted = comparison.by(|r| &r.1);
     for (label, n) in &truth {
-        let p = predicted.iter().find(|(l, _)| l == label).map_or(0, |(_, n)| *n);
+        let p = predicted
+            .iter()
+            .find(|(l, _)| l == label)
+            .map_or(0, |(_, n)| *n);
         println!("  {label:<18} {n:>6} {p:>10}");
     }
     let total = comparison.total();

@@ -371,25 +371,8 @@ fn simulate_writes_parquet_readings_clean_or_realistic() {
         .stderr(predicate::str::contains("--output-parquet"));
 }
 
-/// ONNX Runtime's library: `ORT_DYLIB_PATH`, else the one scripts/onnxruntime.sh installs (once,
-/// into the user's cache).
 fn onnxruntime_library() -> String {
-    if let Some(path) = std::env::var("ORT_DYLIB_PATH")
-        .ok()
-        .filter(|p| !p.is_empty())
-    {
-        return path;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnxruntime.sh");
-    let out = std::process::Command::new(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    pvflow_testkit::onnxruntime_library().expect("ONNX Runtime's library")
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub enum TestkitError {
         reason: String,
         log: String,
     },
+    #[error("{0}")]
+    Script(String),
 }
 
 fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> TestkitError {
@@ -60,6 +62,36 @@ pub fn tansu_binary() -> Result<PathBuf, TestkitError> {
     } else {
         Err(TestkitError::TansuMissing(path))
     }
+}
+
+/// ONNX Runtime's library: `ORT_DYLIB_PATH`, else the one `scripts/onnxruntime.sh` installs
+/// (once, into the user's cache).
+pub fn onnxruntime_library() -> Result<String, TestkitError> {
+    if let Some(path) = std::env::var("ORT_DYLIB_PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnxruntime.sh");
+    let out = Command::new(&script)
+        .output()
+        .map_err(io(format!("run {}", script.display())))?;
+    if !out.status.success() {
+        return Err(TestkitError::Script(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A file of the repository, by its path from the workspace root.
+pub fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 /// A port that was free a moment ago. Servers that cannot report the port they bound need one
