@@ -277,3 +277,94 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     assert_eq!(gold, day_content(&bins, &env, &gold_sql(&distributed)));
     assert!(!distributed.join("gold/_staging").exists());
 }
+
+/// An executor killed in the middle of a run: the run completes correctly on the other one, or
+/// fails and leaves the previous silver as it was. Never a partial day.
+#[test]
+fn a_run_that_loses_an_executor_completes_or_leaves_the_previous_output() {
+    let bins = bin_dir();
+    let broker = TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    stdout(
+        pvflow(&bins)
+            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
+            .args([
+                "--partitions",
+                "4",
+                "--devices",
+                "12",
+                "--start",
+                "2026-06-01",
+            ])
+            .args(["--seed", "9"]),
+    );
+    let env: [(&str, String); 0] = [];
+    let mut cluster = PvflowCluster::start(&bins, 2, 1, &[]).expect("pvflow cluster");
+    let url = cluster.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path();
+    let first = run_plan(&bins, &env, "ingest", &brokers, data, Some(&url));
+    assert_eq!(first["state"], "succeeded", "{first}");
+    let silver_sql = format!(
+        "SELECT device_id, count(*) AS windows, sum(readings) AS readings,
+                round(sum(scalogram[64 * 64 + 32]), 2) AS current_scale1
+         FROM '{}/silver/' GROUP BY device_id ORDER BY device_id",
+        data.display()
+    );
+    let silver = day_content(&bins, &env, &silver_sql);
+    let day = data.join("silver/date=2026-06-01");
+    let before = files_of(&day);
+
+    let mut rerun = std::process::Command::new(bins.join("pvflow"))
+        .env_remove("PVFLOW_CONFIG")
+        .args(["run", "ingest", "--date", "2026-06-01", "--json"])
+        .args([
+            "--brokers",
+            &brokers,
+            "--topic",
+            "pv.plans",
+            "--scheduler",
+            &url,
+        ])
+        .arg("--silver")
+        .arg(data.join("silver"))
+        .arg("--gold")
+        .arg(data.join("gold"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pvflow run starts");
+    // The run plans offsets first (about a second against tansu), then reads on the executors.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    cluster.kill_executor(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = rerun.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run neither finished nor failed after an executor died\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut rerun.stdout.take().expect("stdout"), &mut manifest)
+        .expect("manifest");
+    let after = files_of(&day);
+    eprintln!("the run that lost an executor: {status}");
+    if status.success() {
+        // Completed: the same silver, entirely from the new run.
+        assert!(
+            before.iter().all(|f| !after.contains(f)),
+            "{before:?} {after:?}"
+        );
+    } else {
+        // Failed: the previous day untouched.
+        assert!(manifest.contains("\"failed\""), "{manifest}");
+        assert_eq!(before, after);
+    }
+    assert_eq!(silver, day_content(&bins, &env, &silver_sql), "{manifest}");
+    assert!(!data.join("silver/_staging").exists());
+}

@@ -254,6 +254,9 @@ impl PvflowCluster {
             .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
             .args(["--bind-port", &scheduler_port.to_string()])
             .args(["--min-ready-executors", &executors.to_string()])
+            // A killed executor is noticed within seconds, not Ballista's default 3 minutes.
+            .args(["--executor-timeout-seconds", "5"])
+            .args(["--expire-dead-executor-interval-seconds", "1"])
             .envs(env.iter().copied());
         let mut scheduler = ServerProcess::spawn(
             "pvflow-scheduler",
@@ -293,6 +296,7 @@ impl PvflowCluster {
             .args(["--bind-grpc-port", &grpc.to_string()])
             .args(["--bind-health-port", &health.to_string()])
             .args(["--vcores", &vcores.to_string()])
+            .args(["--executor-heartbeat-interval-seconds", "1"])
             .arg("--work-dir")
             .arg(&work_dir)
             .envs(env.iter().copied());
