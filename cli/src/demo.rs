@@ -104,7 +104,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         silver: Some(dir_string(&args.output.join("silver"))?),
         gold: Some(dir_string(&args.output.join("gold"))?),
     };
-    let params = run_params(&config, date, &locations)?;
+    let params = run_params(&config, Plan::Ingest, date, &locations)?;
     let mut manifests = Vec::new();
     for plan in [Plan::Ingest, Plan::Predict] {
         let spinner = StageSpinner::new();

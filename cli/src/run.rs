@@ -85,6 +85,7 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 /// The run's parameters from flags over configuration; an invalid one is a usage error.
 pub fn run_params(
     config: &PvflowConfig,
+    plan: Plan,
     date: NaiveDate,
     locations: &Locations,
 ) -> Result<RunParams, Failure> {
@@ -100,6 +101,7 @@ pub fn run_params(
     let mut kafka = KafkaTableConfig::new(brokers, topic);
     kafka.client = config.kafka.client.clone();
     RunParams::new(
+        plan,
         date,
         kafka,
         locations
@@ -136,7 +138,7 @@ impl Progress for StageSpinner {
 }
 
 pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
-    let params = run_params(config, args.date, &args.locations)?;
+    let params = run_params(config, args.plan.into(), args.date, &args.locations)?;
     let ctx = match &args.scheduler {
         Some(url) => remote::connect(config, url).await?,
         None => pvflow_session::session_context(config).map_err(Failure::usage)?,

@@ -11,6 +11,9 @@ fn pvflow() -> Command {
         .env_remove("PVFLOW_MODEL_NORMALIZATION")
         .env_remove("PVFLOW_MODEL_PATH")
         .env_remove("PVFLOW_MODEL_ONNXRUNTIME")
+        .env_remove("PVFLOW_KAFKA_BROKERS")
+        .env_remove("PVFLOW_STORAGE_SILVER")
+        .env_remove("PVFLOW_STORAGE_GOLD")
         .env_remove("RUST_LOG");
     cmd
 }
@@ -474,4 +477,109 @@ fn the_shipped_model_scores_a_simulated_plant_end_to_end() {
     let sum = String::from_utf8_lossy(&sum.stdout);
     let hex = sum.split_whitespace().next().expect("a checksum");
     assert_eq!(row["model_version"], format!("sha256:{hex}"), "{row}");
+}
+
+/// The README's main job, small: an in-process broker, a simulated day, both plans, a summary
+/// against the ground truth; then predict re-run on its silver replaces the day's gold.
+#[test]
+fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = pvflow()
+        .current_dir(&repo)
+        .env("ORT_DYLIB_PATH", onnxruntime_library())
+        .args(["demo", "--devices", "8", "--seed", "3", "--output"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 8 devices x 67 windows starting on the day, all classified.
+    assert!(stdout.contains("536 windows classified"), "{stdout}");
+    assert!(
+        stdout.contains("accuracy against the simulator's ground truth"),
+        "{stdout}"
+    );
+    let manifests = std::fs::read_dir(dir.path().join("silver/_runs")).expect("manifests");
+    assert_eq!(manifests.count(), 1);
+
+    let gold = dir.path().join("gold");
+    let query = format!(
+        "SELECT count(*) AS windows, count(DISTINCT run_id) AS runs FROM '{}/'",
+        gold.display()
+    );
+    let before = pvflow()
+        .args(["sql", "--format", "csv", &query])
+        .output()
+        .expect("sql");
+    assert_eq!(
+        String::from_utf8_lossy(&before.stdout),
+        "windows,runs\n536,1\n"
+    );
+    let rerun = pvflow()
+        .env("ORT_DYLIB_PATH", onnxruntime_library())
+        .env("PVFLOW_MODEL_PATH", repo.join("models/pv_fault_lean.onnx"))
+        .args(["run", "predict", "--date", "2026-06-01", "--silver"])
+        .arg(dir.path().join("silver"))
+        .arg("--gold")
+        .arg(&gold)
+        .output()
+        .expect("runs");
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let after = pvflow()
+        .args(["sql", "--format", "csv", &query])
+        .output()
+        .expect("sql");
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        "windows,runs\n536,1\n"
+    );
+}
+
+/// Bad parameters are refused before anything runs, naming the parameter; a day without silver
+/// fails the run (exit 1) and leaves gold as it was.
+#[test]
+fn bad_run_parameters_are_named_and_a_missing_day_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        pvflow()
+            .current_dir(dir.path())
+            .arg("run")
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let bad_date = run(&["ingest", "--date", "2026-13-01", "--brokers", "127.0.0.1:9"]);
+    assert_eq!(bad_date.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_date.stderr).contains("--date"));
+    let no_brokers = run(&["ingest", "--date", "2026-06-01"]);
+    assert_eq!(no_brokers.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_brokers.stderr).contains("invalid parameter brokers"));
+    let bad_silver = run(&[
+        "predict",
+        "--date",
+        "2026-06-01",
+        "--silver",
+        "ftp://host/silver",
+    ]);
+    assert_eq!(bad_silver.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_silver.stderr).contains("invalid parameter silver"));
+
+    let missing = run(&["predict", "--date", "2026-06-01", "--json"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let manifest = String::from_utf8_lossy(&missing.stdout);
+    assert!(manifest.contains("\"state\": \"failed\""), "{manifest}");
+    assert!(
+        manifest.contains("run ingest for that date first"),
+        "{manifest}"
+    );
+    assert!(!dir.path().join("data/gold/date=2026-06-01").exists());
 }

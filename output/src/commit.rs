@@ -198,3 +198,97 @@ fn exchange(a: &Path, b: &Path) -> Result<(), CommitError> {
     std::fs::rename(a, b).map_err(io("publish", b))?;
     std::fs::rename(&aside, a).map_err(io("move", &aside))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(root: &Path, run: &str) -> StagedTarget {
+        StagedTarget {
+            root: url::Url::from_directory_path(root)
+                .expect("absolute")
+                .to_string(),
+            run_id: run.into(),
+            partition_column: "date".into(),
+        }
+    }
+
+    /// A file a task of `run` wrote to staging.
+    fn stage(root: &Path, run: &str, day: &str, name: &str) -> WrittenFile {
+        let path = format!("_staging/{run}/date={day}/{name}");
+        let full = root.join(&path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&full, name).expect("write");
+        WrittenFile {
+            partition: day.into(),
+            path,
+            rows: 1,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn only_reported_files_are_published_and_a_rerun_replaces_the_day() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path();
+        let first = target(root, "r1");
+        let a = stage(root, "r1", "2026-06-01", "part-a.parquet");
+        // A failed attempt's file: written, never reported.
+        stage(root, "r1", "2026-06-01", "part-lost.parquet");
+        let committed = commit(&first, &[a], &["2026-06-01".into()]).expect("commit");
+        assert_eq!(committed[0].path, "date=2026-06-01/part-a.parquet");
+        assert_eq!(names(&root.join("date=2026-06-01")), ["part-a.parquet"]);
+        assert!(!root.join("_staging").exists());
+
+        let second = target(root, "r2");
+        let b = stage(root, "r2", "2026-06-01", "part-b.parquet");
+        commit(&second, &[b], &["2026-06-01".into()]).expect("commit");
+        assert_eq!(names(&root.join("date=2026-06-01")), ["part-b.parquet"]);
+        // A run that finds nothing for a day it covers empties that day.
+        commit(&target(root, "r3"), &[], &["2026-06-01".into()]).expect("commit");
+        assert!(names(&root.join("date=2026-06-01")).is_empty());
+    }
+
+    #[test]
+    fn an_aborted_run_leaves_the_previous_day() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path();
+        let a = stage(root, "r1", "2026-06-01", "part-a.parquet");
+        commit(&target(root, "r1"), &[a], &["2026-06-01".into()]).expect("commit");
+        stage(root, "r2", "2026-06-01", "part-b.parquet");
+        abort(&target(root, "r2")).expect("abort");
+        assert_eq!(names(&root.join("date=2026-06-01")), ["part-a.parquet"]);
+        assert!(!root.join("_staging").exists());
+    }
+
+    #[test]
+    fn reports_outside_the_runs_staging_and_object_stores_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path();
+        let forged = WrittenFile {
+            partition: "2026-06-01".into(),
+            path: "date=2026-06-01/other.parquet".into(),
+            rows: 1,
+        };
+        let e = commit(&target(root, "r1"), &[forged], &[]).expect_err("not staging");
+        assert!(
+            e.to_string().contains("not a file of this run's staging"),
+            "{e}"
+        );
+        let s3 = StagedTarget {
+            root: "s3://bucket/gold/".into(),
+            run_id: "r".into(),
+            partition_column: "date".into(),
+        };
+        let e = commit(&s3, &[], &[]).expect_err("s3");
+        assert!(e.to_string().contains("s3://bucket/gold/"), "{e}");
+    }
+}

@@ -1,5 +1,6 @@
 //! A run's parameters, validated before anything runs; each error names the parameter.
 
+use crate::Plan;
 use chrono::{NaiveDate, NaiveTime};
 use pvflow_kafka::{KafkaTableConfig, TimeRange};
 use std::path::Path;
@@ -33,19 +34,21 @@ pub struct RunParams {
 }
 
 impl RunParams {
+    /// Parameters for `plan`; only ingest needs Kafka.
     pub fn new(
+        plan: Plan,
         date: NaiveDate,
         kafka: KafkaTableConfig,
         silver: &str,
         gold: &str,
     ) -> Result<Self, ParamError> {
-        if kafka.brokers.trim().is_empty() {
+        if plan == Plan::Ingest && kafka.brokers.trim().is_empty() {
             return Err(invalid(
                 "brokers",
                 "no Kafka brokers given ([kafka] brokers, --brokers)",
             ));
         }
-        if kafka.topic.trim().is_empty() {
+        if plan == Plan::Ingest && kafka.topic.trim().is_empty() {
             return Err(invalid("topic", "the topic name is empty"));
         }
         let silver = DatasetRoot::parse("silver", silver)?;
@@ -188,6 +191,7 @@ mod tests {
         assert_eq!(e.name, "gold");
         assert!(e.to_string().contains("unsupported scheme ftp"), "{e}");
         let e = RunParams::new(
+            Plan::Ingest,
             date("2026-06-01"),
             KafkaTableConfig::new("", "t"),
             silver.to_str().expect("utf-8"),
