@@ -29,6 +29,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+/// Encoded bytes a file's open row group may reach before it is written out.
+const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
 /// Writes each input partition to Parquet files under the run's staging prefix, one file per
 /// value of the partition column, and outputs one row per file ([`written_files_schema`]).
 #[derive(Debug)]
@@ -247,10 +250,13 @@ impl PartitionWriter {
             };
             let file = self.file(day)?;
             file.rows += part.num_rows() as i64;
-            file.writer
-                .write(&part)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let failed = |e| DataFusionError::External(Box::new(e));
+            file.writer.write(&part).await.map_err(failed)?;
+            // Rows are wide (a scalogram is 64 KiB): end row groups by size, not by row count,
+            // so a task holds at most this much encoded data.
+            if file.writer.in_progress_size() > ROW_GROUP_BYTES {
+                file.writer.flush().await.map_err(failed)?;
+            }
         }
         Ok(())
     }

@@ -17,6 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Rows per batch in plan runs.
+const WINDOW_BATCH_ROWS: &str = "512";
+
 /// The column both plans partition their output by.
 const PARTITION_COLUMN: &str = "date";
 
@@ -70,6 +73,17 @@ pub async fn run(
         outputs: Vec::new(),
         error: None,
     };
+    // A window row is wide (a 4x64x64 scalogram is 64 KiB): DataFusion's default 8192-row
+    // batches would be half a gigabyte each.
+    if let Err(e) = ctx
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .set("datafusion.execution.batch_size", WINDOW_BATCH_ROWS)
+    {
+        tracing::warn!(error = %e, "could not set the batch size for wide rows");
+    }
     tracing::info!(run = %manifest.run_id, plan = %plan, date = %params.date, "run started");
     let mut stages = Stages {
         plan,
