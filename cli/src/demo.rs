@@ -12,14 +12,17 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use pvflow_runner::{Plan, RunManifest};
 use pvflow_session::config::PvflowConfig;
+use ballista::extension::SessionContextExt;
+use pvflow_session::distributed::DistributedParts;
 use rdkafka::mocking::MockCluster;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub const AFTER_HELP: &str = "\
-The demo starts a Kafka broker inside this process (librdkafka's mock cluster), simulates a
-plant's day into it (all six fault classes, realistic sensors), runs the ingest and predict
-plans in this process, and compares gold with the simulator's ground truth. The model is
+The demo starts, inside this process, a Kafka broker (librdkafka's mock cluster) and a Ballista
+scheduler with one executor (pvflow's functions, Kafka tables and codecs built in), simulates a
+plant's day into Kafka (all six fault classes, realistic sensors), runs the ingest and predict
+plans on that scheduler, and compares gold with the simulator's ground truth. The model is
 [model] path, else models/pv_fault_lean.onnx with models/normalization.json (run from the
 repository). The output stays for `pvflow sql`:
 
@@ -50,7 +53,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         .map_err(Failure::usage)?;
     let config = with_shipped_model(config.clone())?;
     // The model and ONNX Runtime load here: a missing one fails before any work.
-    let ctx = pvflow_session::session_context(&config).map_err(Failure::usage)?;
+    let ctx = standalone_cluster(&config).await?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))
         .map_err(Failure::io)?;
@@ -66,7 +69,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     let brokers = broker.bootstrap_servers();
 
     println!(
-        "pvflow demo: {} devices x 1 day ({date}), in-process Kafka broker at {brokers}\n",
+        "pvflow demo: {} devices x 1 day ({date}), in-process Kafka broker at {brokers} and Ballista scheduler + executor\n",
         args.devices
     );
     let started = Instant::now();
@@ -129,6 +132,24 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     // The broker lives until here: the runs read from it.
     drop(broker);
     Ok(())
+}
+
+/// A Ballista scheduler and executor inside this process, with pvflow's codecs, functions,
+/// Kafka tables and staged writes: the plans take the same path as on a cluster.
+async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Failure> {
+    let parts = DistributedParts::new(config).map_err(Failure::usage)?;
+    let state = parts
+        .session_state(parts.session_config())
+        .map_err(Failure::query)?;
+    let ctx = SessionContext::standalone_with_state(state)
+        .await
+        .context("cannot start the in-process Ballista scheduler and executor")
+        .map_err(Failure::io)?;
+    // Ballista's client replaces the state's function list when it connects: register after.
+    for udf in parts.udfs() {
+        ctx.register_udf(udf.clone());
+    }
+    Ok(ctx)
 }
 
 /// The configured model, else the one shipped in models/ (when run from the repository).
