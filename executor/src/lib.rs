@@ -20,6 +20,9 @@ at a time. Serves Arrow Flight (shuffle reads and results) on --bind-port, task 
 --bind-grpc-port and the health probes /healthz and /readyz on --bind-health-port. Other
 executors and clients must reach --external-host on --bind-port.
 
+Every flag can also be set as PVFLOW_EXECUTOR_<FLAG> (e.g. PVFLOW_EXECUTOR_SCHEDULER_HOST); a flag given on the
+command line wins.
+
 Configuration: pvflow.toml (--config or PVFLOW_CONFIG), then PVFLOW_<SECTION>_<KEY> variables:
 [kafka] client holds librdkafka settings such as credentials (never sent in plans), [model]
 the model files. SIGINT/SIGTERM stop the executor after telling the scheduler.
@@ -36,6 +39,17 @@ pub struct Args {
 
     #[command(flatten)]
     pub ballista: ballista_executor::config::Config,
+}
+
+impl Args {
+    /// The arguments from the command line, each flag also settable as `PVFLOW_EXECUTOR_<FLAG>`
+    /// (`--bind-port` is `PVFLOW_EXECUTOR_BIND_PORT`); exits with clap's usage error if invalid.
+    pub fn from_env_and_flags() -> Args {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches =
+            pvflow_session::flags::from_env(Args::command(), "PVFLOW_EXECUTOR_").get_matches();
+        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// Runs the executor until SIGINT, SIGTERM or the loss of its services.

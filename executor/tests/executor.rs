@@ -15,7 +15,8 @@ fn help_explains_ports_probes_and_configuration() {
             predicate::str::contains("/readyz")
                 .and(predicate::str::contains("--scheduler-host"))
                 .and(predicate::str::contains("--bind-port"))
-                .and(predicate::str::contains("PVFLOW_CONFIG")),
+                .and(predicate::str::contains("PVFLOW_CONFIG"))
+                .and(predicate::str::contains("PVFLOW_EXECUTOR_SCHEDULER_HOST")),
         );
 }
 

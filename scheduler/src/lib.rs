@@ -23,6 +23,9 @@ probes /healthz and /readyz (ready once --min-ready-executors executors register
 --bind-port (default 50050). Executors are pvflow-executor processes started with
 --scheduler-host/--scheduler-port pointing here; clients connect with df://HOST:PORT.
 
+Every flag can also be set as PVFLOW_SCHEDULER_<FLAG> (e.g. PVFLOW_SCHEDULER_BIND_PORT); a flag given on the
+command line wins.
+
 Configuration: pvflow.toml (--config or PVFLOW_CONFIG), then PVFLOW_<SECTION>_<KEY> variables:
 [kafka] client holds librdkafka settings such as credentials (never sent in plans), [model]
 the model files. SIGINT/SIGTERM stop the scheduler.
@@ -39,6 +42,17 @@ pub struct Args {
 
     #[command(flatten)]
     pub ballista: ballista_scheduler::config::Config,
+}
+
+impl Args {
+    /// The arguments from the command line, each flag also settable as `PVFLOW_SCHEDULER_<FLAG>`
+    /// (`--bind-port` is `PVFLOW_SCHEDULER_BIND_PORT`); exits with clap's usage error if invalid.
+    pub fn from_env_and_flags() -> Args {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches =
+            pvflow_session::flags::from_env(Args::command(), "PVFLOW_SCHEDULER_").get_matches();
+        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 /// Runs the scheduler until SIGINT or SIGTERM.

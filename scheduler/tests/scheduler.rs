@@ -14,7 +14,8 @@ fn help_explains_ports_probes_and_configuration() {
         .stdout(
             predicate::str::contains("/readyz")
                 .and(predicate::str::contains("--bind-port"))
-                .and(predicate::str::contains("PVFLOW_CONFIG")),
+                .and(predicate::str::contains("PVFLOW_CONFIG"))
+                .and(predicate::str::contains("PVFLOW_SCHEDULER_BIND_PORT")),
         );
 }
 

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod config;
 pub mod distributed;
+pub mod flags;
 
 use config::PvflowConfig;
 use datafusion::execution::SessionStateBuilder;
