@@ -106,6 +106,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         topic: Some(TOPIC.into()),
         silver: Some(dir_string(&args.output.join("silver"))?),
         gold: Some(dir_string(&args.output.join("gold"))?),
+        readings_parquet: None,
     };
     let params = run_params(&config, Plan::Ingest, date, &locations)?;
     let mut manifests = Vec::new();

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use pvflow_kafka::KafkaTableConfig;
-use pvflow_runner::{Plan, Progress, RunManifest, RunParams};
+use pvflow_runner::{Plan, Progress, Readings, RunManifest, RunParams};
 use pvflow_session::config::PvflowConfig;
 use std::time::Duration;
 
@@ -57,6 +57,11 @@ pub struct Locations {
     /// Gold location: a directory or file:// URL (default: [storage] gold)
     #[arg(long, value_name = "DIR")]
     pub gold: Option<String>,
+    /// ingest: read the readings from this Parquet file or directory (the Kafka table's reading
+    /// columns, as `pvflow simulate --output-parquet` writes) instead of Kafka; for
+    /// comparisons with systems that cannot read Kafka
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["brokers", "topic"])]
+    pub readings_parquet: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -98,12 +103,18 @@ pub fn run_params(
         .topic
         .clone()
         .unwrap_or_else(|| config.kafka.topic.clone());
-    let mut kafka = KafkaTableConfig::new(brokers, topic);
-    kafka.client = config.kafka.client.clone();
+    let readings = match &locations.readings_parquet {
+        Some(path) => Readings::Parquet(path.clone()),
+        None => {
+            let mut kafka = KafkaTableConfig::new(brokers, topic);
+            kafka.client = config.kafka.client.clone();
+            Readings::Kafka(kafka)
+        }
+    };
     RunParams::new(
         plan,
         date,
-        kafka,
+        readings,
         locations
             .silver
             .as_deref()

@@ -573,6 +573,18 @@ fn bad_run_parameters_are_named_and_a_missing_day_fails_cleanly() {
     assert_eq!(bad_silver.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_silver.stderr).contains("invalid parameter silver"));
 
+    let no_file = run(&[
+        "ingest",
+        "--date",
+        "2026-06-01",
+        "--readings-parquet",
+        "nope.parquet",
+    ]);
+    assert_eq!(no_file.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&no_file.stderr).contains("invalid parameter readings-parquet")
+    );
+
     let missing = run(&["predict", "--date", "2026-06-01", "--json"]);
     assert_eq!(missing.status.code(), Some(1));
     let manifest = String::from_utf8_lossy(&missing.stdout);

@@ -13,7 +13,7 @@ pub mod params;
 mod run;
 
 pub use manifest::{RunManifest, RunState};
-pub use params::{DatasetRoot, ParamError, RunParams, day_range};
+pub use params::{DatasetRoot, ParamError, Readings, RunParams, day_range};
 pub use run::run;
 
 /// A plan pvflow runs.

@@ -28,28 +28,22 @@ pub struct RunParams {
     /// The day (UTC) whose windows the run produces.
     pub date: NaiveDate,
     /// Where ingest reads readings.
-    pub kafka: KafkaTableConfig,
+    pub readings: Readings,
     pub silver: DatasetRoot,
     pub gold: DatasetRoot,
 }
 
 impl RunParams {
-    /// Parameters for `plan`; only ingest needs Kafka.
+    /// Parameters for `plan`; only ingest reads readings.
     pub fn new(
         plan: Plan,
         date: NaiveDate,
-        kafka: KafkaTableConfig,
+        readings: Readings,
         silver: &str,
         gold: &str,
     ) -> Result<Self, ParamError> {
-        if plan == Plan::Ingest && kafka.brokers.trim().is_empty() {
-            return Err(invalid(
-                "brokers",
-                "no Kafka brokers given ([kafka] brokers, --brokers)",
-            ));
-        }
-        if plan == Plan::Ingest && kafka.topic.trim().is_empty() {
-            return Err(invalid("topic", "the topic name is empty"));
+        if plan == Plan::Ingest {
+            readings.validate()?;
         }
         let silver = DatasetRoot::parse("silver", silver)?;
         let gold = DatasetRoot::parse("gold", gold)?;
@@ -61,7 +55,7 @@ impl RunParams {
         }
         Ok(RunParams {
             date,
-            kafka,
+            readings,
             silver,
             gold,
         })
@@ -70,6 +64,46 @@ impl RunParams {
     /// The readings the run's day covers: see [`day_range`].
     pub fn range(&self) -> TimeRange {
         day_range(self.date)
+    }
+}
+
+/// Where ingest reads readings: the Kafka topic, or (for comparisons with systems that cannot
+/// read Kafka) a Parquet file or directory with the Kafka table's reading columns.
+#[derive(Debug, Clone)]
+pub enum Readings {
+    Kafka(KafkaTableConfig),
+    Parquet(String),
+}
+
+impl Readings {
+    fn validate(&self) -> Result<(), ParamError> {
+        match self {
+            Readings::Kafka(kafka) if kafka.brokers.trim().is_empty() => Err(invalid(
+                "brokers",
+                "no Kafka brokers given ([kafka] brokers, --brokers)",
+            )),
+            Readings::Kafka(kafka) if kafka.topic.trim().is_empty() => {
+                Err(invalid("topic", "the topic name is empty"))
+            }
+            Readings::Parquet(location)
+                if !location.contains("://") && !Path::new(location).exists() =>
+            {
+                Err(invalid(
+                    "readings-parquet",
+                    format!("{location} does not exist"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Display for Readings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Readings::Kafka(k) => write!(f, "kafka://{}/{}", k.brokers, k.topic),
+            Readings::Parquet(location) => f.write_str(location),
+        }
     }
 }
 
@@ -193,7 +227,7 @@ mod tests {
         let e = RunParams::new(
             Plan::Ingest,
             date("2026-06-01"),
-            KafkaTableConfig::new("", "t"),
+            Readings::Kafka(KafkaTableConfig::new("", "t")),
             silver.to_str().expect("utf-8"),
             "gold",
         )

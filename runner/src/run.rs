@@ -3,7 +3,7 @@
 use crate::manifest::{
     KafkaConsumed, Output, PartitionOffsets, RunManifest, RunState, StageTiming,
 };
-use crate::params::{DatasetRoot, RunParams};
+use crate::params::{DatasetRoot, Readings, RunParams};
 use crate::{Plan, Progress};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{AsArray, RecordBatch};
@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use pvflow_kafka::{KafkaSlice, KafkaTable, TimeRange};
+use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
 use pvflow_output::{CommitError, StagedTarget, StagedWrite, abort, commit, written_files};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -58,8 +58,7 @@ pub async fn run(
             ("date".into(), params.date.to_string()),
             ("range_start".into(), timestamp(range.start)),
             ("range_end".into(), timestamp(range.end)),
-            ("brokers".into(), params.kafka.brokers.clone()),
-            ("topic".into(), params.kafka.topic.clone()),
+            ("readings".into(), params.readings.to_string()),
             ("silver".into(), params.silver.url().into()),
             ("gold".into(), params.gold.url().into()),
         ]),
@@ -137,32 +136,53 @@ impl Stages<'_> {
 async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_>) -> Result<()> {
     let range = params.range();
     let date = params.date.to_string();
+    let bound = bind(params, &stages.manifest.run_id, range);
 
-    let stage = stages.start("plan Kafka offsets");
-    let table = KafkaTable::new(params.kafka.clone());
-    let slices = table
-        .plan(range, None)
-        .await?
-        .planned_slices()
-        .unwrap_or_default();
-    let consumed = kafka_consumed(params, range, &slices);
-    stages
-        .manifest
-        .counts
-        .insert("messages_read".into(), consumed.messages);
-    stages.manifest.kafka = Some(consumed);
-    replace_table(ctx, "readings", Arc::new(table))?;
-    let mut quarantine = params.kafka.clone();
-    quarantine.quarantine = true;
-    replace_table(
-        ctx,
-        "readings_quarantine",
-        Arc::new(KafkaTable::new(quarantine)),
-    )?;
-    stages.done(stage);
+    match &params.readings {
+        Readings::Kafka(kafka) => {
+            let stage = stages.start("plan Kafka offsets");
+            let table = KafkaTable::new(kafka.clone());
+            let slices = table
+                .plan(range, None)
+                .await?
+                .planned_slices()
+                .unwrap_or_default();
+            let consumed = kafka_consumed(kafka, range, &slices);
+            stages
+                .manifest
+                .counts
+                .insert("messages_read".into(), consumed.messages);
+            stages.manifest.kafka = Some(consumed);
+            replace_table(ctx, "readings", Arc::new(table))?;
+            let mut quarantine = kafka.clone();
+            quarantine.quarantine = true;
+            replace_table(
+                ctx,
+                "readings_quarantine",
+                Arc::new(KafkaTable::new(quarantine)),
+            )?;
+            stages.done(stage);
+        }
+        Readings::Parquet(location) => {
+            let stage = stages.start("count Parquet readings");
+            ctx.deregister_table("readings")?;
+            ctx.register_parquet("readings", location, ParquetReadOptions::default())
+                .await?;
+            let read = ctx
+                .sql("SELECT count(*) FROM readings WHERE ts >= $start AND ts < $end")
+                .await?
+                .with_param_values(bound.clone())?
+                .collect()
+                .await?;
+            stages
+                .manifest
+                .counts
+                .insert("readings_read".into(), single_count(&read));
+            stages.done(stage);
+        }
+    }
 
     let stage = stages.start("silver: windows and scalograms");
-    let bound = bind(params, &stages.manifest.run_id, range);
     let silver = ctx
         .sql(Plan::Ingest.sql())
         .await?
@@ -179,56 +199,71 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
     stages.manifest.outputs.push(output);
     stages.done(stage);
 
-    let stage = stages.start("quarantine: malformed messages");
-    let quarantined = ctx
-        .sql(
-            "SELECT *, CAST($date AS DATE) AS date FROM readings_quarantine \
-             WHERE _kafka_timestamp >= $start AND _kafka_timestamp < $end",
+    if matches!(params.readings, Readings::Kafka(_)) {
+        let stage = stages.start("quarantine: malformed messages");
+        let quarantined = ctx
+            .sql(
+                "SELECT *, CAST($date AS DATE) AS date FROM readings_quarantine \
+                 WHERE _kafka_timestamp >= $start AND _kafka_timestamp < $end",
+            )
+            .await?
+            .with_param_values(bound)?;
+        let quarantine_root = DatasetRoot::parse("silver", &params.silver.join("_quarantine/"))
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let output = write_staged(
+            ctx,
+            quarantined,
+            &quarantine_root,
+            "quarantine",
+            &stages.manifest.run_id,
+            &date,
         )
-        .await?
-        .with_param_values(bound)?;
-    let quarantine_root = DatasetRoot::parse("silver", &params.silver.join("_quarantine/"))
-        .map_err(|e| DataFusionError::Plan(e.to_string()))?;
-    let output = write_staged(
-        ctx,
-        quarantined,
-        &quarantine_root,
-        "quarantine",
-        &stages.manifest.run_id,
-        &date,
-    )
-    .await?;
-    let messages_quarantined = output.files.iter().map(|f| f.rows).sum();
-    stages
-        .manifest
-        .counts
-        .insert("messages_quarantined".into(), messages_quarantined);
-    stages.manifest.outputs.push(output);
-    stages.done(stage);
+        .await?;
+        let messages_quarantined = output.files.iter().map(|f| f.rows).sum();
+        stages
+            .manifest
+            .counts
+            .insert("messages_quarantined".into(), messages_quarantined);
+        stages.manifest.outputs.push(output);
+        stages.done(stage);
+    }
 
     let stage = stages.start("count silver");
     let counts = day_counts(ctx, &params.silver, &date).await?;
-    let read = stages.manifest.count("messages_read");
     let windowed = counts.get("readings").copied().unwrap_or(0);
-    stages
-        .manifest
-        .counts
-        .insert("readings_windowed".into(), windowed);
-    stages.manifest.counts.insert(
+    let counted = &mut stages.manifest.counts;
+    counted.insert("readings_windowed".into(), windowed);
+    counted.insert(
         "windows".into(),
         counts.get("windows").copied().unwrap_or(0),
     );
-    stages.manifest.counts.insert(
+    counted.insert(
         "windows_imaged".into(),
         counts.get("imaged").copied().unwrap_or(0),
     );
-    // Messages in the range by their Kafka timestamp whose reading time is outside it.
-    stages.manifest.counts.insert(
-        "messages_out_of_range".into(),
-        read - windowed - messages_quarantined,
-    );
+    if let (Some(read), Some(quarantined)) = (
+        counted.get("messages_read"),
+        counted.get("messages_quarantined"),
+    ) {
+        // Messages in the range by their Kafka timestamp whose reading time is outside it.
+        let out_of_range = read - windowed - quarantined;
+        counted.insert("messages_out_of_range".into(), out_of_range);
+    }
     stages.done(stage);
     Ok(())
+}
+
+/// The one value of a `SELECT count(*)`.
+fn single_count(batches: &[RecordBatch]) -> i64 {
+    batches
+        .first()
+        .filter(|b| b.num_rows() == 1)
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<Int64Type>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0)
 }
 
 async fn predict(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_>) -> Result<()> {
@@ -391,7 +426,11 @@ async fn write_staged(
     }
 }
 
-fn kafka_consumed(params: &RunParams, range: TimeRange, slices: &[KafkaSlice]) -> KafkaConsumed {
+fn kafka_consumed(
+    kafka: &KafkaTableConfig,
+    range: TimeRange,
+    slices: &[KafkaSlice],
+) -> KafkaConsumed {
     let mut partitions: BTreeMap<i32, PartitionOffsets> = BTreeMap::new();
     for slice in slices {
         let p = partitions
@@ -408,8 +447,8 @@ fn kafka_consumed(params: &RunParams, range: TimeRange, slices: &[KafkaSlice]) -
     }
     let partitions: Vec<_> = partitions.into_values().collect();
     KafkaConsumed {
-        brokers: params.kafka.brokers.clone(),
-        topic: params.kafka.topic.clone(),
+        brokers: kafka.brokers.clone(),
+        topic: kafka.topic.clone(),
         range_start: timestamp(range.start),
         range_end: timestamp(range.end),
         messages: partitions.iter().map(|p| p.messages).sum(),
