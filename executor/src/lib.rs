@@ -76,7 +76,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// Ballista's executor configuration from its flags, with pvflow's codecs and functions.
+/// Ballista's executor configuration from its flags, with pvflow's codecs, functions and object
+/// stores.
 pub fn executor_config(
     flags: ballista_executor::config::Config,
     parts: &DistributedParts,
@@ -91,5 +92,11 @@ pub fn executor_config(
     ));
     config.override_logical_codec = Some(Arc::clone(&parts.logical_codec));
     config.override_physical_codec = Some(Arc::clone(&parts.physical_codec));
+    // Ballista's own producer, plus S3 buckets opened with this node's AWS settings; spills
+    // stay in the work directory when one is given.
+    let work_dir = config.work_dir.clone().map(PathBuf::from);
+    config.override_runtime_producer = Some(Arc::new(move |_| {
+        pvflow_session::object_stores::runtime_env(work_dir.clone())
+    }));
     Ok(config)
 }

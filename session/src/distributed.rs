@@ -8,6 +8,7 @@
 use crate::SessionError;
 use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
 use crate::config::PvflowConfig;
+use crate::object_stores;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::common::Result;
@@ -60,6 +61,7 @@ impl DistributedParts {
         let mut state = SessionStateBuilder::new_from_existing(state)
             .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
             .with_query_planner(Arc::new(StagedWriteQueryPlanner))
+            .with_runtime_env(object_stores::runtime_env(None)?)
             .build();
         for udf in &self.udfs {
             state.register_udf(Arc::new(udf.clone()))?;

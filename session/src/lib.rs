@@ -6,6 +6,7 @@ pub mod codec;
 pub mod config;
 pub mod distributed;
 pub mod flags;
+pub mod object_stores;
 
 use config::PvflowConfig;
 use datafusion::execution::SessionStateBuilder;
@@ -23,6 +24,8 @@ pub enum SessionError {
     Normalization(#[from] NormalizationError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("cannot set up the runtime: {0}")]
+    Runtime(datafusion::common::DataFusionError),
 }
 
 /// The normalisation `pv_scalogram` applies, from `[model] normalization`.
@@ -68,6 +71,7 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
     let session_config = SessionConfig::new().with_information_schema(true);
     let state = SessionStateBuilder::new()
         .with_config(session_config)
+        .with_runtime_env(object_stores::runtime_env(None).map_err(SessionError::Runtime)?)
         .with_default_features()
         .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
         .with_query_planner(Arc::new(StagedWriteQueryPlanner))
