@@ -1,10 +1,11 @@
-# The two commands of README.md. Each builds what it needs on first use.
+# The two commands of README.md. Each builds what it needs on first use. Builds select the whole
+# workspace: `-p` picks other dependency features, and DataFusion would compile again.
 .PHONY: demo test bench bench-kafka
 
 # The main job: a simulated plant's day -> in-process Kafka -> ingest -> predict -> gold, with a
 # summary. ONNX Runtime's library is installed from PyPI into ~/.cache/pvflow on first use.
 demo:
-	cargo build --release -p pvflow-cli
+	cargo build --release --workspace --bins
 	ort="$$(scripts/onnxruntime.sh)" && ORT_DYLIB_PATH="$$ort" ./target/release/pvflow demo
 
 # Every test of the workspace (the exact command CI runs). The tests' Kafka broker process,
@@ -21,4 +22,4 @@ bench:
 
 # Kafka decode, produce and SQL-scan throughput against a local tansu broker (docs/benchmarks.md).
 bench-kafka:
-	tansu="$$(scripts/tansu.sh)" && PVFLOW_TANSU="$$tansu" cargo bench -p pvflow-kafka --bench kafka_scan
+	tansu="$$(scripts/tansu.sh)" && PVFLOW_TANSU="$$tansu" cargo bench --workspace --bench kafka_scan
