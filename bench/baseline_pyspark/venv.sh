@@ -1,0 +1,29 @@
+#!/bin/sh
+# Prints the path of the baseline's Python, creating its virtualenv on first use (and again
+# whenever requirements.txt changes) under the user's cache, outside the clone.
+#
+#   PY="$(bench/baseline_pyspark/venv.sh)"
+#
+# Progress goes to stderr; only the path goes to stdout.
+set -eu
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CACHE="${PVFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pvflow}"
+VENV="$CACHE/baseline-venv"
+WANT="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
+
+# One installer at a time.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/baseline-venv.lock"
+flock 9
+
+# .complete holds the hash of the requirements it was built from: an interrupted install or
+# changed pins rebuild the venv rather than run with the wrong packages.
+if [ "$(cat "$VENV/.complete" 2>/dev/null)" != "$WANT" ]; then
+    echo "installing the PySpark baseline's packages into $VENV (once, ~1 GB)" >&2
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" >&2
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt" >&2
+    echo "$WANT" > "$VENV/.complete"
+fi
+echo "$VENV/bin/python"
