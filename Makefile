@@ -20,6 +20,7 @@ test:
 bench:
 	bench/cwt.sh
 
-# Kafka decode, produce and SQL-scan throughput against a local tansu broker (docs/benchmarks.md).
+# Kafka decode, produce and SQL-scan throughput against librdkafka's mock broker
+# (docs/benchmarks.md); PVFLOW_BENCH_BROKER=tansu measures against a tansu process instead.
 bench-kafka:
 	tansu="$$(scripts/tansu.sh)" && PVFLOW_TANSU="$$tansu" cargo bench --workspace --bench kafka_scan

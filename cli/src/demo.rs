@@ -29,7 +29,17 @@ repository). The output stays for `pvflow sql`:
   pvflow sql \"SELECT fault_label, count(*) FROM 'target/demo/gold/' GROUP BY 1\"";
 
 const TOPIC: &str = "pv.readings";
-const PARTITIONS: i32 = 4;
+/// Readings per day of one device at 20 s.
+const READINGS_PER_DEVICE: usize = 86_400 / 20;
+/// librdkafka's mock broker keeps about 5 MB per partition and drops older messages beyond that
+/// (rdkafka_mock.c): the demo spreads a day over enough partitions to keep all of it.
+const READINGS_PER_PARTITION: usize = 200_000;
+
+fn partitions(devices: usize) -> i32 {
+    (devices * READINGS_PER_DEVICE)
+        .div_ceil(READINGS_PER_PARTITION)
+        .max(4) as i32
+}
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -63,7 +73,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         .context("cannot start the in-process Kafka broker")
         .map_err(Failure::io)?;
     broker
-        .create_topic(TOPIC, PARTITIONS, 1)
+        .create_topic(TOPIC, partitions(args.devices), 1)
         .context("cannot create the demo topic")
         .map_err(Failure::io)?;
     let brokers = broker.bootstrap_servers();
@@ -76,7 +86,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     let plant = PlantArgs {
         brokers: Some(brokers.clone()),
         topic: Some(TOPIC.into()),
-        partitions: PARTITIONS,
+        partitions: partitions(args.devices),
         output_parquet: None,
         sensors: SensorPreset::Realistic,
         noise: None,
