@@ -173,8 +173,9 @@ def write_markdown(path, rows, stage_rows, checks, args):
         "realistic sensors. Wall, CPU (user + system, whole process tree) and peak RSS (summed "
         "over the tree) by `bench/measure.py`; a system's jobs are summed (RSS: the larger job). "
         "Readings and windows are each system's own counts; ratios are against the baseline at "
-        "the same device count; pvflow demo's include simulating the plant into its Kafka broker. "
-        "\"Other load\" is the CPU the rest of the machine used meanwhile, in cores.",
+        "the same device count; pvflow demo's wall and CPU time include simulating the plant "
+        "into its Kafka broker. \"Other load\" is the CPU the rest of the machine used "
+        "meanwhile, in cores.",
         "",
         table(["devices", "system", "wall s", "CPU s", "peak RSS MB", "readings", "windows",
                "readings/s", "windows/s", "readings per CPU-s", "throughput vs baseline",
