@@ -26,7 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # key, label, the jobs bench/run.sh ran for it (its step names).
 SYSTEMS = [
-    ("baseline", "PySpark + PyWavelets, Parquet (local[2])", ["baseline-ingest", "baseline-predict"]),
+    ("baseline", "PySpark + PyWavelets, Parquet (local[2])",
+     ["baseline-ingest", "baseline-predict"]),
     ("pvflow", "pvflow run, Parquet (in-process DataFusion)", ["pvflow-ingest", "pvflow-predict"]),
     ("demo", "pvflow demo, Kafka (mock broker + in-process Ballista)", ["demo"]),
 ]

@@ -54,8 +54,8 @@ step() {
 # probabilities within 1e-4); a mismatch stops the benchmark.
 compare() {
     local report="$LOGS/compare-$1.txt"
-    if ! "$PY" bench/baseline_pyspark/compare.py --date "$DATE" "$RUN/$1/gold" "$RUN/baseline/gold" \
-            > "$report"; then
+    if ! "$PY" bench/baseline_pyspark/compare.py --date "$DATE" \
+            "$RUN/$1/gold" "$RUN/baseline/gold" > "$report"; then
         cat "$report" >&2
         echo "error: $1's gold does not match the baseline's at $N devices ($report)" >&2
         exit 1
