@@ -2,14 +2,18 @@
 
     measure.py OUT.json COMMAND [ARG...]
 
-/usr/bin/time only sees the rusage of the children its command reaped: for the PySpark baseline
-it misses the JVM (the driver does not wait for it) and the Python workers, and its peak RSS is
-that of the largest single process. So this runs the command as a child subreaper (orphaned
-descendants, such as the JVM, are reparented here and reaped) and samples /proc every 0.2 s:
+/usr/bin/time only sees the rusage of the children its command waited for. The PySpark baseline
+does not wait for its JVM, and PySpark's worker daemon ignores SIGCHLD, so its Python workers are
+reaped by the kernel and their CPU time reaches no parent's rusage. So this runs the command as a
+child subreaper (descendants orphaned by the command, such as the JVM, are reparented here) and
+samples /proc every 0.2 s:
 
 - wall_seconds: until the command exits;
-- cpu_seconds: user + system time of every descendant, once all have exited (the ones still
-  running 60 s after the command exited are counted up to the last sample);
+- cpu_seconds: the sum over every descendant seen of its own user + system time at its last
+  sample (a process that exits loses at most its last 0.2 s; one that lives less than that is
+  missed), or the rusage of the descendants reaped here if larger (exact when every process is
+  waited for, as in pvflow). Descendants still running 60 s after the command exited are
+  counted up to then;
 - peak_rss_mb: the largest sum of the tree's resident sets seen (pages shared between processes,
   e.g. forked Python workers, count once per process), or the largest single process's peak if
   larger (a peak between samples);
@@ -38,7 +42,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def processes():
-    """pid -> (ppid, CPU ticks with reaped children, resident bytes) of every process."""
+    """pid -> (ppid, start time, own CPU ticks, resident bytes) of every process."""
     table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -47,28 +51,30 @@ def processes():
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:  # exited while we looked
             continue
-        # Fields after the command name: state, ppid, ..., utime, stime, cutime, cstime (11-14),
-        # ..., rss in pages (21).
+        # Fields after the command name: state, ppid, ..., utime, stime (11, 12), ...,
+        # starttime (19), vsize, rss in pages (21).
         fields = stat[stat.rindex(")") + 2:].split()
-        table[int(entry)] = (int(fields[1]), sum(int(f) for f in fields[11:15]),
+        table[int(entry)] = (int(fields[1]), int(fields[19]), int(fields[11]) + int(fields[12]),
                              int(fields[21]) * PAGE)
     return table
 
 
-def descendants_usage():
-    """(CPU seconds, resident bytes) of this process's descendants now."""
+def sample_descendants(cpu_ticks):
+    """Records each descendant's CPU ticks so far in cpu_ticks, keyed by (pid, start time) so that
+    a reused pid is another process; returns the descendants' resident bytes now."""
     table = processes()
     children = {}
-    for pid, (ppid, _, _) in table.items():
+    for pid, (ppid, _, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    ticks = rss = 0
+    rss = 0
     frontier = list(children.get(os.getpid(), []))
     while frontier:
         pid = frontier.pop()
-        ticks += table[pid][1]
-        rss += table[pid][2]
+        _, start, ticks, resident = table[pid]
+        cpu_ticks[pid, start] = ticks
+        rss += resident
         frontier.extend(children.get(pid, []))
-    return ticks / TICK, rss
+    return rss
 
 
 def machine_busy_seconds():
@@ -88,12 +94,11 @@ def main():
     child = subprocess.Popen(command)
     # Readable when the command exits: waiting on it, not sleeping, keeps wall_seconds exact.
     exited = os.pidfd_open(child.pid)
-    cpu = rss = 0.0
+    cpu_ticks, rss = {}, 0
 
     def sample():
-        nonlocal cpu, rss
-        now_cpu, now_rss = descendants_usage()
-        cpu, rss = max(cpu, now_cpu), max(rss, now_rss)
+        nonlocal rss
+        rss = max(rss, sample_descendants(cpu_ticks))
 
     while not select.select([exited], [], [], INTERVAL)[0]:
         sample()
@@ -110,7 +115,7 @@ def main():
             sample()
             time.sleep(INTERVAL)
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = max(cpu, reaped.ru_utime + reaped.ru_stime)
+    cpu = max(sum(cpu_ticks.values()) / TICK, reaped.ru_utime + reaped.ru_stime)
     rss = max(rss, reaped.ru_maxrss * 1024)  # ru_maxrss is in KiB on Linux
     code = os.waitstatus_to_exitcode(status)
     out.write_text(json.dumps({
