@@ -48,12 +48,14 @@ def only(pattern, root):
 
 
 def stages_and_counts(key, run):
-    """The system's own stage timings [(job, stage, seconds, cpu seconds or None)] and its
-    ingest counts."""
+    """The system's own stage timings [(job, stage, wall seconds)] and its ingest counts. The
+    baseline's per-stage CPU seconds are left out: pipeline.py reads them from /proc at stage
+    boundaries, which misses the Python workers that exited in between (PySpark's daemon lets
+    the kernel reap them), so they can even be negative."""
     logs = run / "logs"
     if key == "baseline":
         jobs = {job: read_json(logs / f"baseline-{job}.out") for job in ("ingest", "predict")}
-        stages = [(job, s["stage"], s["seconds"], s["cpu_seconds"])
+        stages = [(job, s["stage"], s["seconds"])
                   for job, report in jobs.items() for s in report["stages"]]
         return stages, jobs["ingest"]["counts"]
     if key == "pvflow":
@@ -62,12 +64,12 @@ def stages_and_counts(key, run):
         # The demo prints a summary; its runs leave their manifests next to silver and gold.
         manifests = {"ingest": read_json(only("silver/_runs/*.json", run / "demo")),
                      "predict": read_json(only("gold/_runs/*.json", run / "demo"))}
-    stages = [(job, s["stage"], s["seconds"], None)
+    stages = [(job, s["stage"], s["seconds"])
               for job, manifest in manifests.items() for s in manifest["stages"]]
     if key == "demo":
         simulate = re.search(r"^\s*simulate\s+([\d.]+) s", (logs / "demo.out").read_text(), re.M)
         if simulate:
-            stages.insert(0, ("demo", "simulate into Kafka", float(simulate[1]), None))
+            stages.insert(0, ("demo", "simulate into Kafka", float(simulate[1])))
     return stages, manifests["ingest"]["counts"]
 
 
@@ -106,8 +108,8 @@ def measure(work, devices):
             row["per_core_vs_baseline"] = row["readings_per_cpu_s"] / base["readings_per_cpu_s"]
             rows.append(row)
             stage_rows += [{"devices": n, "system": key, "job": job, "stage": stage,
-                            "seconds": seconds, "cpu_seconds": cpu}
-                           for job, stage, seconds, cpu in stages]
+                            "seconds": seconds}
+                           for job, stage, seconds in stages]
             if key != "baseline":
                 checks.append((n, label, *parity(run, key)))
     return rows, stage_rows, checks
@@ -190,14 +192,13 @@ def write_markdown(path, rows, stage_rows, checks, args):
         "",
         "## Stages",
         "",
-        "Each system's own timings, wall seconds (the baseline's CPU seconds in parentheses). "
+        "Each system's own timings, wall seconds. "
         "The baseline persists and counts each stage to time it; pvflow's manifests time its "
         "plan's steps (its \"silver\" step reads, windows, transforms and writes in one pass).",
         "",
         table(["devices", "system", "stages"],
               [[n, label, " · ".join(
                   f"{s['job']}: {s['stage']} {number(s['seconds'])}"
-                  + (f" ({number(s['cpu_seconds'])})" if s["cpu_seconds"] is not None else "")
                   for s in stage_rows if s["devices"] == n and s["system"] == key)]
                for n in devices for key, label, _ in SYSTEMS], 3),
         "",
@@ -273,7 +274,7 @@ def main():
                "readings_per_s", "windows_per_s", "readings_per_cpu_s", "windows_per_cpu_s",
                "throughput_vs_baseline", "per_core_vs_baseline", "other_cores"])
     write_csv(args.out / "stages.csv", stage_rows,
-              ["devices", "system", "job", "stage", "seconds", "cpu_seconds"])
+              ["devices", "system", "job", "stage", "seconds"])
     plot(args.out / "throughput.png", rows)
 
 

@@ -11,8 +11,10 @@
 #
 # PVFLOW_BIN  the pvflow binary (default target/release/pvflow; this script does not build it)
 # DEVICES     device counts (default "50 200 1000")
-# BENCH_WORK  readings, silver, gold and logs (default target/bench; ~11 GB at 1,000 devices,
+# BENCH_WORK  readings, silver, gold and logs (default target/bench; ~13 GB at 1,000 devices,
 #             replaced on each run)
+# BASELINE_DRIVER_MEMORY  the baseline's JVM heap (default 12g: at 1,000 devices its predict
+#             runs out of 8g, holding the day's cached silver)
 # Relative paths are from the repository's root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ WORK="${BENCH_WORK:-target/bench}"
 RESULTS=bench/results
 DATE=2026-06-01
 SEED=7
+BASELINE_DRIVER_MEMORY="${BASELINE_DRIVER_MEMORY:-12g}"
 
 if [ ! -x "$PVFLOW_BIN" ]; then
     echo "error: no pvflow binary at $PVFLOW_BIN; build it with" \
@@ -75,9 +78,11 @@ for N in $DEVICES; do
         --start "$DATE" --days 1 --seed "$SEED" > "$LOGS/simulate.out"
 
     step baseline-ingest "$PY" bench/baseline_pyspark/pipeline.py ingest --date "$DATE" \
-        --readings "$RUN/readings.parquet" --silver "$RUN/baseline/silver"
+        --readings "$RUN/readings.parquet" --silver "$RUN/baseline/silver" \
+        --driver-memory "$BASELINE_DRIVER_MEMORY"
     step baseline-predict "$PY" bench/baseline_pyspark/pipeline.py predict --date "$DATE" \
-        --silver "$RUN/baseline/silver" --gold "$RUN/baseline/gold"
+        --silver "$RUN/baseline/silver" --gold "$RUN/baseline/gold" \
+        --driver-memory "$BASELINE_DRIVER_MEMORY"
 
     step pvflow-ingest "$PVFLOW_BIN" run ingest --date "$DATE" \
         --readings-parquet "$RUN/readings.parquet" \
