@@ -214,6 +214,11 @@ def start_spark(args):
              # A scalogram row is 64 KiB: Arrow batches of 512 rows (pvflow's batch size)
              # instead of Spark's 10,000 keep a batch at 32 MiB.
              .config("spark.sql.execution.arrow.maxRecordsPerBatch", "512")
+             # The same for the Parquet reader's and the stage cache's batches (4,096 and 10,000
+             # rows by default, 256 and 640 MiB of scalograms per task): at 1,000 devices they
+             # ran predict out of heap, even at 8g.
+             .config("spark.sql.parquet.columnarReaderBatchSize", "512")
+             .config("spark.sql.inMemoryColumnarStorage.batchSize", "512")
              # window_start as pvflow writes it, Timestamp(ms, UTC), not Spark's INT96.
              .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MILLIS")
              # Re-running a day replaces that date's partition and leaves the others.

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Prints the path of the baseline's Python, creating its virtualenv on first use (and again
-# whenever requirements.txt changes) under the user's cache, outside the clone.
+# whenever requirements.txt changes) under the user's cache, outside the clone, with
+# bench/run.sh's plotting packages (requirements-plot.txt) on top.
 #
 #   PY="$(bench/baseline_pyspark/venv.sh)"
 #
@@ -25,5 +26,14 @@ if [ "$(cat "$VENV/.complete" 2>/dev/null)" != "$WANT" ]; then
     python3 -m venv "$VENV" >&2
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt" >&2
     echo "$WANT" > "$VENV/.complete"
+fi
+# A layer of its own, so that changing the plot's pins does not reinstall Spark; constrained by
+# requirements.txt so that it cannot move the baseline's packages.
+WANT_PLOT="$(sha256sum "$HERE/requirements-plot.txt" | cut -d' ' -f1)"
+if [ "$(cat "$VENV/.complete-plot" 2>/dev/null)" != "$WANT_PLOT" ]; then
+    echo "installing the plotting packages into $VENV (once)" >&2
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -c "$HERE/requirements.txt" \
+        -r "$HERE/requirements-plot.txt" >&2
+    echo "$WANT_PLOT" > "$VENV/.complete-plot"
 fi
 echo "$VENV/bin/python"
