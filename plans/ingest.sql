@@ -10,7 +10,8 @@
 -- Windows: 64 readings of 20 s = 1280 s, aligned to the epoch, so re-runs give the same windows
 -- and every reading belongs to exactly one window and every window to one date. A window with
 -- too few valid readings keeps its row (its readings are accounted for) with a NULL scalogram
--- (docs/udfs.md, pv_scalogram rule 5).
+-- (docs/udfs.md, pv_scalogram rule 5). pv_window_series places each reading in its slot as it
+-- arrives (the earliest of duplicates wins), so no window's readings are held or sorted.
 SELECT device_id,
        window_start,
        CAST(window_start AS DATE) AS date,
@@ -19,9 +20,9 @@ SELECT device_id,
        avg(current) AS current_mean,
        avg(temperature) AS temperature_mean,
        avg(irradiance) AS irradiance_mean,
-       pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
-                    array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                    array_agg(slot ORDER BY ts)) AS scalogram,
+       pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                    pv_window_series(slot, ts, temperature),
+                    pv_window_series(slot, ts, irradiance)) AS scalogram,
        $run_id AS run_id
 FROM (SELECT *,
              date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,

@@ -156,10 +156,7 @@ async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Fai
         .await
         .context("cannot start the in-process Ballista scheduler and executor")
         .map_err(Failure::io)?;
-    // Ballista's client replaces the state's function list when it connects: register after.
-    for udf in parts.udfs() {
-        ctx.register_udf(udf.clone());
-    }
+    parts.register_functions(&ctx);
     Ok(ctx)
 }
 

@@ -18,9 +18,6 @@ pub async fn connect(config: &PvflowConfig, url: &str) -> Result<SessionContext,
         .await
         .with_context(|| format!("--scheduler {url} is not a scheduler URL (df://HOST:PORT)"))
         .map_err(Failure::usage)?;
-    // Ballista's client replaces the state's function list when it connects: register after.
-    for udf in parts.udfs() {
-        ctx.register_udf(udf.clone());
-    }
+    parts.register_functions(&ctx);
     Ok(ctx.enable_url_table())
 }

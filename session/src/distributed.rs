@@ -13,7 +13,8 @@ use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::common::Result;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::prelude::SessionContext;
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
@@ -28,6 +29,7 @@ pub struct DistributedParts {
     pub logical_codec: Arc<dyn LogicalExtensionCodec>,
     pub physical_codec: Arc<dyn PhysicalExtensionCodec>,
     udfs: Vec<ScalarUDF>,
+    udafs: Vec<AggregateUDF>,
 }
 
 impl DistributedParts {
@@ -37,13 +39,19 @@ impl DistributedParts {
             logical_codec: Arc::new(PvflowLogicalCodec::new(secrets.clone())),
             physical_codec: Arc::new(PvflowPhysicalCodec::new(secrets)),
             udfs: crate::udfs(config)?,
+            udafs: pvflow_udfs::all_udafs(),
         })
     }
 
-    /// pvflow's functions, to register on a client's context after it connects (Ballista's
-    /// client replaces the function list of the state it is given).
-    pub fn udfs(&self) -> &[ScalarUDF] {
-        &self.udfs
+    /// Registers pvflow's functions on a client's context, after it connects (Ballista's
+    /// client replaces the function lists of the state it is given).
+    pub fn register_functions(&self, ctx: &SessionContext) {
+        for udf in &self.udfs {
+            ctx.register_udf(udf.clone());
+        }
+        for udaf in &self.udafs {
+            ctx.register_udaf(udaf.clone());
+        }
     }
 
     /// Ballista's session configuration with pvflow's codecs.
@@ -65,6 +73,9 @@ impl DistributedParts {
             .build();
         for udf in &self.udfs {
             state.register_udf(Arc::new(udf.clone()))?;
+        }
+        for udaf in &self.udafs {
+            state.register_udaf(Arc::new(udaf.clone()))?;
         }
         Ok(state)
     }

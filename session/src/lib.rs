@@ -81,6 +81,9 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
     for udf in udfs(config)? {
         ctx.register_udf(udf);
     }
+    for udaf in pvflow_udfs::all_udafs() {
+        ctx.register_udaf(udaf);
+    }
     Ok(ctx)
 }
 
@@ -96,6 +99,7 @@ mod tests {
         for name in ["cwt_morlet", "pv_scalogram", "pv_fault_classify"] {
             assert!(ctx.udf(name).is_ok(), "{name} missing");
         }
+        assert!(ctx.udaf("pv_window_series").is_ok(), "pv_window_series missing");
         let df = ctx
             .sql("SELECT routine_name FROM information_schema.routines WHERE routine_name = 'cwt_morlet'")
             .await

@@ -4,6 +4,8 @@
 //!   numerically equal to PyWavelets' `pywt.cwt(x, scales, 'morl')`.
 //! - [`pv_scalogram`](pv_scalogram::PvScalogram): a window's four sensor series as one
 //!   normalised 4x64x64 image for the CNN.
+//! - [`pv_window_series`](pv_window_series::PvWindowSeries): an aggregate laying a window's
+//!   readings of one sensor out on its 64 slots, the series `pv_scalogram` takes.
 //! - [`pv_fault_classify`](pv_fault_classify::PvFaultClassify): a scalogram's fault class by the
 //!   configured ONNX model ([`fault_model`]), run by ONNX Runtime in batches.
 //!
@@ -17,8 +19,9 @@ pub mod morlet;
 pub mod normalization;
 pub mod pv_fault_classify;
 pub mod pv_scalogram;
+pub mod pv_window_series;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use fault_model::FaultModel;
 use normalization::Normalization;
 use std::sync::Arc;
@@ -32,4 +35,9 @@ pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) ->
         ScalarUDF::from(pv_scalogram::PvScalogram::new(normalization)),
         ScalarUDF::from(pv_fault_classify::PvFaultClassify::new(model)),
     ]
+}
+
+/// Every pvflow aggregate function.
+pub fn all_udafs() -> Vec<AggregateUDF> {
+    vec![AggregateUDF::from(pv_window_series::PvWindowSeries::new())]
 }

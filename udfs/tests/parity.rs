@@ -84,6 +84,9 @@ fn context() -> SessionContext {
     for udf in pvflow_udfs::all_udfs(Normalization::IDENTITY, None) {
         ctx.register_udf(udf);
     }
+    for udaf in pvflow_udfs::all_udafs() {
+        ctx.register_udaf(udaf);
+    }
     ctx
 }
 
@@ -118,26 +121,36 @@ async fn sql_cwt_morlet_equals_pywavelets() -> Result<()> {
     Ok(())
 }
 
-/// Readings for `devices` devices on the 20-s grid with a few missing, written to Parquet and
-/// windowed with the documented idiom.
+/// Readings of 2 devices on the 20-s grid with a few missing and some delivered twice, written
+/// to Parquet and windowed with the documented idiom (`pv_window_series`), which must equal the
+/// `array_agg(... ORDER BY ts)` form it replaced.
 #[tokio::test]
 async fn windowed_scalograms_over_parquet() -> Result<()> {
     let ctx = context();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("readings.parquet");
     // 2 devices x 256 readings = 4 windows each; device b misses readings 74..=93 (window 1
-    // keeps 44: no image) and reading 134 (window 2 keeps 63: the gap is filled).
+    // keeps 44: no image) and reading 134 (window 2 keeps 63: the gap is filled). Device a's
+    // readings 0, 50, 100, ... come twice: again 5 s later in the same slot, with another
+    // voltage, which the earliest-wins rule must ignore.
     collect(
         &ctx,
         &format!(
-            "COPY (SELECT d AS device_id,
-                          to_timestamp_seconds(1767225600 + i * 20) AS ts,
-                          CAST(400 + 10 * sin(i / 5.0) AS FLOAT) AS voltage,
-                          CAST(8 + cos(i / 7.0) AS FLOAT) AS current,
-                          CAST(35 + i / 100.0 AS FLOAT) AS temperature,
-                          CAST(800 + 50 * sin(i / 11.0) AS FLOAT) AS irradiance
-                   FROM (SELECT 'a' AS d UNION ALL SELECT 'b') CROSS JOIN unnest(range(0, 256)) AS t(i)
-                   WHERE NOT (d = 'b' AND ((i BETWEEN 74 AND 93) OR i = 134)))
+            "COPY (WITH base AS (
+                     SELECT d AS device_id, i,
+                            to_timestamp_seconds(1767225600 + i * 20) AS ts,
+                            CAST(400 + 10 * sin(i / 5.0) AS FLOAT) AS voltage,
+                            CAST(8 + cos(i / 7.0) AS FLOAT) AS current,
+                            CAST(35 + i / 100.0 AS FLOAT) AS temperature,
+                            CAST(800 + 50 * sin(i / 11.0) AS FLOAT) AS irradiance
+                     FROM (SELECT 'a' AS d UNION ALL SELECT 'b') CROSS JOIN unnest(range(0, 256)) AS t(i)
+                     WHERE NOT (d = 'b' AND ((i BETWEEN 74 AND 93) OR i = 134)))
+                   SELECT device_id, ts, voltage, current, temperature, irradiance FROM base
+                   UNION ALL
+                   SELECT device_id, ts + INTERVAL '5 seconds', voltage + 100, current, temperature,
+                          irradiance
+                   FROM base WHERE device_id = 'a' AND i % 50 = 0
+                   ORDER BY ts DESC)
              TO '{}' STORED AS PARQUET",
             path.display()
         ),
@@ -154,10 +167,13 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
     let batches = collect(
         &ctx,
         "SELECT device_id, window_start, count(*) AS n,
+                pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                             pv_window_series(slot, ts, temperature),
+                             pv_window_series(slot, ts, irradiance)) AS scalogram,
+                pv_window_series(slot, ts, voltage) AS v,
                 pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
                              array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                             array_agg(slot ORDER BY ts)) AS scalogram,
-                array_agg(voltage ORDER BY ts) AS v
+                             array_agg(slot ORDER BY ts)) AS scalogram_by_array_agg
          FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
                       (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
                FROM readings)
@@ -173,7 +189,7 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
         .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
     assert_eq!(
         counts.values().to_vec(),
-        vec![64, 64, 64, 64, 64, 44, 63, 64]
+        vec![66, 65, 65, 66, 64, 44, 63, 64]
     );
     let images = batch.column(3).as_fixed_size_list();
     assert_eq!(images.value_length() as usize, IMAGE_LEN);
@@ -183,9 +199,16 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
         [false, false, false, false, false, true, false, false]
     );
 
-    // A complete window's voltage channel equals the transform of its readings.
-    let v = batch.column(4).as_list::<i32>().value(0);
+    assert_eq!(
+        images,
+        batch.column(5).as_fixed_size_list(),
+        "pv_window_series and array_agg give the same images"
+    );
+
+    // A complete window's voltage channel equals the transform of its first readings.
+    let v = batch.column(4).as_fixed_size_list().value(0);
     let v: Vec<f32> = v.as_primitive::<Float32Type>().values().to_vec();
+    assert_eq!(v[0], (400.0f64 + 10.0 * 0f64.sin()) as f32, "the earliest reading wins");
     let expect = cwt(&v, NUM_SCALES);
     let image = images.value(0);
     let image = image.as_primitive::<Float32Type>().values();
