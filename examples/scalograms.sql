@@ -23,9 +23,8 @@ CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION 'target/example/readin
 -- re-runs give the same windows; `slot` places each reading in its window.
 CREATE VIEW windows AS
 SELECT device_id, window_start, count(*) AS readings,
-       pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
-                    array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                    array_agg(slot ORDER BY ts)) AS scalogram
+       pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                    pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
 FROM (SELECT *,
              date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
              (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot

@@ -83,9 +83,8 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
                 round(sum(scalogram[64 * 64 + 32]), 2) AS current_scale1,
                 round(sum(scalogram[3 * 64 * 64 + 63 * 64 + 32]), 2) AS irradiance_scale64
          FROM (SELECT device_id, window_start,
-                      pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
-                                   array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                                   array_agg(slot ORDER BY ts)) AS scalogram
+                      pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                                   pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
                FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
                             (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
                      FROM r WHERE ts >= TIMESTAMP '2026-06-01T08:00:00Z' AND ts < TIMESTAMP '2026-06-01T16:00:00Z')

@@ -411,9 +411,8 @@ fn the_shipped_model_scores_a_simulated_plant_end_to_end() {
     let windows = format!(
         "CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{}';
          SELECT device_id, window_start,
-                pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
-                             array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                             array_agg(slot ORDER BY ts)) AS scalogram
+                pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                             pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
          FROM (SELECT *,
                       date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
                       (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts,

@@ -96,9 +96,8 @@ CREATE EXTERNAL TABLE chosen STORED AS PARQUET LOCATION '{chosen}';
 COPY (
   SELECT device_id, window_start, fault_code, count(*) AS readings,
          max(irradiance) AS peak_irradiance,
-         pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
-                      array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                      array_agg(slot ORDER BY ts)) AS scalogram
+         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
   FROM (SELECT r.*, c.fault_code,
                date_bin(INTERVAL '1280 seconds', r.ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
                (to_unixtime(r.ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', r.ts,

@@ -124,16 +124,19 @@ impl ScalarUDFImpl for PvScalogram {
             .with_sql_example(
                 r#"```sql
 > SELECT device_id, window_start,
-         pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
-                      array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
-                      array_agg(slot ORDER BY ts)) AS scalogram
+         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
   FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
                (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
         FROM readings)
   GROUP BY device_id, window_start;
 ```"#,
             )
-            .with_argument("voltage", "List of the window's voltage readings in time order.")
+            .with_argument(
+                "voltage",
+                "The window's voltage readings: its 64-slot series (`pv_window_series`), or a \
+                 list in time order.",
+            )
             .with_argument("current", "List of current readings, same length.")
             .with_argument("temperature", "List of temperature readings, same length.")
             .with_argument("irradiance", "List of irradiance readings, same length.")
@@ -144,6 +147,7 @@ impl ScalarUDFImpl for PvScalogram {
                  twice keeps its first valid reading.",
             )
             .with_related_udf("cwt_morlet")
+            .with_related_udf("pv_window_series")
             .build()
         });
         Some(&DOC)
