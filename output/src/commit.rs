@@ -7,9 +7,10 @@
 //! non-atomically.
 
 use crate::StagedTarget;
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub struct WrittenFile {
     /// Relative to the dataset root: in staging before the commit, final after it.
     pub path: String,
     pub rows: i64,
+    /// NULLs per nullable column.
+    pub null_counts: BTreeMap<String, i64>,
 }
 
 /// The files a staged write's output rows report.
@@ -47,21 +50,36 @@ pub fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>, Commit
                 .column_by_name(name)
                 .ok_or_else(|| CommitError::Report(format!("no column {name}")))
         };
-        let (Some(partition), Some(path), Some(rows)) = (
+        let (Some(partition), Some(path), Some(rows), Some(null_counts)) = (
             column("partition")?.as_string_opt::<i32>(),
             column("path")?.as_string_opt::<i32>(),
             column("rows")?.as_primitive_opt::<Int64Type>(),
+            column("null_counts")?.as_map_opt(),
         ) else {
             return Err(CommitError::Report(format!(
                 "unexpected column types: {}",
                 batch.schema()
             )));
         };
+        let (Some(names), Some(counts)) = (
+            null_counts.keys().as_string_opt::<i32>(),
+            null_counts.values().as_primitive_opt::<Int64Type>(),
+        ) else {
+            return Err(CommitError::Report(format!(
+                "unexpected null_counts type: {}",
+                null_counts.data_type()
+            )));
+        };
+        let offsets = null_counts.value_offsets();
         for row in 0..batch.num_rows() {
+            let entries = offsets[row] as usize..offsets[row + 1] as usize;
             files.push(WrittenFile {
                 partition: partition.value(row).to_string(),
                 path: path.value(row).to_string(),
                 rows: rows.value(row),
+                null_counts: entries
+                    .map(|i| (names.value(i).to_string(), counts.value(i)))
+                    .collect(),
             });
         }
     }
@@ -223,6 +241,7 @@ mod tests {
             partition: day.into(),
             path,
             rows: 1,
+            null_counts: BTreeMap::new(),
         }
     }
 
@@ -277,6 +296,7 @@ mod tests {
             partition: "2026-06-01".into(),
             path: "date=2026-06-01/other.parquet".into(),
             rows: 1,
+            null_counts: BTreeMap::new(),
         };
         let e = commit(&target(root, "r1"), &[forged], &[]).expect_err("not staging");
         assert!(

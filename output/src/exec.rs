@@ -2,9 +2,12 @@
 //! files only that task names, and reported as one row per file.
 
 use crate::{StagedTarget, written_files_schema};
-use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use datafusion::arrow::array::{
+    Array, AsArray, Int64Array, Int64Builder, MapBuilder, RecordBatch, StringArray, StringBuilder,
+    UInt32Array,
+};
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{Date32Type, SchemaRef};
+use datafusion::arrow::datatypes::{Date32Type, Schema, SchemaRef};
 use datafusion::arrow::temporal_conversions::date32_to_datetime;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
@@ -23,8 +26,9 @@ use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -170,11 +174,39 @@ impl ExecutionPlan for StagedParquetWriteExec {
     }
 }
 
+/// zstd throughout. Floats inside lists (scalograms, probability vectors) are written with
+/// `BYTE_STREAM_SPLIT` and neither a dictionary nor min/max statistics: their values do not
+/// repeat and nobody prunes on them, and for 64 KiB images the dictionary attempt and the
+/// statistics cost more than the compression (measured in docs/benchmarks.md).
+fn writer_properties(schema: &Schema) -> Result<WriterProperties> {
+    let parquet_schema = ArrowSchemaConverter::new()
+        .convert(schema)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let mut props =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+    for leaf in parquet_schema.columns() {
+        let float = matches!(
+            leaf.physical_type(),
+            PhysicalType::FLOAT | PhysicalType::DOUBLE
+        );
+        if float && leaf.max_rep_level() > 0 {
+            let path = leaf.path().clone();
+            props = props
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_statistics_enabled(path.clone(), EnabledStatistics::None)
+                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+        }
+    }
+    Ok(props.build())
+}
+
 struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
     /// Relative to the dataset root.
     path: String,
     rows: i64,
+    /// NULLs so far in each column of the file schema.
+    nulls: Vec<i64>,
 }
 
 /// One task's files: one per partition value it sees.
@@ -195,6 +227,7 @@ impl PartitionWriter {
         let mut partitions = Vec::with_capacity(self.files.len());
         let mut paths = Vec::with_capacity(self.files.len());
         let mut rows = Vec::with_capacity(self.files.len());
+        let mut null_counts = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
         for (day, file) in std::mem::take(&mut self.files) {
             file.writer
                 .close()
@@ -203,6 +236,13 @@ impl PartitionWriter {
             partitions.push(date_string(day)?);
             paths.push(file.path);
             rows.push(file.rows);
+            for (field, nulls) in self.file_schema.fields().iter().zip(&file.nulls) {
+                if field.is_nullable() {
+                    null_counts.keys().append_value(field.name());
+                    null_counts.values().append_value(*nulls);
+                }
+            }
+            null_counts.append(true)?;
         }
         Ok(RecordBatch::try_new(
             written_files_schema(),
@@ -210,6 +250,7 @@ impl PartitionWriter {
                 Arc::new(StringArray::from(partitions)),
                 Arc::new(StringArray::from(paths)),
                 Arc::new(Int64Array::from(rows)),
+                Arc::new(null_counts.finish()),
             ],
         )?)
     }
@@ -250,6 +291,9 @@ impl PartitionWriter {
             };
             let file = self.file(day)?;
             file.rows += part.num_rows() as i64;
+            for (nulls, column) in file.nulls.iter_mut().zip(part.columns()) {
+                *nulls += column.null_count() as i64;
+            }
             let failed = |e| DataFusionError::External(Box::new(e));
             file.writer.write(&part).await.map_err(failed)?;
             // Rows are wide (a scalogram is 64 KiB): end row groups by size, not by row count,
@@ -274,13 +318,10 @@ impl PartitionWriter {
             );
             let location =
                 Path::from_iter(self.root.parts().chain(Path::from(path.as_str()).parts()));
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .build();
             let writer = AsyncArrowWriter::try_new(
                 BufWriter::new(Arc::clone(&self.store), location),
                 Arc::clone(&self.file_schema),
-                Some(props),
+                Some(writer_properties(&self.file_schema)?),
             )
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
             self.files.insert(
@@ -289,6 +330,7 @@ impl PartitionWriter {
                     writer,
                     path,
                     rows: 0,
+                    nulls: vec![0; self.file_schema.fields().len()],
                 },
             );
         }
@@ -303,4 +345,31 @@ pub fn date_string(day: i32) -> Result<String> {
     date32_to_datetime(day)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .ok_or_else(|| DataFusionError::Execution(format!("date out of range: day {day}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use parquet::schema::types::ColumnPath;
+
+    #[test]
+    fn floats_in_lists_skip_dictionary_and_statistics() {
+        let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+        let schema = Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new("voltage_mean", DataType::Float64, true),
+            Field::new("scalogram", DataType::FixedSizeList(item, 16384), true),
+        ]);
+        let props = writer_properties(&schema).expect("properties");
+        let image = ColumnPath::from(vec!["scalogram".into(), "list".into(), "item".into()]);
+        assert!(!props.dictionary_enabled(&image));
+        assert_eq!(props.statistics_enabled(&image), EnabledStatistics::None);
+        assert_eq!(props.encoding(&image), Some(Encoding::BYTE_STREAM_SPLIT));
+        for plain in ["device_id", "voltage_mean"] {
+            let path = ColumnPath::from(plain);
+            assert!(props.dictionary_enabled(&path), "{plain}");
+            assert_ne!(props.statistics_enabled(&path), EnabledStatistics::None);
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub use exec::StagedParquetWriteExec;
 pub use logical::StagedWrite;
 pub use planner::StagedWriteQueryPlanner;
 
+use datafusion::arrow::array::{Array, Int64Builder, MapBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, LazyLock};
@@ -39,14 +40,25 @@ impl StagedTarget {
     }
 }
 
-/// What a staged write returns: one row per file written.
+/// What a staged write returns: one row per file written, with its row count and the NULLs in
+/// each nullable column (`null_counts`, column name to count), as table formats keep per-file
+/// statistics: a run counts what it wrote without reading it back.
 pub fn written_files_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
             Field::new("partition", DataType::Utf8, false),
             Field::new("path", DataType::Utf8, false),
             Field::new("rows", DataType::Int64, false),
+            Field::new("null_counts", null_counts_type(), false),
         ]))
     });
     Arc::clone(&SCHEMA)
+}
+
+/// `Map<Utf8, Int64>`, as Arrow's `MapBuilder` makes it.
+fn null_counts_type() -> DataType {
+    MapBuilder::new(None, StringBuilder::new(), Int64Builder::new())
+        .finish()
+        .data_type()
+        .clone()
 }
