@@ -201,7 +201,7 @@ fn open_session(environment: &Environment, bytes: &[u8]) -> Result<Session, Stri
     }
     Session::builder(environment)
         .map_err(text)?
-        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .with_optimization_level(GraphOptimizationLevel::All)
         .map_err(text)?
         .with_intra_threads(1)
         .map_err(text)?
