@@ -7,14 +7,19 @@
 --
 -- Windows without a scalogram (too few valid readings) cannot be classified and are not in gold;
 -- the run manifest counts them.
+--
+-- The struct is expanded with unnest, not read field by field (`diagnosis.fault_code`, ...):
+-- DataFusion 55's leaf-projection pushdown inlines each field access into the scan as its own
+-- pv_fault_classify call, which ran the CNN four times per window (apache/datafusion#23655).
 SELECT device_id,
        window_start,
        CAST(window_start AS DATE) AS date,
-       diagnosis.fault_code AS fault_code,
-       diagnosis.fault_label AS fault_label,
-       diagnosis.probabilities AS probabilities,
-       diagnosis.model_version AS model_version,
+       "diagnosis.fault_code" AS fault_code,
+       "diagnosis.fault_label" AS fault_label,
+       "diagnosis.probabilities" AS probabilities,
+       "diagnosis.model_version" AS model_version,
        $run_id AS run_id
-FROM (SELECT device_id, window_start, pv_fault_classify(scalogram) AS diagnosis
-      FROM silver
-      WHERE scalogram IS NOT NULL)
+FROM (SELECT device_id, window_start, unnest(diagnosis)
+      FROM (SELECT device_id, window_start, pv_fault_classify(scalogram) AS diagnosis
+            FROM silver
+            WHERE scalogram IS NOT NULL))
