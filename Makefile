@@ -13,6 +13,7 @@ demo:
 # Runtime's library is installed there from PyPI.
 test:
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+	scripts/validate-deploy.sh
 	tansu="$$(scripts/tansu.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
 		PVFLOW_TANSU="$$tansu" ORT_DYLIB_PATH="$$ort" cargo nextest run --workspace --no-fail-fast
 
