@@ -25,8 +25,8 @@ use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use std::collections::BTreeMap;
@@ -164,6 +164,7 @@ impl ExecutionPlan for StagedParquetWriteExec {
             target: self.target.clone(),
             file_schema: Arc::clone(&self.file_schema),
             partition_index: self.partition_index,
+            props: writer_properties(&self.file_schema)?,
             files: BTreeMap::new(),
         };
         let written = futures::stream::once(writer.write(input));
@@ -216,6 +217,7 @@ struct PartitionWriter {
     target: StagedTarget,
     file_schema: SchemaRef,
     partition_index: usize,
+    props: WriterProperties,
     files: BTreeMap<i32, OpenFile>,
 }
 
@@ -321,7 +323,7 @@ impl PartitionWriter {
             let writer = AsyncArrowWriter::try_new(
                 BufWriter::new(Arc::clone(&self.store), location),
                 Arc::clone(&self.file_schema),
-                Some(writer_properties(&self.file_schema)?),
+                Some(self.props.clone()),
             )
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
             self.files.insert(

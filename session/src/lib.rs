@@ -99,7 +99,10 @@ mod tests {
         for name in ["cwt_morlet", "pv_scalogram", "pv_fault_classify"] {
             assert!(ctx.udf(name).is_ok(), "{name} missing");
         }
-        assert!(ctx.udaf("pv_window_series").is_ok(), "pv_window_series missing");
+        assert!(
+            ctx.udaf("pv_window_series").is_ok(),
+            "pv_window_series missing"
+        );
         let df = ctx
             .sql("SELECT routine_name FROM information_schema.routines WHERE routine_name = 'cwt_morlet'")
             .await

@@ -137,14 +137,12 @@ impl FaultModel {
             reason: e.to_string(),
         })?;
         let environment = runtime(library)?;
-        let session = open_session(environment, &bytes).map_err(|reason| ModelError::Invalid {
+        let invalid = |reason: String| ModelError::Invalid {
             path: path.to_path_buf(),
             reason,
-        })?;
-        check_signature(&session).map_err(|reason| ModelError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        };
+        let session = open_session(environment, &bytes).map_err(invalid)?;
+        check_signature(&session).map_err(invalid)?;
         Ok(FaultModel {
             path: path.to_path_buf(),
             version: content_hash(&bytes),
@@ -179,7 +177,11 @@ impl FaultModel {
         let input = TensorRef::from_array_view((shape, &images[..rows * INPUT_LEN]))
             .map_err(|e| failed(e.to_string()))?;
         // A poisoned pool only means a thread panicked while holding the lock; the list is fine.
-        let idle = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
         let mut session = match idle {
             Some(session) => session,
             None => open_session(self.environment, &self.bytes).map_err(failed)?,
@@ -211,7 +213,11 @@ fn open_session(environment: &Environment, bytes: &[u8]) -> Result<Session, Stri
         .map_err(text)
 }
 
-fn run_batch(session: &mut Session, input: TensorRef<'_, f32>, rows: usize) -> Result<Vec<f32>, String> {
+fn run_batch(
+    session: &mut Session,
+    input: TensorRef<'_, f32>,
+    rows: usize,
+) -> Result<Vec<f32>, String> {
     let outputs = session
         .run(ort::inputs![input])
         .map_err(|e| e.to_string())?;

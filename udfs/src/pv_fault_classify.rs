@@ -226,8 +226,6 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
     )?))
 }
 
-/// Appends row `row`'s image to `images` if it is one: non-NULL, exactly [`INPUT_LEN`] values,
-/// all finite. Returns whether it did.
 /// The images of a `FixedSizeList<Float32, 16384>` array as one slice, when every row is a
 /// valid image (no NULL row or value, every value finite).
 fn all_valid_images(scalograms: &ArrayRef) -> Option<&[f32]> {
@@ -242,6 +240,8 @@ fn all_valid_images(scalograms: &ArrayRef) -> Option<&[f32]> {
     values.iter().all(|v| v.is_finite()).then_some(&values[..])
 }
 
+/// Appends row `row`'s image to `images` if it is one: non-NULL, exactly [`INPUT_LEN`] values,
+/// all finite. Returns whether it did.
 fn append_image(scalograms: &ArrayRef, row: usize, images: &mut Vec<f32>) -> Result<bool> {
     if scalograms.is_null(row) {
         return Ok(false);

@@ -5,6 +5,7 @@ use crate::cwt_morlet::SIGNAL_PROCESSING;
 use crate::list_args::{coerce_float_list, coerce_int_list, list_of, row_values};
 use crate::morlet::DenseCwt;
 use crate::normalization::{CHANNELS, Normalization};
+use crate::pv_window_series::WINDOWING_EXAMPLE;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray,
 };
@@ -121,17 +122,7 @@ impl ScalarUDFImpl for PvScalogram {
                  series is NULL or any channel has fewer than 48 valid readings.",
                 "pv_scalogram(voltage, current, temperature, irradiance[, slot])",
             )
-            .with_sql_example(
-                r#"```sql
-> SELECT device_id, window_start,
-         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
-                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
-  FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-               (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-        FROM readings)
-  GROUP BY device_id, window_start;
-```"#,
-            )
+            .with_sql_example(WINDOWING_EXAMPLE)
             .with_argument(
                 "voltage",
                 "The window's voltage readings: its 64-slot series (`pv_window_series`), or a \

@@ -20,10 +20,21 @@ use datafusion::common::utils::split_vec_min_alloc;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature,
-    Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use std::sync::{Arc, LazyLock};
+
+/// The windowing idiom (docs/udfs.md), the documented example of both `pv_window_series` and
+/// `pv_scalogram`.
+pub(crate) const WINDOWING_EXAMPLE: &str = r#"```sql
+> SELECT device_id, window_start,
+         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
+                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
+  FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
+               (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
+        FROM readings)
+  GROUP BY device_id, window_start;
+```"#;
 
 /// The result type: `FixedSizeList<Float32, 64>`, slot `s` at index `s`, NULL where the window
 /// has no valid reading.
@@ -139,17 +150,7 @@ impl AggregateUDFImpl for PvWindowSeries {
                  slot or `ts` are not placed.",
                 "pv_window_series(slot, ts, value)",
             )
-            .with_sql_example(
-                r#"```sql
-> SELECT device_id, window_start,
-         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
-                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
-  FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-               (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-        FROM readings)
-  GROUP BY device_id, window_start;
-```"#,
-            )
+            .with_sql_example(WINDOWING_EXAMPLE)
             .with_argument("slot", "The reading's position in its window, 0..=63.")
             .with_argument(
                 "ts",
@@ -166,7 +167,7 @@ impl AggregateUDFImpl for PvWindowSeries {
 
 /// The slots of many windows, flat: window `w`'s slot `s` is at `w * 64 + s`, and bit `s` of
 /// `filled[w]` says whether it holds a reading yet.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct WindowSlots {
     values: Vec<f32>,
     ts: Vec<i64>,
@@ -258,24 +259,29 @@ impl WindowSlots {
         Ok(())
     }
 
-    /// Removes the first `n` windows (all with [`EmitTo::All`]) and returns their values and
-    /// times as `FixedSizeList`s with NULL for empty slots.
-    fn take(&mut self, emit_to: EmitTo) -> Result<(ArrayRef, ArrayRef)> {
+    /// Removes the first `n` windows (all with [`EmitTo::All`]) and returns them.
+    fn split_first(&mut self, emit_to: EmitTo) -> WindowSlots {
         let n = match emit_to {
             EmitTo::All => self.windows(),
             EmitTo::First(n) => n.min(self.windows()),
         };
-        let values = split_vec_min_alloc(&mut self.values, n * WINDOW_LEN);
-        let ts = split_vec_min_alloc(&mut self.ts, n * WINDOW_LEN);
-        let filled = split_vec_min_alloc(&mut self.filled, n);
+        WindowSlots {
+            values: split_vec_min_alloc(&mut self.values, n * WINDOW_LEN),
+            ts: split_vec_min_alloc(&mut self.ts, n * WINDOW_LEN),
+            filled: split_vec_min_alloc(&mut self.filled, n),
+        }
+    }
+
+    /// The windows' values and times as `FixedSizeList`s with NULL for empty slots.
+    fn into_arrays(self) -> Result<(ArrayRef, ArrayRef)> {
         let items = NullBuffer::from_iter(
-            filled
+            self.filled
                 .iter()
                 .flat_map(|mask| (0..WINDOW_LEN).map(move |slot| mask & (1 << slot) != 0)),
         );
         Ok((
-            fixed_list(Float32Array::new(values.into(), Some(items.clone())))?,
-            fixed_list(Int64Array::new(ts.into(), Some(items)))?,
+            fixed_list(Float32Array::new(self.values.into(), Some(items.clone())))?,
+            fixed_list(Int64Array::new(self.ts.into(), Some(items)))?,
         ))
     }
 
@@ -316,11 +322,11 @@ impl GroupsAccumulator for WindowSeriesGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(self.slots.take(emit_to)?.0)
+        Ok(self.slots.split_first(emit_to).into_arrays()?.0)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (values, ts) = self.slots.take(emit_to)?;
+        let (values, ts) = self.slots.split_first(emit_to).into_arrays()?;
         Ok(vec![values, ts])
     }
 
@@ -344,7 +350,7 @@ impl GroupsAccumulator for WindowSeriesGroups {
         let mut rows = WindowSlots::default();
         rows.grow_to(values[0].len());
         rows.place(values, opt_filter, |row| row)?;
-        let (values, ts) = rows.take(EmitTo::All)?;
+        let (values, ts) = rows.into_arrays()?;
         Ok(vec![values, ts])
     }
 
@@ -360,13 +366,10 @@ struct WindowSeriesAccumulator {
 }
 
 impl WindowSeriesAccumulator {
+    /// The window as arrays, keeping it: evaluate and state may be called more than once.
     fn one_window(&mut self) -> Result<(ArrayRef, ArrayRef)> {
         self.slots.grow_to(1);
-        let taken = self.slots.take(EmitTo::All)?;
-        // evaluate/state may be called more than once: put the window back.
-        self.slots.grow_to(1);
-        self.slots.merge(&[taken.0.clone(), taken.1.clone()], |_| 0)?;
-        Ok(taken)
+        self.slots.clone().into_arrays()
     }
 }
 
@@ -428,7 +431,11 @@ mod tests {
         let out = g.evaluate(EmitTo::All).unwrap();
         let (w0, w1) = (series(&out, 0), series(&out, 1));
         assert_eq!(w0[3], Some(1.0));
-        assert_eq!(w0[5], Some(5.0), "a NaN reading leaves the slot to a valid one");
+        assert_eq!(
+            w0[5],
+            Some(5.0),
+            "a NaN reading leaves the slot to a valid one"
+        );
         assert_eq!(w0.iter().flatten().count(), 2);
         assert_eq!(w1[63], Some(9.0));
         assert_eq!(w1.iter().flatten().count(), 1);
@@ -453,14 +460,22 @@ mod tests {
         let ab = merged(&sa, &sb);
         assert_eq!(ab, merged(&sb, &sa));
         // slot 1: ts 4 beats ts 5; slot 2: equal ts, the smaller value.
-        assert_eq!(&ab[..5], &[Some(1.0), Some(20.0), Some(1.5), None, Some(40.0)]);
+        assert_eq!(
+            &ab[..5],
+            &[Some(1.0), Some(20.0), Some(1.5), None, Some(40.0)]
+        );
     }
 
     #[test]
     fn emitting_the_first_windows_keeps_the_rest() {
         let mut g = WindowSeriesGroups::default();
-        g.update_batch(&args(&[0, 1, 2], &[0, 0, 0], &[1.0, 2.0, 3.0]), &[0, 1, 2], None, 3)
-            .unwrap();
+        g.update_batch(
+            &args(&[0, 1, 2], &[0, 0, 0], &[1.0, 2.0, 3.0]),
+            &[0, 1, 2],
+            None,
+            3,
+        )
+        .unwrap();
         let first = g.evaluate(EmitTo::First(2)).unwrap();
         assert_eq!(first.len(), 2);
         assert_eq!(series(&first, 1)[1], Some(2.0));

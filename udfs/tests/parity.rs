@@ -208,7 +208,11 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
     // A complete window's voltage channel equals the transform of its first readings.
     let v = batch.column(4).as_fixed_size_list().value(0);
     let v: Vec<f32> = v.as_primitive::<Float32Type>().values().to_vec();
-    assert_eq!(v[0], (400.0f64 + 10.0 * 0f64.sin()) as f32, "the earliest reading wins");
+    assert_eq!(
+        v[0],
+        (400.0f64 + 10.0 * 0f64.sin()) as f32,
+        "the earliest reading wins"
+    );
     let expect = cwt(&v, NUM_SCALES);
     let image = images.value(0);
     let image = image.as_primitive::<Float32Type>().values();
