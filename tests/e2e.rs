@@ -6,6 +6,8 @@
 use assert_cmd::Command;
 use pvflow_testkit::{PvflowCluster, TansuBroker};
 use std::path::PathBuf;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
 
 /// `target/<profile>`, where the workspace's binaries are: this test runs from its `deps/`.
 fn bin_dir() -> PathBuf {
@@ -277,10 +279,55 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     assert!(!distributed.join("gold/_staging").exists());
 }
 
-/// An executor killed in the middle of a run: the run completes correctly on the other one, or
-/// fails and leaves the previous silver as it was. Never a partial day.
+/// `pvflow run ingest` of the day on the cluster, in the background, its manifest on stdout.
+fn spawn_ingest(bins: &std::path::Path, brokers: &str, url: &str, data: &std::path::Path) -> Child {
+    std::process::Command::new(bins.join("pvflow"))
+        .env_remove("PVFLOW_CONFIG")
+        .args(["run", "ingest", "--date", "2026-06-01", "--json"])
+        .args([
+            "--brokers",
+            brokers,
+            "--topic",
+            "pv.plans",
+            "--scheduler",
+            url,
+        ])
+        .arg("--silver")
+        .arg(data.join("silver"))
+        .arg("--gold")
+        .arg(data.join("gold"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pvflow run starts")
+}
+
+/// Waits for `child` to exit (at most `limit`) and returns its status and stdout.
+fn finish(child: &mut Child, limit: Duration, cluster: &PvflowCluster) -> (ExitStatus, String) {
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not end within {limit:?}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
+        .expect("manifest");
+    (status, stdout)
+}
+
+/// A run stopped by SIGTERM while its tasks write (as Kubernetes stops a pod), then a run that
+/// loses an executor: the first is cancelled on the cluster and leaves the previous silver as
+/// it was; the second completes correctly on the other executor, or fails the same way. Never a
+/// partial day.
 #[test]
-fn a_run_that_loses_an_executor_completes_or_leaves_the_previous_output() {
+fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     let bins = bin_dir();
     let broker = TansuBroker::start().expect("tansu broker");
     let brokers = broker.bootstrap_servers();
@@ -314,43 +361,50 @@ fn a_run_that_loses_an_executor_completes_or_leaves_the_previous_output() {
     let day = data.join("silver/date=2026-06-01");
     let before = files_of(&day);
 
-    let mut rerun = std::process::Command::new(bins.join("pvflow"))
-        .env_remove("PVFLOW_CONFIG")
-        .args(["run", "ingest", "--date", "2026-06-01", "--json"])
-        .args([
-            "--brokers",
-            &brokers,
-            "--topic",
-            "pv.plans",
-            "--scheduler",
-            &url,
-        ])
-        .arg("--silver")
-        .arg(data.join("silver"))
-        .arg("--gold")
-        .arg(data.join("gold"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("pvflow run starts");
-    // The run plans offsets first (about a second against tansu), then reads on the executors.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    cluster.kill_executor(0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
-    let status = loop {
-        if let Some(status) = rerun.try_wait().expect("wait") {
-            break status;
-        }
+    // Stopped once its tasks write into staging.
+    let mut stopped = spawn_ingest(&bins, &brokers, &url, data);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !data.join("silver/_staging").exists() {
         assert!(
-            std::time::Instant::now() < deadline,
-            "the run neither finished nor failed after an executor died\n{}",
+            Instant::now() < deadline,
+            "no task wrote\n{}",
             cluster.logs()
         );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let mut manifest = String::new();
-    std::io::Read::read_to_string(&mut rerun.stdout.take().expect("stdout"), &mut manifest)
-        .expect("manifest");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &stopped.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let (status, manifest) = finish(&mut stopped, Duration::from_secs(30), &cluster);
+    assert_eq!(status.code(), Some(143), "{manifest}");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("a JSON manifest");
+    assert_eq!(manifest["state"], "cancelled", "{manifest}");
+    let jobs = manifest["cluster_jobs"].as_array().expect("cluster jobs");
+    let writing = jobs
+        .iter()
+        .find(|j| j["finished"] == false)
+        .unwrap_or_else(|| panic!("no unfinished job in {manifest}"));
+    let job = writing["job_id"].as_str().expect("job id");
+    // Cancelled on the cluster, not left running without a client: the scheduler either has
+    // dropped the job or reports it ended.
+    if let Some((200, body)) = cluster.scheduler_get(&format!("/api/job/{job}")) {
+        let reported: serde_json::Value = serde_json::from_str(&body).expect("job JSON");
+        assert!(
+            !matches!(reported["status"].as_str(), Some("Running" | "Queued")),
+            "{reported}"
+        );
+    }
+    assert_eq!(before, files_of(&day));
+    assert!(!data.join("silver/_staging").exists());
+    assert_eq!(silver, day_content(&bins, &env, &silver_sql));
+
+    let mut rerun = spawn_ingest(&bins, &brokers, &url, data);
+    // The run plans offsets first (about a second against tansu), then reads on the executors.
+    std::thread::sleep(Duration::from_millis(2500));
+    cluster.kill_executor(0);
+    let (status, manifest) = finish(&mut rerun, Duration::from_secs(240), &cluster);
     let after = files_of(&day);
     eprintln!("the run that lost an executor: {status}");
     if status.success() {

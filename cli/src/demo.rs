@@ -122,7 +122,9 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     let mut manifests = Vec::new();
     for plan in [Plan::Ingest, Plan::Predict] {
         let spinner = StageSpinner::new();
-        let manifest = pvflow_runner::run(&ctx, plan, &params, &spinner).await;
+        // The demo's Ctrl-C keeps its default: the process and its embedded services go at once.
+        let manifest =
+            pvflow_runner::run(&ctx, plan, &params, &spinner, std::future::pending()).await;
         spinner.finish();
         if let Some(e) = &manifest.error {
             return Err(Failure::query(anyhow!("{plan} failed: {e}")));

@@ -4,6 +4,7 @@ mod demo;
 mod output;
 mod remote;
 mod run;
+mod signals;
 mod simulate;
 mod sql;
 
@@ -16,7 +17,8 @@ Exit codes:
   0  success
   1  the query or plan failed (SQL, planning or execution error)
   2  usage or configuration error (bad arguments, invalid pvflow.toml or model files)
-  3  I/O error (a file to read or an output to write)";
+  3  I/O error (a file to read or an output to write)
+  130, 143  pvflow run stopped by SIGINT or SIGTERM: cancelled cleanly, previous output unchanged";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,7 +29,9 @@ Exit codes:
                   wavelet scalograms and fault diagnoses with SQL.\n\n\
                   Configuration comes from pvflow.toml (--config or PVFLOW_CONFIG), then \
                   PVFLOW_<SECTION>_<KEY> environment variables (for example \
-                  PVFLOW_MODEL_NORMALIZATION), then flags.",
+                  PVFLOW_MODEL_NORMALIZATION), then flags, each of which can also be set as \
+                  PVFLOW_<SUBCOMMAND>_<FLAG> (for example PVFLOW_RUN_SCHEDULER). Logs go to \
+                  stderr; PVFLOW_LOG_FORMAT=json writes them as JSON lines.",
     after_help = EXIT_CODES
 )]
 pub struct Cli {
@@ -91,18 +95,33 @@ impl Failure {
     }
 }
 
+/// Logs on stderr at `-v` levels (warnings only by default); see [`pvflow_session::logging`].
 pub fn init_logging(verbose: u8) {
-    let default = match verbose {
+    pvflow_session::logging::init(match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    });
+}
+
+impl Cli {
+    /// The command line, each subcommand's flags also read from `PVFLOW_<SUBCOMMAND>_<FLAG>`
+    /// (`pvflow run --scheduler` is `PVFLOW_RUN_SCHEDULER`), as container specs set them; exits
+    /// with clap's usage error if invalid.
+    pub fn from_env_and_flags() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let names: Vec<String> = command
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        for name in names {
+            let prefix = format!("PVFLOW_{}_", name.to_ascii_uppercase());
+            command =
+                command.mut_subcommand(&name, |c| pvflow_session::flags::from_env(c, &prefix));
+        }
+        Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {

@@ -1,11 +1,10 @@
 //! `pvflow`: the command line of the pvflow PV-fault pipeline.
 
-use clap::Parser;
 use pvflow_cli::{Cli, run};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env_and_flags();
     pvflow_cli::init_logging(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -3,17 +3,28 @@
 use crate::Failure;
 use anyhow::Context;
 use ballista::extension::SessionContextExt;
+use ballista_core::config::BALLISTA_CLIENT_PULL;
 use datafusion::prelude::SessionContext;
+use pvflow_runner::ClusterScheduler;
 use pvflow_session::config::PvflowConfig;
 use pvflow_session::distributed::DistributedParts;
+use std::sync::Arc;
 
 /// A session that plans locally (DDL, Kafka tables) and runs every query on the scheduler at
 /// `url` (`df://host:port`). The cluster is first contacted by the first query.
 pub async fn connect(config: &PvflowConfig, url: &str) -> Result<SessionContext, Failure> {
     let parts = DistributedParts::new(config).map_err(Failure::usage)?;
-    let state = parts
-        .session_state(parts.session_config())
+    // Where a stopped `pvflow run` cancels its jobs. It needs each query's job ID while the job
+    // runs: Ballista's pull mode has it on submission, its push mode only with the first status
+    // update, which may come when the first stage ends.
+    let mut config = parts
+        .session_config()
+        .with_extension(Arc::new(ClusterScheduler::from_client_url(url)));
+    config
+        .options_mut()
+        .set(BALLISTA_CLIENT_PULL, "true")
         .map_err(Failure::query)?;
+    let state = parts.session_state(config).map_err(Failure::query)?;
     let ctx = SessionContext::remote_with_state(url, state)
         .await
         .with_context(|| format!("--scheduler {url} is not a scheduler URL (df://HOST:PORT)"))

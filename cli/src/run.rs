@@ -1,13 +1,14 @@
 //! `pvflow run`: one plan for one day, in-process or on a cluster, with its manifest.
 
-use crate::{Failure, remote};
+use crate::{Failure, remote, signals};
 use anyhow::anyhow;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use pvflow_kafka::KafkaTableConfig;
-use pvflow_runner::{Plan, Progress, Readings, RunManifest, RunParams};
+use pvflow_runner::{Plan, Progress, Readings, RunManifest, RunParams, RunState};
 use pvflow_session::config::PvflowConfig;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub const AFTER_HELP: &str = "\
@@ -18,7 +19,12 @@ silver/_quarantine/. predict classifies that day's silver windows with the model
 gold. Both write in parallel to a staging directory and swap the day's directory in when
 complete: re-running a day replaces it, a failed run leaves the previous output as it was.
 Each run writes a manifest, _runs/<run id>.json, under the dataset it wrote (and prints it
-with --json): parameters, state, timings, Kafka offsets, rows in and out, files.
+with --json): parameters, state, timings, Kafka offsets, rows in and out, files, and on a
+cluster the Ballista job of each query.
+
+SIGTERM or SIGINT stops a run cleanly: its cluster jobs are cancelled, its staging removed, the
+previous output left as it was, the manifest written with state cancelled; the exit code is
+143 (SIGTERM) or 130 (SIGINT).
 
 Examples:
   pvflow run ingest --date 2026-06-01 --brokers 127.0.0.1:9092
@@ -155,19 +161,35 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
         None => pvflow_session::session_context(config).map_err(Failure::usage)?,
     };
     let spinner = StageSpinner::new();
-    let manifest = pvflow_runner::run(&ctx, args.plan.into(), &params, &spinner).await;
+    let stopped_by = OnceLock::new();
+    let shutdown = async {
+        let signal = signals::stop().await;
+        tracing::warn!(signal = signal.name(), "stopping the run");
+        let _ = stopped_by.set(signal);
+    };
+    let manifest = pvflow_runner::run(&ctx, args.plan.into(), &params, &spinner, shutdown).await;
     spinner.finish();
     if args.json {
         println!("{}", manifest.to_json());
     } else {
         print_summary(&manifest);
     }
-    match &manifest.error {
-        None => Ok(()),
-        Some(e) => Err(Failure::query(anyhow!(
-            "{} run {} failed: {e}",
+    match (manifest.state, stopped_by.get()) {
+        (RunState::Succeeded, _) => Ok(()),
+        (RunState::Cancelled, Some(signal)) => Err(Failure {
+            code: signal.exit_code(),
+            error: anyhow!(
+                "{} run {} stopped by {}: the previous output is unchanged",
+                manifest.plan,
+                manifest.run_id,
+                signal.name()
+            ),
+        }),
+        _ => Err(Failure::query(anyhow!(
+            "{} run {} failed: {}",
             manifest.plan,
-            manifest.run_id
+            manifest.run_id,
+            manifest.error.as_deref().unwrap_or("no error recorded")
         ))),
     }
 }

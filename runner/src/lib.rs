@@ -8,11 +8,13 @@
 //! The same code runs a plan in-process or on a Ballista cluster: it only needs a
 //! [`SessionContext`] with pvflow's functions, tables and planner.
 
+mod cluster;
 pub mod manifest;
 pub mod params;
 mod run;
 
-pub use manifest::{RunManifest, RunState};
+pub use cluster::ClusterScheduler;
+pub use manifest::{ClusterJob, RunManifest, RunState};
 pub use params::{DatasetRoot, ParamError, Readings, RunParams, day_range};
 pub use run::run;
 

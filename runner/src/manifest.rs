@@ -10,6 +10,8 @@ pub enum RunState {
     Running,
     Succeeded,
     Failed,
+    /// Stopped by a signal before it finished; like a failed run, it left no output.
+    Cancelled,
 }
 
 /// Offsets one Kafka partition's read covered (end exclusive).
@@ -30,6 +32,15 @@ pub struct KafkaConsumed {
     pub range_end: String,
     pub partitions: Vec<PartitionOffsets>,
     pub messages: i64,
+}
+
+/// A query the run sent to a Ballista cluster, as the scheduler knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterJob {
+    pub job_id: String,
+    /// Whether the query ended (succeeded or failed) before the run did; a stopped run cancels
+    /// its unfinished jobs.
+    pub finished: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +74,9 @@ pub struct RunManifest {
     /// `messages_quarantined`, `windows`, `windows_imaged`, `windows_scored`, ...).
     pub counts: BTreeMap<String, i64>,
     pub outputs: Vec<Output>,
+    /// The jobs of the run's queries on a cluster, in order (none in-process).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cluster_jobs: Vec<ClusterJob>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

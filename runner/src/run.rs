@@ -1,7 +1,8 @@
 //! One plan run, start to commit.
 
+use crate::cluster::{self, ClusterScheduler};
 use crate::manifest::{
-    KafkaConsumed, Output, PartitionOffsets, RunManifest, RunState, StageTiming,
+    ClusterJob, KafkaConsumed, Output, PartitionOffsets, RunManifest, RunState, StageTiming,
 };
 use crate::params::{DatasetRoot, Readings, RunParams};
 use crate::{Plan, Progress};
@@ -10,11 +11,14 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::dataframe::DataFrame;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::functions_aggregate::expr_fn::sum;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
 use pvflow_output::{CommitError, StagedTarget, StagedWrite, abort, commit, written_files};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Rows per batch in plan runs: a batch of scalograms is 16 MiB, under glibc's largest mmap
@@ -39,12 +43,15 @@ type Result<T> = std::result::Result<T, RunError>;
 
 /// Runs `plan` with `params` on `ctx` (embedded or a Ballista cluster's client) and returns its
 /// manifest, whatever the outcome: `state` says whether it succeeded and `error` why not. A run
-/// that fails leaves the previous output as it was.
+/// that fails, or is stopped by `shutdown` resolving first (a signal), leaves the previous
+/// output as it was: its staging is removed and, on a cluster whose session carries a
+/// [`ClusterScheduler`], its unfinished jobs are cancelled.
 pub async fn run(
     ctx: &SessionContext,
     plan: Plan,
     params: &RunParams,
     progress: &dyn Progress,
+    shutdown: impl Future<Output = ()>,
 ) -> RunManifest {
     let started = Instant::now();
     let run_id = format!(
@@ -72,6 +79,7 @@ pub async fn run(
         kafka: None,
         counts: BTreeMap::new(),
         outputs: Vec::new(),
+        cluster_jobs: Vec::new(),
         error: None,
     };
     // A window row is wide (a 4x64x64 scalogram is 64 KiB): DataFusion's default 8192-row
@@ -86,23 +94,54 @@ pub async fn run(
         tracing::warn!(error = %e, "could not set the batch size for wide rows");
     }
     tracing::info!(run = %manifest.run_id, plan = %plan, date = %params.date, "run started");
-    let mut stages = Stages {
-        plan,
-        progress,
-        manifest: &mut manifest,
+    let in_flight = InFlight::default();
+    let outcome = {
+        let mut stages = Stages {
+            plan,
+            progress,
+            manifest: &mut manifest,
+            in_flight: &in_flight,
+        };
+        let work = async {
+            match plan {
+                Plan::Ingest => ingest(ctx, params, &mut stages).await,
+                Plan::Predict => predict(ctx, params, &mut stages).await,
+            }
+        };
+        tokio::select! {
+            outcome = work => Some(outcome),
+            () = shutdown => None,
+        }
     };
-    let outcome = match plan {
-        Plan::Ingest => ingest(ctx, params, &mut stages).await,
-        Plan::Predict => predict(ctx, params, &mut stages).await,
-    };
+    // The plan's future is dropped by now: in-process tasks stop with it, cluster jobs are
+    // cancelled before the staging goes, so that their tasks stop writing into it.
+    manifest.cluster_jobs = in_flight.cluster_jobs();
+    let unfinished: Vec<&str> = manifest
+        .cluster_jobs
+        .iter()
+        .filter(|j| !j.finished)
+        .map(|j| j.job_id.as_str())
+        .collect();
+    if !unfinished.is_empty() {
+        match ctx.state().config().get_extension::<ClusterScheduler>() {
+            Some(scheduler) => cluster::cancel(&scheduler, &unfinished).await,
+            None => tracing::warn!(jobs = ?unfinished, "no scheduler known to cancel the jobs"),
+        }
+    }
+    in_flight.abort_staging();
     manifest.seconds = started.elapsed().as_secs_f64();
     manifest.finished_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
     match outcome {
-        Ok(()) => manifest.state = RunState::Succeeded,
-        Err(e) => {
+        Some(Ok(())) => manifest.state = RunState::Succeeded,
+        Some(Err(e)) => {
             tracing::error!(run = %manifest.run_id, error = %e, "run failed");
             manifest.state = RunState::Failed;
             manifest.error = Some(e.to_string());
+        }
+        None => {
+            tracing::warn!(run = %manifest.run_id, "run stopped by a signal");
+            manifest.state = RunState::Cancelled;
+            manifest.error = Some("stopped by a signal before it finished".into());
         }
     }
     let home = match plan {
@@ -119,6 +158,70 @@ struct Stages<'a> {
     plan: Plan,
     progress: &'a dyn Progress,
     manifest: &'a mut RunManifest,
+    in_flight: &'a InFlight,
+}
+
+/// What a run has under way, kept outside the plan's future so that a stopped run can still
+/// cancel its cluster jobs and remove its staging once that future is dropped.
+#[derive(Default)]
+struct InFlight {
+    /// Every query executed, and whether it ended.
+    queries: Mutex<Vec<(Arc<dyn ExecutionPlan>, bool)>>,
+    /// Every staged write begun; its staging directory goes when the run ends, whatever the
+    /// outcome (a commit has already emptied it).
+    targets: Mutex<Vec<StagedTarget>>,
+}
+
+impl InFlight {
+    /// Executes `df` as `DataFrame::collect` does, keeping its physical plan: a cluster query's
+    /// plan holds its job ID.
+    async fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>> {
+        let task_ctx = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let index = {
+            let mut queries = self.queries.lock().unwrap_or_else(PoisonError::into_inner);
+            queries.push((Arc::clone(&physical), false));
+            queries.len() - 1
+        };
+        tracing::debug!(plan = physical.name(), "executing");
+        let batches = datafusion::physical_plan::collect(Arc::clone(&physical), task_ctx).await;
+        tracing::debug!(plan = physical.name(), job = ?cluster::job_id(&physical), "executed");
+        self.queries.lock().unwrap_or_else(PoisonError::into_inner)[index].1 = true;
+        Ok(batches?)
+    }
+
+    fn stage(&self, target: &StagedTarget) {
+        self.targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(target.clone());
+    }
+
+    fn cluster_jobs(&self) -> Vec<ClusterJob> {
+        let queries = self.queries.lock().unwrap_or_else(PoisonError::into_inner);
+        queries
+            .iter()
+            .filter_map(|(plan, finished)| {
+                cluster::job_id(plan).map(|job_id| ClusterJob {
+                    job_id,
+                    finished: *finished,
+                })
+            })
+            .collect()
+    }
+
+    fn abort_staging(&self) {
+        for target in self
+            .targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            if let Err(e) = abort(target) {
+                tracing::warn!(root = %target.root, error = %e, "could not remove the run's staging files");
+            }
+        }
+    }
 }
 
 impl Stages<'_> {
@@ -173,9 +276,8 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
             let read = ctx
                 .sql("SELECT count(*) FROM readings WHERE ts >= $start AND ts < $end")
                 .await?
-                .with_param_values(bound.clone())?
-                .collect()
-                .await?;
+                .with_param_values(bound.clone())?;
+            let read = stages.in_flight.collect(read).await?;
             stages
                 .manifest
                 .counts
@@ -189,19 +291,12 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
         .sql(Plan::Ingest.sql())
         .await?
         .with_param_values(bound.clone())?;
-    let output = write_staged(
-        ctx,
-        silver,
-        &params.silver,
-        "silver",
-        &stages.manifest.run_id,
-        &date,
-    )
-    .await?;
+    let silver = write_staged(ctx, stages, silver, &params.silver, "silver", &date).await?;
     // From the tasks' file reports: reading the images back to count them costs as much as
     // writing them.
-    let windows: i64 = output.files.iter().map(|f| f.rows).sum();
-    let without_image: i64 = output
+    let windows: i64 = silver.output.files.iter().map(|f| f.rows).sum();
+    let without_image: i64 = silver
+        .output
         .files
         .iter()
         .filter_map(|f| f.null_counts.get("scalogram"))
@@ -209,8 +304,8 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
     let counted = &mut stages.manifest.counts;
     counted.insert("windows".into(), windows);
     counted.insert("windows_imaged".into(), windows - without_image);
-    stages.manifest.outputs.push(output);
     stages.done(stage);
+    let mut staged = vec![silver];
 
     if matches!(params.readings, Readings::Kafka(_)) {
         let stage = stages.start("quarantine: malformed messages");
@@ -223,26 +318,26 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
             .with_param_values(bound)?;
         let quarantine_root = DatasetRoot::parse("silver", &params.silver.join("_quarantine/"))
             .map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        let output = write_staged(
+        let quarantine = write_staged(
             ctx,
+            stages,
             quarantined,
             &quarantine_root,
             "quarantine",
-            &stages.manifest.run_id,
             &date,
         )
         .await?;
-        let messages_quarantined = output.files.iter().map(|f| f.rows).sum();
+        let messages_quarantined = quarantine.output.files.iter().map(|f| f.rows).sum();
         stages
             .manifest
             .counts
             .insert("messages_quarantined".into(), messages_quarantined);
-        stages.manifest.outputs.push(output);
+        staged.push(quarantine);
         stages.done(stage);
     }
 
     let stage = stages.start("count silver readings");
-    let windowed = day_counts(ctx, &params.silver, &date).await?.readings;
+    let windowed = staged_readings(ctx, stages.in_flight, &staged[0]).await?;
     let counted = &mut stages.manifest.counts;
     counted.insert("readings_windowed".into(), windowed);
     if let (Some(read), Some(quarantined)) = (
@@ -253,6 +348,11 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
         let out_of_range = read - windowed - quarantined;
         counted.insert("messages_out_of_range".into(), out_of_range);
     }
+    stages.done(stage);
+
+    // Silver and its quarantine are published together, once both are complete.
+    let stage = stages.start("commit");
+    stages.manifest.outputs = publish(staged)?;
     stages.done(stage);
     Ok(())
 }
@@ -273,7 +373,7 @@ fn single_count(batches: &[RecordBatch]) -> i64 {
 async fn predict(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_>) -> Result<()> {
     let date = params.date.to_string();
     let stage = stages.start("read silver");
-    let windows = day_counts(ctx, &params.silver, &date).await?.windows;
+    let windows = day_windows(ctx, stages.in_flight, &params.silver, &date).await?;
     stages.manifest.counts.insert("windows".into(), windows);
     stages.done(stage);
 
@@ -283,34 +383,28 @@ async fn predict(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'
         .sql(Plan::Predict.sql())
         .await?
         .with_param_values(bound)?;
-    let output = write_staged(
-        ctx,
-        gold,
-        &params.gold,
-        "gold",
-        &stages.manifest.run_id,
-        &date,
-    )
-    .await?;
-    let scored = output.files.iter().map(|f| f.rows).sum();
+    let gold = write_staged(ctx, stages, gold, &params.gold, "gold", &date).await?;
+    let scored = gold.output.files.iter().map(|f| f.rows).sum();
     stages
         .manifest
         .counts
         .insert("windows_scored".into(), scored);
-    stages.manifest.outputs.push(output);
+    stages.done(stage);
+
+    let stage = stages.start("commit");
+    stages.manifest.outputs = publish(vec![gold])?;
     stages.done(stage);
     Ok(())
 }
 
-/// A day of silver: its windows and the readings they hold.
-struct DayCounts {
-    windows: i64,
-    readings: i64,
-}
-
-/// Registers the day's silver partition as `silver` and counts its windows and readings (from
-/// the files' metadata and the small `readings` column: the images are not read).
-async fn day_counts(ctx: &SessionContext, silver: &DatasetRoot, date: &str) -> Result<DayCounts> {
+/// Registers the day's silver partition as `silver` and counts its windows (from the files'
+/// metadata: the images are not read).
+async fn day_windows(
+    ctx: &SessionContext,
+    in_flight: &InFlight,
+    silver: &DatasetRoot,
+    date: &str,
+) -> Result<i64> {
     let partition = format!("{PARTITION_COLUMN}={date}/");
     if let Some(dir) = silver.local_dir()
         && !dir.join(&partition).is_dir()
@@ -327,26 +421,32 @@ async fn day_counts(ctx: &SessionContext, silver: &DatasetRoot, date: &str) -> R
         ParquetReadOptions::default(),
     )
     .await?;
-    let batches = ctx
-        .sql("SELECT count(*), CAST(coalesce(sum(readings), 0) AS BIGINT) FROM silver")
-        .await?
-        .collect()
+    let counted = in_flight
+        .collect(ctx.sql("SELECT count(*) FROM silver").await?)
         .await?;
-    let value = |column: usize| -> i64 {
-        batches
-            .first()
-            .filter(|b| b.num_rows() == 1)
-            .and_then(|b| {
-                b.column(column)
-                    .as_primitive_opt::<Int64Type>()
-                    .map(|a| a.value(0))
-            })
-            .unwrap_or(0)
-    };
-    Ok(DayCounts {
-        windows: value(0),
-        readings: value(1),
-    })
+    Ok(single_count(&counted))
+}
+
+/// The readings that staged silver windows hold (its small `readings` column only).
+async fn staged_readings(
+    ctx: &SessionContext,
+    in_flight: &InFlight,
+    silver: &Staged,
+) -> Result<i64> {
+    let files: Vec<String> = silver
+        .output
+        .files
+        .iter()
+        .map(|f| silver.root.join(&f.path))
+        .collect();
+    if files.is_empty() {
+        return Ok(0);
+    }
+    let total = ctx
+        .read_parquet(files, ParquetReadOptions::default())
+        .await?
+        .aggregate(vec![], vec![sum(col("readings"))])?;
+    Ok(single_count(&in_flight.collect(total).await?))
 }
 
 /// The plans' parameters, typed: `$start`/`$end` timestamps (UTC, ms), `$date`, `$run_id`.
@@ -380,49 +480,64 @@ fn replace_table(
     Ok(())
 }
 
-/// Writes `df` to staging under `root` in parallel, then commits the day's partition; on any
-/// failure, the staging directory is removed and the previous output stays.
+/// A dataset's output, written to staging and not yet visible.
+struct Staged {
+    root: DatasetRoot,
+    target: StagedTarget,
+    /// The files at their staging paths.
+    output: Output,
+}
+
+/// Writes `df` to staging under `root` in parallel. The staging directory goes when the run
+/// ends ([`InFlight::abort_staging`]); [`publish`] makes the files visible before that.
 async fn write_staged(
     ctx: &SessionContext,
+    stages: &Stages<'_>,
     df: DataFrame,
     root: &DatasetRoot,
     dataset: &str,
-    run_id: &str,
     date: &str,
-) -> Result<Output> {
+) -> Result<Staged> {
     let target = StagedTarget {
         root: root.url().into(),
-        run_id: run_id.into(),
+        run_id: stages.manifest.run_id.clone(),
         partition_column: PARTITION_COLUMN.into(),
     };
-    let partitions = vec![date.to_string()];
-    let written = async {
-        let plan = StagedWrite::plan(df.into_unoptimized_plan(), target.clone())?;
-        let batches: Vec<RecordBatch> = ctx.execute_logical_plan(plan).await?.collect().await?;
-        let files = written_files(&batches)?;
-        if let Some(stray) = files.iter().find(|f| f.partition != date) {
-            return Err(RunError::Query(DataFusionError::Execution(format!(
-                "{dataset} rows of {} in a run for {date}",
-                stray.partition
-            ))));
-        }
-        Ok(commit(&target, &files, &partitions)?)
+    stages.in_flight.stage(&target);
+    let plan = StagedWrite::plan(df.into_unoptimized_plan(), target.clone())?;
+    let batches = stages
+        .in_flight
+        .collect(ctx.execute_logical_plan(plan).await?)
+        .await?;
+    let files = written_files(&batches)?;
+    if let Some(stray) = files.iter().find(|f| f.partition != date) {
+        return Err(RunError::Query(DataFusionError::Execution(format!(
+            "{dataset} rows of {} in a run for {date}",
+            stray.partition
+        ))));
     }
-    .await;
-    match written {
-        Ok(files) => Ok(Output {
+    Ok(Staged {
+        root: root.clone(),
+        target,
+        output: Output {
             dataset: dataset.into(),
             root: root.url().into(),
-            partitions,
+            partitions: vec![date.to_string()],
             files,
-        }),
-        Err(e) => {
-            if let Err(cleanup) = abort(&target) {
-                tracing::warn!(error = %cleanup, "could not remove the failed run's staging files");
-            }
-            Err(e)
-        }
-    }
+        },
+    })
+}
+
+/// Commits each staged dataset's day, in order, and returns the outputs at their final paths.
+/// Each day's swap is atomic; between two datasets' swaps lie only a few local renames.
+fn publish(staged: Vec<Staged>) -> Result<Vec<Output>> {
+    staged
+        .into_iter()
+        .map(|s| {
+            let files = commit(&s.target, &s.output.files, &s.output.partitions)?;
+            Ok(Output { files, ..s.output })
+        })
+        .collect()
 }
 
 fn kafka_consumed(

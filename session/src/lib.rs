@@ -6,6 +6,7 @@ pub mod codec;
 pub mod config;
 pub mod distributed;
 pub mod flags;
+pub mod logging;
 pub mod object_stores;
 
 use config::PvflowConfig;

@@ -333,6 +333,11 @@ impl PvflowCluster {
         format!("df://127.0.0.1:{}", self.scheduler_port)
     }
 
+    /// `GET path` on the scheduler's REST API (`/api/job/ID`, ...): status code and body.
+    pub fn scheduler_get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.scheduler_port, path)
+    }
+
     /// Kills executor `i` without warning, as a crashed machine would.
     pub fn kill_executor(&mut self, i: usize) {
         if let Some(executor) = self.executors.get_mut(i) {
@@ -350,8 +355,8 @@ impl PvflowCluster {
     }
 }
 
-/// The status code of `GET path` on 127.0.0.1:`port`, or None if there is no answer.
-fn http_status(port: u16, path: &str) -> Option<u16> {
+/// The status code and body of `GET path` on 127.0.0.1:`port`, or None if there is no answer.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
@@ -361,5 +366,14 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(status, _)| status)
 }
