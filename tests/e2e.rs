@@ -399,6 +399,10 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     assert_eq!(before, files_of(&day));
     assert!(!data.join("silver/_staging").exists());
     assert_eq!(silver, day_content(&bins, &env, &silver_sql));
+    // The scheduler's Prometheus metrics count it.
+    let (code, metrics) = cluster.scheduler_get("/api/metrics").expect("metrics");
+    assert_eq!(code, 200, "{metrics}");
+    assert!(metrics.contains("job_cancelled_total 1"), "{metrics}");
 
     let mut rerun = spawn_ingest(&bins, &brokers, &url, data);
     // The run plans offsets first (about a second against tansu), then reads on the executors.

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const AFTER_HELP: &str = "\
-Serves Ballista's scheduler gRPC, its REST API (/api/jobs, /api/executors, ...) and the health
-probes /healthz and /readyz (ready once --min-ready-executors executors registered), all on
---bind-port (default 50050). Executors are pvflow-executor processes started with
+Serves Ballista's scheduler gRPC, its REST API (/api/jobs, /api/executors, ...), Prometheus
+metrics of jobs and pending tasks (/api/metrics) and the health probes /healthz and /readyz
+(ready once --min-ready-executors executors registered), all on --bind-port (default 50050). Executors are pvflow-executor processes started with
 --scheduler-host/--scheduler-port pointing here; clients connect with df://HOST:PORT.
 
 Every flag can also be set as PVFLOW_SCHEDULER_<FLAG> (e.g. PVFLOW_SCHEDULER_BIND_PORT); a flag given on the
