@@ -109,6 +109,31 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
     assert_eq!(embedded.matches(",23,22,").count(), 6, "{embedded}");
 }
 
+/// The arguments of `pvflow run <plan>` for the test day, reading `brokers`' `pv.plans` topic
+/// and writing under `data`, with the manifest printed as JSON.
+fn run_args(plan: &str, brokers: &str, data: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "run",
+        plan,
+        "--date",
+        "2026-06-01",
+        "--json",
+        "--brokers",
+        brokers,
+        "--topic",
+        "pv.plans",
+    ]
+    .map(Into::into)
+    .to_vec();
+    args.extend([
+        "--silver".into(),
+        data.join("silver").into(),
+        "--gold".into(),
+        data.join("gold").into(),
+    ]);
+    args
+}
+
 /// `pvflow run`'s manifest, from `--json`.
 fn run_plan(
     bins: &std::path::Path,
@@ -122,13 +147,7 @@ fn run_plan(
     for (key, value) in env {
         command.env(key, value);
     }
-    command
-        .args(["run", plan, "--date", "2026-06-01", "--json"])
-        .args(["--brokers", brokers, "--topic", "pv.plans"])
-        .arg("--silver")
-        .arg(data.join("silver"))
-        .arg("--gold")
-        .arg(data.join("gold"));
+    command.args(run_args(plan, brokers, data));
     if let Some(url) = scheduler {
         command.args(["--scheduler", url]);
     }
@@ -283,19 +302,8 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
 fn spawn_ingest(bins: &std::path::Path, brokers: &str, url: &str, data: &std::path::Path) -> Child {
     std::process::Command::new(bins.join("pvflow"))
         .env_remove("PVFLOW_CONFIG")
-        .args(["run", "ingest", "--date", "2026-06-01", "--json"])
-        .args([
-            "--brokers",
-            brokers,
-            "--topic",
-            "pv.plans",
-            "--scheduler",
-            url,
-        ])
-        .arg("--silver")
-        .arg(data.join("silver"))
-        .arg("--gold")
-        .arg(data.join("gold"))
+        .args(run_args("ingest", brokers, data))
+        .args(["--scheduler", url])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

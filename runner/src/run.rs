@@ -15,7 +15,9 @@ use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
-use pvflow_output::{CommitError, StagedTarget, StagedWrite, abort, commit, written_files};
+use pvflow_output::{
+    CommitError, StagedTarget, StagedWrite, WrittenFile, abort, commit, written_files,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -337,7 +339,13 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
     }
 
     let stage = stages.start("count silver readings");
-    let windowed = staged_readings(ctx, stages.in_flight, &staged[0]).await?;
+    let windowed = staged_readings(
+        ctx,
+        stages.in_flight,
+        &params.silver,
+        &staged[0].output.files,
+    )
+    .await?;
     let counted = &mut stages.manifest.counts;
     counted.insert("readings_windowed".into(), windowed);
     if let (Some(read), Some(quarantined)) = (
@@ -427,18 +435,14 @@ async fn day_windows(
     Ok(single_count(&counted))
 }
 
-/// The readings that staged silver windows hold (its small `readings` column only).
+/// The readings that staged silver `files` hold (their small `readings` column only).
 async fn staged_readings(
     ctx: &SessionContext,
     in_flight: &InFlight,
-    silver: &Staged,
+    silver: &DatasetRoot,
+    files: &[WrittenFile],
 ) -> Result<i64> {
-    let files: Vec<String> = silver
-        .output
-        .files
-        .iter()
-        .map(|f| silver.root.join(&f.path))
-        .collect();
+    let files: Vec<String> = files.iter().map(|f| silver.join(&f.path)).collect();
     if files.is_empty() {
         return Ok(0);
     }
@@ -482,7 +486,6 @@ fn replace_table(
 
 /// A dataset's output, written to staging and not yet visible.
 struct Staged {
-    root: DatasetRoot,
     target: StagedTarget,
     /// The files at their staging paths.
     output: Output,
@@ -517,7 +520,6 @@ async fn write_staged(
         ))));
     }
     Ok(Staged {
-        root: root.clone(),
         target,
         output: Output {
             dataset: dataset.into(),
