@@ -138,7 +138,13 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         )));
     };
 
-    let comparison = compare_with_truth(&ctx, &params.gold.join(&format!("date={date}/")), &truth)
+    // Gold as predict committed it: its manifest lists the files.
+    let gold_files: Vec<String> = predict
+        .outputs
+        .iter()
+        .flat_map(|o| o.files.iter().map(|f| params.gold.join(&f.path)))
+        .collect();
+    let comparison = compare_with_truth(&ctx, gold_files, &truth)
         .await
         .map_err(Failure::query)?;
     print_summary(simulate_seconds, ingest, predict, &comparison, &args.output);
@@ -213,13 +219,12 @@ impl Comparison {
 
 async fn compare_with_truth(
     ctx: &SessionContext,
-    gold_day: &str,
+    gold_files: Vec<String>,
     truth: &Path,
 ) -> anyhow::Result<Comparison> {
     ctx.deregister_table("demo_gold")?;
     ctx.deregister_table("demo_truth")?;
-    ctx.register_parquet("demo_gold", gold_day, ParquetReadOptions::default())
-        .await?;
+    pvflow_runner::register_parquet_files(ctx, "demo_gold", gold_files).await?;
     ctx.register_parquet(
         "demo_truth",
         dir_string(truth).map_err(|f| f.error)?,

@@ -1,30 +1,43 @@
-//! The commit: only the files tasks reported become visible, one partition directory at a time,
-//! each swapped in whole.
+//! The commit: only the files tasks reported become visible, and a day's files all at once.
 //!
-//! Local directories only, so far: a directory swap (`renameat2(RENAME_EXCHANGE)` on Linux) is
-//! what makes a partition's replacement atomic. Object stores without rename (S3) need a
-//! manifest-based table format instead; committing to them is refused rather than done
-//! non-atomically.
+//! Files move from the run's staging into their partition directories under names no other run
+//! uses, so the previous output stays readable beside them; then one entry in the dataset's
+//! [`DeltaLog`] swaps the day's old files for the new ones, and the old files are deleted. The
+//! same steps work on local directories and on object stores, where a move is a copy.
+//!
+//! Readers that take their files from the log (pvflow's, and any Delta reader) never see a
+//! mix. A plain listing of a day's directory matches the log except during a commit's moves
+//! and deletes (milliseconds locally); a run that crashes between moving and logging leaves its
+//! moved files there, outside the log.
 
 use crate::StagedTarget;
+use crate::delta_log::{DeltaLog, LogError, NewFile, PartitionReplacement};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::{Int64Type, Schema};
+use datafusion::datasource::listing::ListingTableUrl;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
-    #[error(
-        "cannot commit output to {root}: atomic commits need a local directory (file://) so far"
-    )]
-    Unsupported { root: String },
+    #[error("cannot {action} {path}: {source}")]
+    Store {
+        action: &'static str,
+        path: String,
+        source: object_store::Error,
+    },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
-        path: PathBuf,
+        path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Log(#[from] LogError),
     #[error("a task's report of its files is invalid: {0}")]
     Report(String),
 }
@@ -86,51 +99,40 @@ pub fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>, Commit
     Ok(files)
 }
 
-fn local_root(target: &StagedTarget) -> Result<PathBuf, CommitError> {
-    url::Url::parse(&target.root)
-        .ok()
-        .filter(|u| u.scheme() == "file")
-        .and_then(|u| u.to_file_path().ok())
-        .ok_or_else(|| CommitError::Unsupported {
-            root: target.root.clone(),
-        })
+/// The dataset root `target.root` names, as a path in its store.
+pub fn root_path(root: &str) -> Result<Path, CommitError> {
+    ListingTableUrl::parse(root)
+        .map(|url| url.prefix().clone())
+        .map_err(|e| CommitError::Report(format!("{root} is not a dataset root: {e}")))
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CommitError {
-    let path = path.to_path_buf();
-    move |source| CommitError::Io {
+fn store_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(object_store::Error) -> CommitError {
+    let path = path.to_string();
+    move |source| CommitError::Store {
         action,
         path,
         source,
     }
 }
 
-/// Makes `files` the whole content of their partition directories, and every partition in
-/// `partitions` without files an empty directory (a re-run that finds nothing replaces the old
-/// output too). Each directory is swapped in atomically; the old content is then deleted.
-/// Returns the files at their final paths. Files in staging that no task reported (a failed
-/// attempt's) are deleted with the staging directory.
-pub fn commit(
+/// Makes `files` the whole content of their partitions, and every partition in `partitions`
+/// without files empty (a re-run that finds nothing replaces the old output too), in one log
+/// entry. `schema` is the output's, partition column included. Returns the files at their final
+/// paths. Files in staging that no task reported (a failed attempt's) go with the staging.
+pub async fn commit(
+    store: &Arc<dyn ObjectStore>,
     target: &StagedTarget,
+    schema: &Schema,
     files: &[WrittenFile],
     partitions: &[String],
 ) -> Result<Vec<WrittenFile>, CommitError> {
-    let root = local_root(target)?;
-    let staging = root.join(target.staging_prefix());
-    let ready = staging.join("commit");
-    let directory = |partition: &str| format!("{}={partition}", target.partition_column);
-
-    let mut all: Vec<&str> = partitions.iter().map(String::as_str).collect();
-    all.extend(files.iter().map(|f| f.partition.as_str()));
-    all.sort_unstable();
-    all.dedup();
-    for partition in &all {
-        let dir = ready.join(directory(partition));
-        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-    }
-
+    let root = root_path(&target.root)?;
     let prefix = format!("{}/", target.staging_prefix());
-    let mut committed = Vec::with_capacity(files.len());
+    let directory = |partition: &str| format!("{}={partition}", target.partition_column);
+    let mut moves = Vec::with_capacity(files.len());
     for file in files {
         let name = file
             .path
@@ -140,88 +142,142 @@ pub fn commit(
             .ok_or_else(|| {
                 CommitError::Report(format!("{} is not a file of this run's staging", file.path))
             })?;
-        let from = root.join(&file.path);
-        let to = ready.join(directory(&file.partition)).join(name);
-        std::fs::rename(&from, &to).map_err(io("move", &from))?;
-        committed.push(WrittenFile {
+        let committed = WrittenFile {
             path: format!("{}/{name}", directory(&file.partition)),
             ..file.clone()
-        });
+        };
+        moves.push((file, committed));
     }
 
-    for partition in &all {
-        let new = ready.join(directory(partition));
-        let current = root.join(directory(partition));
-        if current.exists() {
-            exchange(&new, &current)?;
-            // `new` now holds the previous output.
-            std::fs::remove_dir_all(&new).map_err(io("remove the replaced", &new))?;
-        } else {
-            std::fs::rename(&new, &current).map_err(io("publish", &current))?;
+    let moved = futures::stream::iter(moves.iter().map(|(staged, committed)| {
+        let (from, to) = (under(&root, &staged.path), under(&root, &committed.path));
+        async move {
+            store
+                .rename(&from, &to)
+                .await
+                .map_err(store_error("move", &from))?;
+            let meta = store.head(&to).await.map_err(store_error("read", &to))?;
+            Ok::<_, CommitError>(NewFile {
+                path: committed.path.clone(),
+                partition: committed.partition.clone(),
+                size: meta.size,
+                rows: committed.rows,
+                null_counts: committed.null_counts.clone(),
+            })
         }
-    }
-    abort(target)?;
-    tracing::info!(root = %target.root, run = %target.run_id, partitions = all.len(), files = committed.len(), "output committed");
-    Ok(committed)
+    }))
+    .buffer_unordered(CONCURRENT_REQUESTS)
+    .try_collect::<Vec<NewFile>>()
+    .await;
+    let mut all: BTreeSet<String> = partitions.iter().cloned().collect();
+    all.extend(files.iter().map(|f| f.partition.clone()));
+    let logged = match moved {
+        Ok(adds) => DeltaLog::new(Arc::clone(store), root.clone())
+            .replace_partitions(&PartitionReplacement {
+                schema,
+                partition_column: &target.partition_column,
+                partitions: &all,
+                adds: &adds,
+                run_id: &target.run_id,
+            })
+            .await
+            .map_err(CommitError::from),
+        Err(e) => Err(e),
+    };
+    let (version, removed) = match logged {
+        Ok(logged) => logged,
+        Err(e) => {
+            // Nothing refers to the moved files: take them back out of the partitions.
+            let moved = moves.iter().map(|(_, c)| under(&root, &c.path));
+            delete_all(store, moved.collect()).await;
+            return Err(e);
+        }
+    };
+    // The old files are out of the log: a reader that listed them before this commit may
+    // still be reading, which is why they are deleted only now.
+    let replaced = removed.iter().map(|f| under(&root, &f.path));
+    delete_all(store, replaced.collect()).await;
+    abort(store, target).await?;
+    tracing::info!(root = %target.root, run = %target.run_id, version, partitions = all.len(), files = moves.len(), replaced = removed.len(), "output committed");
+    Ok(moves.into_iter().map(|(_, committed)| committed).collect())
 }
 
-/// Deletes the run's staging directory and everything in it: what a failed run calls.
-pub fn abort(target: &StagedTarget) -> Result<(), CommitError> {
-    let staging = local_root(target)?.join(target.staging_prefix());
-    match std::fs::remove_dir_all(&staging) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &staging)(e)),
-        _ => {
-            // `_staging/` itself goes once no run uses it; another run's files keep it.
-            if let Some(parent) = staging.parent() {
-                let _ = std::fs::remove_dir(parent);
+/// Requests in flight at once when moving or deleting a run's files.
+const CONCURRENT_REQUESTS: usize = 16;
+
+/// `relative` (`/`-separated) under `root`.
+fn under(root: &Path, relative: &str) -> Path {
+    Path::from_iter(root.parts().chain(Path::from(relative).parts()))
+}
+
+/// Deletes what it can, logging what it cannot: used where the output is already decided.
+async fn delete_all(store: &Arc<dyn ObjectStore>, locations: Vec<Path>) {
+    let locations = futures::stream::iter(locations.into_iter().map(Ok));
+    let mut deleted = store.delete_stream(locations.boxed());
+    while let Some(result) = deleted.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, "could not delete a file"),
+        }
+    }
+}
+
+/// Deletes the run's staging and everything in it: what a failed run calls.
+pub async fn abort(store: &Arc<dyn ObjectStore>, target: &StagedTarget) -> Result<(), CommitError> {
+    let staging = under(&root_path(&target.root)?, &target.staging_prefix());
+    delete_prefix(store, &staging).await?;
+    // Local disks also have the directories, which moves and deletes leave behind; `_staging`
+    // itself goes once no other run uses it.
+    if let Some(dir) = url::Url::parse(&target.root)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+        .map(|root| root.join(target.staging_prefix()))
+    {
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CommitError::Io {
+                    action: "delete the staging",
+                    path: dir,
+                    source: e,
+                });
             }
-            Ok(())
+            _ => {
+                if let Some(parent) = dir.parent() {
+                    let _ = std::fs::remove_dir(parent);
+                }
+            }
         }
     }
+    Ok(())
 }
 
-/// Swaps two directories in one step, so a reader sees one or the other.
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> Result<(), CommitError> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| CommitError::Report(format!("path {} contains a NUL byte", p.display())))
-    };
-    let (ca, cb) = (c(a)?, c(b)?);
-    // SAFETY: both are valid NUL-terminated paths that live across the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io("swap in", b)(std::io::Error::last_os_error()))
+/// Deletes every object under `prefix`.
+async fn delete_prefix(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<(), CommitError> {
+    let listed = store.list(Some(prefix)).map_ok(|meta| meta.location);
+    let mut deleted = store.delete_stream(listed.boxed());
+    while let Some(result) = deleted.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => {
+                return Err(CommitError::Store {
+                    action: "delete",
+                    path: prefix.to_string(),
+                    source,
+                });
+            }
+        }
     }
-}
-
-/// Without an atomic swap: the old directory is moved aside and the new one in, two renames
-/// apart (a reader in between sees the partition missing, never mixed).
-#[cfg(not(target_os = "linux"))]
-fn exchange(a: &Path, b: &Path) -> Result<(), CommitError> {
-    let aside = a.with_extension("old");
-    std::fs::rename(b, &aside).map_err(io("move aside", b))?;
-    std::fs::rename(a, b).map_err(io("publish", b))?;
-    std::fs::rename(&aside, a).map_err(io("move", &aside))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use object_store::local::LocalFileSystem;
 
-    fn target(root: &Path, run: &str) -> StagedTarget {
+    fn target(root: &std::path::Path, run: &str) -> StagedTarget {
         StagedTarget {
             root: url::Url::from_directory_path(root)
                 .expect("absolute")
@@ -231,8 +287,19 @@ mod tests {
         }
     }
 
+    fn store() -> Arc<dyn ObjectStore> {
+        Arc::new(LocalFileSystem::new())
+    }
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new("date", DataType::Date32, false),
+        ])
+    }
+
     /// A file a task of `run` wrote to staging.
-    fn stage(root: &Path, run: &str, day: &str, name: &str) -> WrittenFile {
+    fn stage(root: &std::path::Path, run: &str, day: &str, name: &str) -> WrittenFile {
         let path = format!("_staging/{run}/date={day}/{name}");
         let full = root.join(&path);
         std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
@@ -245,70 +312,122 @@ mod tests {
         }
     }
 
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .expect("dir")
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         names
     }
 
-    #[test]
-    fn only_reported_files_are_published_and_a_rerun_replaces_the_day() {
+    async fn logged(
+        store: &Arc<dyn ObjectStore>,
+        root: &std::path::Path,
+        day: &str,
+    ) -> Vec<String> {
+        let root = root_path(&target(root, "any").root).expect("root");
+        let snapshot = DeltaLog::new(Arc::clone(store), root)
+            .snapshot()
+            .await
+            .expect("log");
+        snapshot.files_in(day).map(|f| f.path.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn only_reported_files_are_published_and_a_rerun_replaces_the_day() {
         let dir = tempfile::tempdir().expect("dir");
-        let root = dir.path();
-        let first = target(root, "r1");
-        let a = stage(root, "r1", "2026-06-01", "part-a.parquet");
+        let (root, store) = (dir.path(), store());
+        let day = "2026-06-01";
+        let a = stage(root, "r1", day, "part-a.parquet");
         // A failed attempt's file: written, never reported.
-        stage(root, "r1", "2026-06-01", "part-lost.parquet");
-        let committed = commit(&first, &[a], &["2026-06-01".into()]).expect("commit");
+        stage(root, "r1", day, "part-lost.parquet");
+        let committed = commit(&store, &target(root, "r1"), &schema(), &[a], &[day.into()])
+            .await
+            .expect("commit");
         assert_eq!(committed[0].path, "date=2026-06-01/part-a.parquet");
         assert_eq!(names(&root.join("date=2026-06-01")), ["part-a.parquet"]);
+        assert_eq!(
+            logged(&store, root, day).await,
+            ["date=2026-06-01/part-a.parquet"]
+        );
         assert!(!root.join("_staging").exists());
 
-        let second = target(root, "r2");
-        let b = stage(root, "r2", "2026-06-01", "part-b.parquet");
-        commit(&second, &[b], &["2026-06-01".into()]).expect("commit");
+        let b = stage(root, "r2", day, "part-b.parquet");
+        commit(&store, &target(root, "r2"), &schema(), &[b], &[day.into()])
+            .await
+            .expect("commit");
         assert_eq!(names(&root.join("date=2026-06-01")), ["part-b.parquet"]);
+        assert_eq!(
+            logged(&store, root, day).await,
+            ["date=2026-06-01/part-b.parquet"]
+        );
         // A run that finds nothing for a day it covers empties that day.
-        commit(&target(root, "r3"), &[], &["2026-06-01".into()]).expect("commit");
+        commit(&store, &target(root, "r3"), &schema(), &[], &[day.into()])
+            .await
+            .expect("commit");
+        assert!(names(&root.join("date=2026-06-01")).is_empty());
+        assert!(logged(&store, root, day).await.is_empty());
+        assert_eq!(names(&root.join("_delta_log")).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_run_leaves_the_previous_day() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, store) = (dir.path(), store());
+        let day = "2026-06-01";
+        let a = stage(root, "r1", day, "part-a.parquet");
+        commit(&store, &target(root, "r1"), &schema(), &[a], &[day.into()])
+            .await
+            .expect("commit");
+        stage(root, "r2", day, "part-b.parquet");
+        abort(&store, &target(root, "r2")).await.expect("abort");
+        assert_eq!(names(&root.join("date=2026-06-01")), ["part-a.parquet"]);
+        assert_eq!(
+            logged(&store, root, day).await,
+            ["date=2026-06-01/part-a.parquet"]
+        );
+        assert!(!root.join("_staging").exists());
+    }
+
+    #[tokio::test]
+    async fn a_failed_log_commit_takes_the_moved_files_back_out() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, store) = (dir.path(), store());
+        let day = "2026-06-01";
+        let a = stage(root, "r1", day, "part-a.parquet");
+        // A schema a Delta log cannot record fails the commit after the move.
+        let unsigned = Schema::new(vec![Field::new("n", DataType::UInt64, false)]);
+        let e = commit(&store, &target(root, "r1"), &unsigned, &[a], &[day.into()])
+            .await
+            .expect_err("unsigned column");
+        assert!(e.to_string().contains("column n"), "{e}");
         assert!(names(&root.join("date=2026-06-01")).is_empty());
     }
 
-    #[test]
-    fn an_aborted_run_leaves_the_previous_day() {
+    #[tokio::test]
+    async fn reports_outside_the_runs_staging_are_refused() {
         let dir = tempfile::tempdir().expect("dir");
-        let root = dir.path();
-        let a = stage(root, "r1", "2026-06-01", "part-a.parquet");
-        commit(&target(root, "r1"), &[a], &["2026-06-01".into()]).expect("commit");
-        stage(root, "r2", "2026-06-01", "part-b.parquet");
-        abort(&target(root, "r2")).expect("abort");
-        assert_eq!(names(&root.join("date=2026-06-01")), ["part-a.parquet"]);
-        assert!(!root.join("_staging").exists());
-    }
-
-    #[test]
-    fn reports_outside_the_runs_staging_and_object_stores_are_refused() {
-        let dir = tempfile::tempdir().expect("dir");
-        let root = dir.path();
         let forged = WrittenFile {
             partition: "2026-06-01".into(),
             path: "date=2026-06-01/other.parquet".into(),
             rows: 1,
             null_counts: BTreeMap::new(),
         };
-        let e = commit(&target(root, "r1"), &[forged], &[]).expect_err("not staging");
+        let e = commit(
+            &store(),
+            &target(dir.path(), "r1"),
+            &schema(),
+            &[forged],
+            &[],
+        )
+        .await
+        .expect_err("not staging");
         assert!(
             e.to_string().contains("not a file of this run's staging"),
             "{e}"
         );
-        let s3 = StagedTarget {
-            root: "s3://bucket/gold/".into(),
-            run_id: "r".into(),
-            partition_column: "date".into(),
-        };
-        let e = commit(&s3, &[], &[]).expect_err("s3");
-        assert!(e.to_string().contains("s3://bucket/gold/"), "{e}");
     }
 }

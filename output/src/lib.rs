@@ -2,16 +2,19 @@
 //!
 //! A [`StagedWrite`] node on top of a query makes every task write its own rows as Parquet files
 //! into the run's staging directory (`<root>/_staging/<run_id>/`, which readers ignore) and report
-//! the files it wrote. The run then [`commit`]s only the reported files: each `date=D` directory
-//! is swapped in whole, so readers see a date's old output or its new output, never a mix, and a
-//! failed run (or a failed task attempt) leaves nothing a reader would pick up.
+//! the files it wrote. The run then [`commit`]s only the reported files: one entry in the
+//! dataset's [`DeltaLog`] replaces each `date=D` partition whole, so readers see a date's old
+//! output or its new output, never a mix, and a failed run (or a failed task attempt) leaves
+//! nothing a reader would pick up. The same protocol runs on local directories and on S3.
 
 pub mod commit;
+pub mod delta_log;
 pub mod exec;
 pub mod logical;
 pub mod planner;
 
-pub use commit::{CommitError, WrittenFile, abort, commit, written_files};
+pub use commit::{CommitError, WrittenFile, abort, commit, root_path, written_files};
+pub use delta_log::{DeltaLog, LogError, LogFile, Snapshot};
 pub use exec::StagedParquetWriteExec;
 pub use logical::StagedWrite;
 pub use planner::StagedWriteQueryPlanner;

@@ -16,7 +16,7 @@ mod run;
 pub use cluster::ClusterScheduler;
 pub use manifest::{ClusterJob, RunManifest, RunState};
 pub use params::{DatasetRoot, ParamError, Readings, RunParams, day_range};
-pub use run::run;
+pub use run::{register_parquet_files, run};
 
 /// A plan pvflow runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,20 +47,6 @@ impl RunParams {
         }
         let silver = DatasetRoot::parse("silver", silver)?;
         let gold = DatasetRoot::parse("gold", gold)?;
-        let (name, output) = match plan {
-            Plan::Ingest => ("silver", &silver),
-            Plan::Predict => ("gold", &gold),
-        };
-        if output.local_dir().is_none() {
-            return Err(invalid(
-                name,
-                format!(
-                    "{} is not a local directory: a run's output is committed by swapping \
-                     directories, which object stores cannot do yet",
-                    output.url()
-                ),
-            ));
-        }
         if silver == gold {
             return Err(invalid(
                 "gold",
@@ -189,13 +175,6 @@ impl DatasetRoot {
     pub fn join(&self, relative: &str) -> String {
         format!("{}{relative}", self.0)
     }
-
-    /// The local directory, for `file://` roots.
-    pub fn local_dir(&self) -> Option<std::path::PathBuf> {
-        (self.0.scheme() == "file")
-            .then(|| self.0.to_file_path().ok())
-            .flatten()
-    }
 }
 
 #[cfg(test)]
@@ -247,16 +226,14 @@ mod tests {
         )
         .expect_err("no brokers");
         assert_eq!(e.name, "brokers");
-        // Reading silver from S3 is fine; writing gold there is refused before anything runs.
-        let e = RunParams::new(
+        let on_s3 = RunParams::new(
             Plan::Predict,
             date("2026-06-01"),
             Readings::Kafka(KafkaTableConfig::new("", "t")),
             "s3://bucket/silver",
             "s3://bucket/gold",
         )
-        .expect_err("gold on S3");
-        assert_eq!(e.name, "gold");
-        assert!(e.to_string().contains("not a local directory"), "{e}");
+        .expect("predict on S3");
+        assert_eq!(on_s3.gold.url(), "s3://bucket/gold/");
     }
 }

@@ -9,14 +9,19 @@ use crate::{Plan, Progress};
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue};
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::file_format::options::ReadOptions;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
+use object_store::{ObjectStore, ObjectStoreExt};
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
 use pvflow_output::{
-    CommitError, StagedTarget, StagedWrite, WrittenFile, abort, commit, written_files,
+    CommitError, DeltaLog, LogError, StagedTarget, StagedWrite, WrittenFile, abort, commit,
+    root_path, written_files,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -37,8 +42,14 @@ enum RunError {
     Query(#[from] DataFusionError),
     #[error(transparent)]
     Commit(#[from] CommitError),
+    #[error("cannot read the silver log: {0}")]
+    SilverLog(#[from] LogError),
     #[error("no silver for {date} under {root}: run ingest for that date first")]
     NoSilver { date: String, root: String },
+    #[error(
+        "silver for {date} under {root} has no windows (the day had no readings): nothing to classify"
+    )]
+    EmptySilver { date: String, root: String },
 }
 
 type Result<T> = std::result::Result<T, RunError>;
@@ -130,7 +141,7 @@ pub async fn run(
             None => tracing::warn!(jobs = ?unfinished, "no scheduler known to cancel the jobs"),
         }
     }
-    in_flight.abort_staging();
+    in_flight.abort_staging(ctx).await;
     manifest.seconds = started.elapsed().as_secs_f64();
     manifest.finished_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
     match outcome {
@@ -150,7 +161,7 @@ pub async fn run(
         Plan::Ingest => &params.silver,
         Plan::Predict => &params.gold,
     };
-    write_manifest(home, &manifest);
+    write_manifest(ctx, home, &manifest).await;
     tracing::info!(run = %manifest.run_id, state = ?manifest.state, seconds = manifest.seconds, "run finished");
     manifest
 }
@@ -212,14 +223,18 @@ impl InFlight {
             .collect()
     }
 
-    fn abort_staging(&self) {
-        for target in self
+    async fn abort_staging(&self, ctx: &SessionContext) {
+        let targets = self
             .targets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            if let Err(e) = abort(target) {
+            .clone();
+        for target in targets {
+            let aborted = match store(ctx, &target.root) {
+                Ok(store) => abort(&store, &target).await.map_err(RunError::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = aborted {
                 tracing::warn!(root = %target.root, error = %e, "could not remove the run's staging files");
             }
         }
@@ -360,7 +375,7 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
 
     // Silver and its quarantine are published together, once both are complete.
     let stage = stages.start("commit");
-    stages.manifest.outputs = publish(staged)?;
+    stages.manifest.outputs = publish(ctx, staged).await?;
     stages.done(stage);
     Ok(())
 }
@@ -400,39 +415,74 @@ async fn predict(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'
     stages.done(stage);
 
     let stage = stages.start("commit");
-    stages.manifest.outputs = publish(vec![gold])?;
+    stages.manifest.outputs = publish(ctx, vec![gold]).await?;
     stages.done(stage);
     Ok(())
 }
 
-/// Registers the day's silver partition as `silver` and counts its windows (from the files'
-/// metadata: the images are not read).
+/// Registers the day's silver files, as silver's log lists them, as `silver` and counts their
+/// windows (from the log's file statistics: the images are not read).
 async fn day_windows(
     ctx: &SessionContext,
     in_flight: &InFlight,
     silver: &DatasetRoot,
     date: &str,
 ) -> Result<i64> {
-    let partition = format!("{PARTITION_COLUMN}={date}/");
-    if let Some(dir) = silver.local_dir()
-        && !dir.join(&partition).is_dir()
-    {
+    let log = DeltaLog::new(store(ctx, silver.url())?, root_path(silver.url())?);
+    let snapshot = log.snapshot().await?;
+    if !snapshot.has_partition(date) {
         return Err(RunError::NoSilver {
             date: date.into(),
             root: silver.url().into(),
         });
     }
-    ctx.deregister_table("silver")?;
-    ctx.register_parquet(
-        "silver",
-        silver.join(&partition),
-        ParquetReadOptions::default(),
-    )
-    .await?;
-    let counted = in_flight
-        .collect(ctx.sql("SELECT count(*) FROM silver").await?)
+    let files: Vec<_> = snapshot.files_in(date).collect();
+    if files.is_empty() {
+        return Err(RunError::EmptySilver {
+            date: date.into(),
+            root: silver.url().into(),
+        });
+    }
+    let urls = files.iter().map(|f| silver.join(&f.path)).collect();
+    register_parquet_files(ctx, "silver", urls).await?;
+    match files.iter().map(|f| f.rows).sum::<Option<i64>>() {
+        Some(windows) => Ok(windows),
+        // Another writer's files may come without statistics.
+        None => {
+            let counted = in_flight
+                .collect(ctx.sql("SELECT count(*) FROM silver").await?)
+                .await?;
+            Ok(single_count(&counted))
+        }
+    }
+}
+
+/// Registers (or replaces) table `name` as exactly the Parquet files `urls`, as a log lists a
+/// dataset's files: unlike a directory, no file beside them is read.
+pub async fn register_parquet_files(
+    ctx: &SessionContext,
+    name: &str,
+    urls: Vec<String>,
+) -> std::result::Result<(), DataFusionError> {
+    let urls = urls
+        .iter()
+        .map(ListingTableUrl::parse)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = ParquetReadOptions::default()
+        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
         .await?;
-    Ok(single_count(&counted))
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// The object store holding `url`, from the session's registry.
+fn store(ctx: &SessionContext, url: &str) -> Result<Arc<dyn ObjectStore>> {
+    let url = ListingTableUrl::parse(url)?;
+    Ok(ctx.runtime_env().object_store(url.object_store())?)
 }
 
 /// The readings that staged silver `files` hold (their small `readings` column only).
@@ -487,6 +537,8 @@ fn replace_table(
 /// A dataset's output, written to staging and not yet visible.
 struct Staged {
     target: StagedTarget,
+    /// The output's columns, partition column included: what the dataset's log records.
+    schema: SchemaRef,
     /// The files at their staging paths.
     output: Output,
 }
@@ -507,6 +559,7 @@ async fn write_staged(
         partition_column: PARTITION_COLUMN.into(),
     };
     stages.in_flight.stage(&target);
+    let schema = Arc::clone(df.schema().inner());
     let plan = StagedWrite::plan(df.into_unoptimized_plan(), target.clone())?;
     let batches = stages
         .in_flight
@@ -521,6 +574,7 @@ async fn write_staged(
     }
     Ok(Staged {
         target,
+        schema,
         output: Output {
             dataset: dataset.into(),
             root: root.url().into(),
@@ -531,15 +585,22 @@ async fn write_staged(
 }
 
 /// Commits each staged dataset's day, in order, and returns the outputs at their final paths.
-/// Each day's swap is atomic; between two datasets' swaps lie only a few local renames.
-fn publish(staged: Vec<Staged>) -> Result<Vec<Output>> {
-    staged
-        .into_iter()
-        .map(|s| {
-            let files = commit(&s.target, &s.output.files, &s.output.partitions)?;
-            Ok(Output { files, ..s.output })
-        })
-        .collect()
+/// Each dataset's commit is one log entry; between two datasets' entries lie only their moves.
+async fn publish(ctx: &SessionContext, staged: Vec<Staged>) -> Result<Vec<Output>> {
+    let mut outputs = Vec::with_capacity(staged.len());
+    for s in staged {
+        let store = store(ctx, &s.target.root)?;
+        let files = commit(
+            &store,
+            &s.target,
+            &s.schema,
+            &s.output.files,
+            &s.output.partitions,
+        )
+        .await?;
+        outputs.push(Output { files, ..s.output });
+    }
+    Ok(outputs)
 }
 
 fn kafka_consumed(
@@ -578,16 +639,24 @@ fn timestamp(ms: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-/// `_runs/<run_id>.json` under a local dataset root; elsewhere (and on failure) the manifest is
-/// only logged and returned.
-fn write_manifest(root: &DatasetRoot, manifest: &RunManifest) {
-    let Some(dir) = root.local_dir().map(|d| d.join("_runs")) else {
-        return;
+/// `_runs/<run_id>.json` under the dataset root; on failure the manifest is only logged and
+/// returned.
+async fn write_manifest(ctx: &SessionContext, root: &DatasetRoot, manifest: &RunManifest) {
+    let location = format!("_runs/{}.json", manifest.run_id);
+    let written = async {
+        let store = store(ctx, root.url())?;
+        let path = object_store::path::Path::from_iter(
+            root_path(root.url())?
+                .parts()
+                .chain(object_store::path::Path::from(location.as_str()).parts()),
+        );
+        store
+            .put(&path, manifest.to_json().into())
+            .await
+            .map_err(|e| RunError::Query(DataFusionError::ObjectStore(Box::new(e))))?;
+        Ok::<_, RunError>(())
     };
-    let path = dir.join(format!("{}.json", manifest.run_id));
-    let written =
-        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, manifest.to_json()));
-    if let Err(e) = written {
-        tracing::warn!(path = %path.display(), error = %e, "could not write the run manifest");
+    if let Err(e) = written.await {
+        tracing::warn!(root = %root.url(), manifest = %location, error = %e, "could not write the run manifest");
     }
 }
