@@ -8,14 +8,15 @@ demo:
 	cargo build --release --workspace --bins
 	ort="$$(scripts/onnxruntime.sh)" && ORT_DYLIB_PATH="$$ort" ./target/release/pvflow demo
 
-# Every test of the workspace (the exact command CI runs). The tests' Kafka broker process,
-# tansu, is built once into ~/.cache/pvflow (about 21 minutes the first time), and ONNX
-# Runtime's library is installed there from PyPI.
+# Every test of the workspace (the exact command CI runs). The tests' Kafka broker, tansu
+# (about 21 minutes the first time), and S3 server, s3s-fs (about 3 minutes), are built once
+# into ~/.cache/pvflow, and ONNX Runtime's library is installed there from PyPI.
 test:
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	scripts/validate-deploy.sh
-	tansu="$$(scripts/tansu.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
-		PVFLOW_TANSU="$$tansu" ORT_DYLIB_PATH="$$ort" cargo nextest run --workspace --no-fail-fast
+	tansu="$$(scripts/tansu.sh)" && s3s="$$(scripts/s3s-fs.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
+		PVFLOW_TANSU="$$tansu" PVFLOW_S3S_FS="$$s3s" ORT_DYLIB_PATH="$$ort" \
+		cargo nextest run --workspace --no-fail-fast
 
 # CWT next to PyWavelets (docs/benchmarks.md).
 bench:

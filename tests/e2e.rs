@@ -4,7 +4,7 @@
 //! builds them before running tests).
 
 use assert_cmd::Command;
-use pvflow_testkit::{PvflowCluster, TansuBroker};
+use pvflow_testkit::{PvflowCluster, S3Server, TansuBroker};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -110,8 +110,9 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
 }
 
 /// The arguments of `pvflow run <plan>` for the test day, reading `brokers`' `pv.plans` topic
-/// and writing under `data`, with the manifest printed as JSON.
-fn run_args(plan: &str, brokers: &str, data: &std::path::Path) -> Vec<std::ffi::OsString> {
+/// and writing silver and gold under `data` (a directory or an `s3://` URL), with the manifest
+/// printed as JSON.
+fn run_args(plan: &str, brokers: &str, data: &str) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = [
         "run",
         plan,
@@ -127,9 +128,9 @@ fn run_args(plan: &str, brokers: &str, data: &std::path::Path) -> Vec<std::ffi::
     .to_vec();
     args.extend([
         "--silver".into(),
-        data.join("silver").into(),
+        format!("{data}/silver").into(),
         "--gold".into(),
-        data.join("gold").into(),
+        format!("{data}/gold").into(),
     ]);
     args
 }
@@ -140,7 +141,7 @@ fn run_plan(
     env: &[(&str, String)],
     plan: &str,
     brokers: &str,
-    data: &std::path::Path,
+    data: &str,
     scheduler: Option<&str>,
 ) -> serde_json::Value {
     let mut command = pvflow(bins);
@@ -179,6 +180,23 @@ fn files_of(day: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// Every file under `dir`, at any depth (none if it does not exist).
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.expect("entry").path())
+        .flat_map(|path| {
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
 /// Both plans through the scheduler: every reading accounted for, gold equal to the embedded
 /// run's, and a re-run replacing the day with exactly its own files.
 #[test]
@@ -201,7 +219,9 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     );
     let model = pvflow_testkit::repo_file("models/pv_fault_lean.onnx");
     let normalization = pvflow_testkit::repo_file("models/normalization.json");
-    let env = [
+    // Silver and gold on S3 too: the cluster's executors write there, the client commits.
+    let s3 = S3Server::start("pvflow").expect("S3 server");
+    let mut env = vec![
         ("PVFLOW_MODEL_PATH", model.display().to_string()),
         (
             "PVFLOW_MODEL_NORMALIZATION",
@@ -212,15 +232,28 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
             pvflow_testkit::onnxruntime_library().expect("ONNX Runtime"),
         ),
     ];
+    env.extend(s3.client_env());
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cluster = PvflowCluster::start(&bins, 2, 2, &env_refs).expect("pvflow cluster");
     let url = cluster.url();
     let dir = tempfile::tempdir().expect("temp dir");
-    let (embedded, distributed) = (dir.path().join("embedded"), dir.path().join("cluster"));
+    let root = |name: &str| dir.path().join(name).display().to_string();
+    let (embedded, distributed, on_s3) = (root("embedded"), root("cluster"), s3.url("data"));
+    let runs = [
+        (&embedded, None),
+        (&distributed, Some(url.as_str())),
+        (&on_s3, Some(url.as_str())),
+    ];
 
-    for (data, scheduler) in [(&embedded, None), (&distributed, Some(url.as_str()))] {
+    for (data, scheduler) in runs {
         let ingest = run_plan(&bins, &env, "ingest", &brokers, data, scheduler);
-        assert_eq!(ingest["state"], "succeeded", "{ingest}\n{}", cluster.logs());
+        assert_eq!(
+            ingest["state"],
+            "succeeded",
+            "{ingest}\n{}\n{}",
+            cluster.logs(),
+            s3.log()
+        );
         // Every message of the day's range is a windowed reading or quarantined.
         assert!(count(&ingest, "messages_read") > 6 * 4000, "{ingest}");
         assert_eq!(
@@ -246,34 +279,57 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         );
     }
 
-    let gold_sql = |data: &std::path::Path| {
+    let gold_sql = |data: &str| {
         format!(
             "SELECT device_id, window_start, date, fault_code, fault_label, model_version,
                     round(probabilities[fault_code + 1], 3) AS p
-             FROM '{}/gold/' ORDER BY device_id, window_start",
-            data.display()
+             FROM '{data}/gold/' ORDER BY device_id, window_start"
         )
     };
-    let silver_sql = |data: &std::path::Path| {
+    let silver_sql = |data: &str| {
         format!(
             "SELECT device_id, count(*) AS windows, sum(readings) AS readings,
                     round(sum(scalogram[64 * 64 + 32]), 2) AS current_scale1
-             FROM '{}/silver/' GROUP BY device_id ORDER BY device_id",
-            data.display()
+             FROM '{data}/silver/' GROUP BY device_id ORDER BY device_id"
         )
     };
     let gold = day_content(&bins, &env, &gold_sql(&embedded));
     assert_eq!(gold.lines().count(), 1 + 6 * 67, "{gold}");
-    assert_eq!(gold, day_content(&bins, &env, &gold_sql(&distributed)));
-    assert_eq!(
-        day_content(&bins, &env, &silver_sql(&embedded)),
-        day_content(&bins, &env, &silver_sql(&distributed))
-    );
+    let silver = day_content(&bins, &env, &silver_sql(&embedded));
+    for other in [&distributed, &on_s3] {
+        assert_eq!(gold, day_content(&bins, &env, &gold_sql(other)), "{other}");
+        assert_eq!(
+            silver,
+            day_content(&bins, &env, &silver_sql(other)),
+            "{other}"
+        );
+    }
 
-    // A re-run replaces the day: same rows, and only the new run's files.
-    let day = distributed.join("gold/date=2026-06-01");
+    // A re-run replaces the day, on a disk and on S3: same rows, and only the new run's files.
+    let s3_files = s3.bucket_dir().join("data");
+    for (data, files) in [
+        (&distributed, PathBuf::from(&distributed)),
+        (&on_s3, s3_files),
+    ] {
+        rerun_replaces_the_day(&bins, &env, &brokers, &url, data, &files);
+        assert_eq!(gold, day_content(&bins, &env, &gold_sql(data)), "{data}");
+    }
+}
+
+/// Re-runs predict for the day on the cluster at `url` and checks that gold's day directory (in
+/// `files`, the local view of `data`) then holds exactly the files the run reports, all new,
+/// and that its log has the commit.
+fn rerun_replaces_the_day(
+    bins: &std::path::Path,
+    env: &[(&str, String)],
+    brokers: &str,
+    url: &str,
+    data: &str,
+    files: &std::path::Path,
+) {
+    let day = files.join("gold/date=2026-06-01");
     let before = files_of(&day);
-    let rerun = run_plan(&bins, &env, "predict", &brokers, &distributed, Some(&url));
+    let rerun = run_plan(bins, env, "predict", brokers, data, Some(url));
     assert_eq!(rerun["state"], "succeeded", "{rerun}");
     let after = files_of(&day);
     let reported: Vec<String> = rerun["outputs"][0]["files"]
@@ -294,12 +350,15 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         before.iter().all(|f| !after.contains(f)),
         "{before:?} {after:?}"
     );
-    assert_eq!(gold, day_content(&bins, &env, &gold_sql(&distributed)));
-    assert!(!distributed.join("gold/_staging").exists());
+    // An S3 server may keep emptied directories; there must be no objects.
+    let staged = files_under(&files.join("gold/_staging"));
+    assert!(staged.is_empty(), "{staged:?}");
+    // One log entry per predict run.
+    assert_eq!(files_of(&files.join("gold/_delta_log")).len(), 2, "{data}");
 }
 
 /// `pvflow run ingest` of the day on the cluster, in the background, its manifest on stdout.
-fn spawn_ingest(bins: &std::path::Path, brokers: &str, url: &str, data: &std::path::Path) -> Child {
+fn spawn_ingest(bins: &std::path::Path, brokers: &str, url: &str, data: &str) -> Child {
     std::process::Command::new(bins.join("pvflow"))
         .env_remove("PVFLOW_CONFIG")
         .args(run_args("ingest", brokers, data))
@@ -357,7 +416,8 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     let url = cluster.url();
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path();
-    let first = run_plan(&bins, &env, "ingest", &brokers, data, Some(&url));
+    let root = data.to_str().expect("utf-8 path");
+    let first = run_plan(&bins, &env, "ingest", &brokers, root, Some(&url));
     assert_eq!(first["state"], "succeeded", "{first}");
     let silver_sql = format!(
         "SELECT device_id, count(*) AS windows, sum(readings) AS readings,
@@ -370,7 +430,7 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     let before = files_of(&day);
 
     // Stopped once its tasks write into staging.
-    let mut stopped = spawn_ingest(&bins, &brokers, &url, data);
+    let mut stopped = spawn_ingest(&bins, &brokers, &url, root);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !data.join("silver/_staging").exists() {
         assert!(
@@ -412,7 +472,7 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     assert_eq!(code, 200, "{metrics}");
     assert!(metrics.contains("job_cancelled_total 1"), "{metrics}");
 
-    let mut rerun = spawn_ingest(&bins, &brokers, &url, data);
+    let mut rerun = spawn_ingest(&bins, &brokers, &url, root);
     // The run plans offsets first (about a second against tansu), then reads on the executors.
     std::thread::sleep(Duration::from_millis(2500));
     cluster.kill_executor(0);

@@ -4,7 +4,8 @@
 //! storage: unlike librdkafka's in-process mock cluster it answers offsets-for-times, so tests
 //! against it exercise the planner's direct path rather than its fallback. `scripts/tansu.sh`
 //! installs the binary (`make test` runs it first). [`PvflowCluster`] runs a `pvflow-scheduler`
-//! and `pvflow-executor` processes from the workspace's build.
+//! and `pvflow-executor` processes from the workspace's build. [`S3Server`] runs `s3s-fs`, an
+//! S3 API over a temporary directory (`scripts/s3s-fs.sh` installs it).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 /// The tansu release `scripts/tansu.sh` installs.
 pub const TANSU_VERSION: &str = "0.6.0";
 
+/// The s3s-fs release `scripts/s3s-fs.sh` installs.
+pub const S3S_FS_VERSION: &str = "0.14.1";
+
 /// How long a server may take to accept connections before the test gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -25,6 +29,10 @@ pub enum TestkitError {
         "the tansu broker is not installed (looked for {0}); run scripts/tansu.sh, or set PVFLOW_TANSU to its binary"
     )]
     TansuMissing(PathBuf),
+    #[error(
+        "the s3s-fs S3 server is not installed (looked for {0}); run scripts/s3s-fs.sh, or set PVFLOW_S3S_FS to its binary"
+    )]
+    S3sFsMissing(PathBuf),
     #[error("cannot {action}: {source}")]
     Io {
         action: String,
@@ -47,20 +55,37 @@ fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> TestkitError 
 
 /// The tansu binary: `PVFLOW_TANSU`, else where `scripts/tansu.sh` installs it.
 pub fn tansu_binary() -> Result<PathBuf, TestkitError> {
-    let path = match std::env::var_os("PVFLOW_TANSU") {
-        Some(path) => PathBuf::from(path),
-        None => {
-            let cache = std::env::var_os("PVFLOW_CACHE")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/pvflow")))
-                .unwrap_or_else(|| PathBuf::from(".cache/pvflow"));
-            cache.join(format!("tansu-{TANSU_VERSION}/bin/tansu"))
-        }
-    };
+    let path = cached_binary("PVFLOW_TANSU", &format!("tansu-{TANSU_VERSION}/bin/tansu"));
     if path.is_file() {
         Ok(path)
     } else {
         Err(TestkitError::TansuMissing(path))
+    }
+}
+
+/// The s3s-fs binary: `PVFLOW_S3S_FS`, else where `scripts/s3s-fs.sh` installs it.
+pub fn s3s_fs_binary() -> Result<PathBuf, TestkitError> {
+    let path = cached_binary(
+        "PVFLOW_S3S_FS",
+        &format!("s3s-fs-{S3S_FS_VERSION}/bin/s3s-fs"),
+    );
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(TestkitError::S3sFsMissing(path))
+    }
+}
+
+/// The binary `variable` names, else `relative` in the scripts' cache (`PVFLOW_CACHE`, else
+/// `~/.cache/pvflow`).
+fn cached_binary(variable: &str, relative: &str) -> PathBuf {
+    match std::env::var_os(variable) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::var_os("PVFLOW_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/pvflow")))
+            .unwrap_or_else(|| PathBuf::from(".cache/pvflow"))
+            .join(relative),
     }
 }
 
@@ -222,6 +247,69 @@ impl TansuBroker {
     }
 
     /// What the broker has logged, for a failing test's message.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// An S3 API on 127.0.0.1 over a temporary directory, with one bucket.
+#[derive(Debug)]
+pub struct S3Server {
+    process: ServerProcess,
+    port: u16,
+    bucket: String,
+    dir: tempfile::TempDir,
+}
+
+impl S3Server {
+    const ACCESS_KEY: &str = "pvflow-test";
+    const SECRET_KEY: &str = "pvflow-test-secret";
+
+    /// Starts the server with an empty `bucket`.
+    pub fn start(bucket: &str) -> Result<S3Server, TestkitError> {
+        let binary = s3s_fs_binary()?;
+        let dir = tempfile::tempdir().map_err(io("create an S3 directory"))?;
+        let data = dir.path().join("data");
+        // s3s-fs serves each directory under its root as a bucket.
+        std::fs::create_dir_all(data.join(bucket)).map_err(io("create the bucket"))?;
+        let port = free_port()?;
+        let mut command = Command::new(binary);
+        command
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", Self::ACCESS_KEY])
+            .args(["--secret-key", Self::SECRET_KEY])
+            .arg(&data);
+        let mut process = ServerProcess::spawn("s3s-fs", command, dir.path().join("s3s-fs.log"))?;
+        process.wait_for_port(port)?;
+        Ok(S3Server {
+            process,
+            port,
+            bucket: bucket.into(),
+            dir,
+        })
+    }
+
+    /// The standard AWS variables that point a client at this server.
+    pub fn client_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY.into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    /// `s3://<bucket>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("s3://{}/{path}", self.bucket)
+    }
+
+    /// Where the bucket's objects are, as files.
+    pub fn bucket_dir(&self) -> PathBuf {
+        self.dir.path().join("data").join(&self.bucket)
+    }
+
     pub fn log(&self) -> String {
         self.process.log()
     }
