@@ -355,6 +355,30 @@ fn rerun_replaces_the_day(
     assert!(staged.is_empty(), "{staged:?}");
     // One log entry per predict run.
     assert_eq!(files_of(&files.join("gold/_delta_log")).len(), 2, "{data}");
+
+    // delta-rs, a second reader of the log, sees the same day.
+    let python = pvflow_testkit::delta_python().expect("deltalake");
+    let mut read = std::process::Command::new(python);
+    read.arg(pvflow_testkit::repo_file("tests/read_delta.py"))
+        .arg(format!("{data}/gold"))
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let output = read.output().expect("read_delta.py runs");
+    assert!(
+        output.status.success(),
+        "delta-rs cannot read {data}/gold: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("delta-rs's view as JSON");
+    assert_eq!(seen["version"], 1, "{seen}");
+    assert_eq!(
+        seen["partition_columns"],
+        serde_json::json!(["date"]),
+        "{seen}"
+    );
+    assert_eq!(seen["files"], serde_json::json!(after), "{seen}");
+    assert_eq!(seen["rows"], 6 * 67, "{seen}");
+    assert_eq!(seen["dates"], serde_json::json!(["2026-06-01"]), "{seen}");
 }
 
 /// `pvflow run ingest` of the day on the cluster, in the background, its manifest on stdout.

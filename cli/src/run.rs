@@ -16,8 +16,9 @@ ingest reads the day's readings from Kafka (by their timestamps, through offsets
 cuts each device's readings into 64-reading windows on a fixed grid, computes each window's
 scalogram and writes silver, partitioned by date=YYYY-MM-DD; malformed messages go to
 silver/_quarantine/. predict classifies that day's silver windows with the model and writes
-gold. Both write in parallel to a staging directory and swap the day's directory in when
-complete: re-running a day replaces it, a failed run leaves the previous output as it was.
+gold. Both write in parallel to a staging directory and, when complete, replace the day in one
+entry of the dataset's Delta log (_delta_log/), on a local directory or on S3: re-running a day
+replaces it, a failed run leaves the previous output as it was.
 Each run writes a manifest, _runs/<run id>.json, under the dataset it wrote (and prints it
 with --json): parameters, state, timings, Kafka offsets, rows in and out, files, and on a
 cluster the Ballista job of each query.

@@ -98,7 +98,18 @@ pub fn onnxruntime_library() -> Result<String, TestkitError> {
     {
         return Ok(path);
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/onnxruntime.sh");
+    script_output("onnxruntime.sh")
+}
+
+/// A Python with delta-rs (`deltalake`), which `scripts/deltalake.sh` installs on first use:
+/// a second reader of pvflow's Delta tables.
+pub fn delta_python() -> Result<String, TestkitError> {
+    script_output("deltalake.sh")
+}
+
+/// What `scripts/<name>` prints: the path of what it installed.
+fn script_output(name: &str) -> Result<String, TestkitError> {
+    let script = repo_file(&format!("scripts/{name}"));
     let out = Command::new(&script)
         .output()
         .map_err(io(format!("run {}", script.display())))?;
