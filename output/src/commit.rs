@@ -198,6 +198,7 @@ pub async fn commit(
     let replaced = removed.iter().map(|f| under(&root, &f.path));
     delete_all(store, replaced.collect()).await;
     abort(store, target).await?;
+    sweep_stale_staging(store, target).await;
     tracing::info!(root = %target.root, run = %target.run_id, version, partitions = all.len(), files = moves.len(), replaced = removed.len(), "output committed");
     Ok(moves.into_iter().map(|(_, committed)| committed).collect())
 }
@@ -218,6 +219,53 @@ async fn delete_all(store: &Arc<dyn ObjectStore>, locations: Vec<Path>) {
         match result {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => tracing::warn!(error = %e, "could not delete a file"),
+        }
+    }
+}
+
+/// Staging no file of which changed for this long belongs to no live run.
+const STALE_STAGING_SECONDS: i64 = 24 * 3600;
+
+/// Deletes other runs' staging left behind: a run killed before it could clean up, or a task
+/// of a cancelled run that wrote after its run removed the staging. Nothing reads it, but it
+/// takes space. Best effort: a failure is logged, the commit stands.
+async fn sweep_stale_staging(store: &Arc<dyn ObjectStore>, target: &StagedTarget) {
+    let Ok(root) = root_path(&target.root) else {
+        return;
+    };
+    let staging = under(&root, "_staging");
+    let runs = match store.list_with_delimiter(Some(&staging)).await {
+        Ok(listed) => listed.common_prefixes,
+        Err(e) => {
+            tracing::warn!(root = %target.root, error = %e, "could not list old staging");
+            return;
+        }
+    };
+    let cutoff = crate::delta_log::now_ms() / 1000 - STALE_STAGING_SECONDS;
+    for run in runs {
+        let Some(run_id) = run.filename().filter(|id| *id != target.run_id) else {
+            continue;
+        };
+        let newest = store
+            .list(Some(&run))
+            .try_fold(i64::MIN, |newest, meta| async move {
+                Ok(newest.max(meta.last_modified.timestamp()))
+            })
+            .await;
+        // An empty run directory (local disks) counts as stale.
+        if matches!(newest, Ok(newest) if newest < cutoff) {
+            let stale = StagedTarget {
+                run_id: run_id.to_string(),
+                ..target.clone()
+            };
+            match abort(store, &stale).await {
+                Ok(()) => {
+                    tracing::info!(root = %target.root, run = run_id, "removed stale staging")
+                }
+                Err(e) => {
+                    tracing::warn!(root = %target.root, run = run_id, error = %e, "could not remove stale staging")
+                }
+            }
         }
     }
 }
@@ -390,6 +438,27 @@ mod tests {
             ["date=2026-06-01/part-a.parquet"]
         );
         assert!(!root.join("_staging").exists());
+    }
+
+    #[tokio::test]
+    async fn a_commit_sweeps_staging_that_no_live_run_owns() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, store) = (dir.path(), store());
+        let day = "2026-06-01";
+        // A killed run's staging from two days ago, and a run writing now.
+        let old = stage(root, "killed", day, "part-old.parquet");
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(&old.path))
+            .and_then(|f| f.set_modified(two_days_ago))
+            .expect("backdate");
+        stage(root, "live", day, "part-live.parquet");
+        let a = stage(root, "r1", day, "part-a.parquet");
+        commit(&store, &target(root, "r1"), &schema(), &[a], &[day.into()])
+            .await
+            .expect("commit");
+        assert_eq!(names(&root.join("_staging")), ["live"]);
     }
 
     #[tokio::test]

@@ -395,7 +395,7 @@ fn commit_info(replacement: &PartitionReplacement<'_>) -> Value {
     }})
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
