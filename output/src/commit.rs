@@ -195,8 +195,28 @@ pub async fn commit(
     };
     // The old files are out of the log: a reader that listed them before this commit may
     // still be reading, which is why they are deleted only now.
-    let replaced = removed.iter().map(|f| under(&root, &f.path));
-    delete_all(store, replaced.collect()).await;
+    let mut replaced: Vec<Path> = removed.iter().map(|f| under(&root, &f.path)).collect();
+    if version == 0 {
+        // This commit created the log: files already in its days predate it (output of a
+        // version without a log) and are replaced like logged ones.
+        let ours: BTreeSet<Path> = moves.iter().map(|(_, c)| under(&root, &c.path)).collect();
+        for partition in &all {
+            let day = under(&root, &directory(partition));
+            let listed: object_store::Result<Vec<_>> = store
+                .list(Some(&day))
+                .map_ok(|meta| meta.location)
+                .try_collect()
+                .await;
+            match listed {
+                Ok(listed) => replaced.extend(listed.into_iter().filter(|l| !ours.contains(l))),
+                // The commit stands; the old files stay outside the log.
+                Err(e) => {
+                    tracing::warn!(day = %day, error = %e, "could not list files older than the log")
+                }
+            }
+        }
+    }
+    delete_all(store, replaced).await;
     abort(store, target).await?;
     sweep_stale_staging(store, target).await;
     tracing::info!(root = %target.root, run = %target.run_id, version, partitions = all.len(), files = moves.len(), replaced = removed.len(), "output committed");
@@ -438,6 +458,20 @@ mod tests {
             ["date=2026-06-01/part-a.parquet"]
         );
         assert!(!root.join("_staging").exists());
+    }
+
+    #[tokio::test]
+    async fn the_first_commit_replaces_a_day_written_before_the_log() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, store) = (dir.path(), store());
+        let day = "2026-06-01";
+        std::fs::create_dir_all(root.join("date=2026-06-01")).expect("mkdir");
+        std::fs::write(root.join("date=2026-06-01/part-unlogged.parquet"), "x").expect("write");
+        let a = stage(root, "r1", day, "part-a.parquet");
+        commit(&store, &target(root, "r1"), &schema(), &[a], &[day.into()])
+            .await
+            .expect("commit");
+        assert_eq!(names(&root.join("date=2026-06-01")), ["part-a.parquet"]);
     }
 
     #[tokio::test]
