@@ -10,8 +10,8 @@
 //! and deletes (milliseconds locally); a run that crashes between moving and logging leaves its
 //! moved files there, outside the log.
 
-use crate::StagedTarget;
 use crate::delta_log::{DeltaLog, LogError, NewFile, PartitionReplacement};
+use crate::{StagedTarget, path_under};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, Schema};
 use datafusion::datasource::listing::ListingTableUrl;
@@ -100,7 +100,7 @@ pub fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>, Commit
 }
 
 /// The dataset root `target.root` names, as a path in its store.
-pub fn root_path(root: &str) -> Result<Path, CommitError> {
+fn root_path(root: &str) -> Result<Path, CommitError> {
     ListingTableUrl::parse(root)
         .map(|url| url.prefix().clone())
         .map_err(|e| CommitError::Report(format!("{root} is not a dataset root: {e}")))
@@ -150,7 +150,10 @@ pub async fn commit(
     }
 
     let moved = futures::stream::iter(moves.iter().map(|(staged, committed)| {
-        let (from, to) = (under(&root, &staged.path), under(&root, &committed.path));
+        let (from, to) = (
+            path_under(&root, &staged.path),
+            path_under(&root, &committed.path),
+        );
         async move {
             store
                 .rename(&from, &to)
@@ -188,20 +191,23 @@ pub async fn commit(
         Ok(logged) => logged,
         Err(e) => {
             // Nothing refers to the moved files: take them back out of the partitions.
-            let moved = moves.iter().map(|(_, c)| under(&root, &c.path));
+            let moved = moves.iter().map(|(_, c)| path_under(&root, &c.path));
             delete_all(store, moved.collect()).await;
             return Err(e);
         }
     };
     // The old files are out of the log: a reader that listed them before this commit may
     // still be reading, which is why they are deleted only now.
-    let mut replaced: Vec<Path> = removed.iter().map(|f| under(&root, &f.path)).collect();
+    let mut replaced: Vec<Path> = removed.iter().map(|f| path_under(&root, &f.path)).collect();
     if version == 0 {
         // This commit created the log: files already in its days predate it (output of a
         // version without a log) and are replaced like logged ones.
-        let ours: BTreeSet<Path> = moves.iter().map(|(_, c)| under(&root, &c.path)).collect();
+        let ours: BTreeSet<Path> = moves
+            .iter()
+            .map(|(_, c)| path_under(&root, &c.path))
+            .collect();
         for partition in &all {
-            let day = under(&root, &directory(partition));
+            let day = path_under(&root, &directory(partition));
             let listed: object_store::Result<Vec<_>> = store
                 .list(Some(&day))
                 .map_ok(|meta| meta.location)
@@ -226,21 +232,30 @@ pub async fn commit(
 /// Requests in flight at once when moving or deleting a run's files.
 const CONCURRENT_REQUESTS: usize = 16;
 
-/// `relative` (`/`-separated) under `root`.
-fn under(root: &Path, relative: &str) -> Path {
-    Path::from_iter(root.parts().chain(Path::from(relative).parts()))
-}
-
 /// Deletes what it can, logging what it cannot: used where the output is already decided.
 async fn delete_all(store: &Arc<dyn ObjectStore>, locations: Vec<Path>) {
     let locations = futures::stream::iter(locations.into_iter().map(Ok));
-    let mut deleted = store.delete_stream(locations.boxed());
-    while let Some(result) = deleted.next().await {
-        match result {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => tracing::warn!(error = %e, "could not delete a file"),
-        }
+    for e in delete_each(store, locations.boxed()).await {
+        tracing::warn!(error = %e, "could not delete a file");
     }
+}
+
+/// Deletes every location of `locations`, and returns the failures: a file already gone is
+/// not one.
+async fn delete_each(
+    store: &Arc<dyn ObjectStore>,
+    locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+) -> Vec<object_store::Error> {
+    store
+        .delete_stream(locations)
+        .filter_map(|result| async move {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => Some(e),
+            }
+        })
+        .collect()
+        .await
 }
 
 /// Staging no file of which changed for this long belongs to no live run.
@@ -253,7 +268,7 @@ async fn sweep_stale_staging(store: &Arc<dyn ObjectStore>, target: &StagedTarget
     let Ok(root) = root_path(&target.root) else {
         return;
     };
-    let staging = under(&root, "_staging");
+    let staging = path_under(&root, "_staging");
     let runs = match store.list_with_delimiter(Some(&staging)).await {
         Ok(listed) => listed.common_prefixes,
         Err(e) => {
@@ -292,7 +307,7 @@ async fn sweep_stale_staging(store: &Arc<dyn ObjectStore>, target: &StagedTarget
 
 /// Deletes the run's staging and everything in it: what a failed run calls.
 pub async fn abort(store: &Arc<dyn ObjectStore>, target: &StagedTarget) -> Result<(), CommitError> {
-    let staging = under(&root_path(&target.root)?, &target.staging_prefix());
+    let staging = path_under(&root_path(&target.root)?, &target.staging_prefix());
     delete_prefix(store, &staging).await?;
     // Local disks also have the directories, which moves and deletes leave behind; `_staging`
     // itself goes once no other run uses it.
@@ -323,20 +338,14 @@ pub async fn abort(store: &Arc<dyn ObjectStore>, target: &StagedTarget) -> Resul
 /// Deletes every object under `prefix`.
 async fn delete_prefix(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<(), CommitError> {
     let listed = store.list(Some(prefix)).map_ok(|meta| meta.location);
-    let mut deleted = store.delete_stream(listed.boxed());
-    while let Some(result) = deleted.next().await {
-        match result {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(source) => {
-                return Err(CommitError::Store {
-                    action: "delete",
-                    path: prefix.to_string(),
-                    source,
-                });
-            }
-        }
+    match delete_each(store, listed.boxed()).await.into_iter().next() {
+        Some(source) => Err(CommitError::Store {
+            action: "delete",
+            path: prefix.to_string(),
+            source,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

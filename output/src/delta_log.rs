@@ -142,11 +142,7 @@ impl DeltaLog {
             .list(Some(&dir))
             .try_collect()
             .await
-            .map_err(|source| LogError::Store {
-                action: "list",
-                location: dir.to_string(),
-                source,
-            })?;
+            .map_err(store_error("list", &dir))?;
         let mut versions: Vec<u64> = listed
             .iter()
             .filter_map(|meta| meta.location.filename())
@@ -174,18 +170,10 @@ impl DeltaLog {
             .store
             .get(&location)
             .await
-            .map_err(|source| LogError::Store {
-                action: "read",
-                location: location.to_string(),
-                source,
-            })?
+            .map_err(store_error("read", &location))?
             .bytes()
             .await
-            .map_err(|source| LogError::Store {
-                action: "read",
-                location: location.to_string(),
-                source,
-            })?;
+            .map_err(store_error("read", &location))?;
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let action: Action = serde_json::from_slice(line).map_err(|source| LogError::Json {
                 location: location.to_string(),
@@ -355,18 +343,24 @@ impl DeltaLog {
                 ) => {
                     tracing::info!(root = %self.root, version, "another writer committed first; retrying");
                 }
-                Err(source) => {
-                    return Err(LogError::Store {
-                        action: "write",
-                        location: location.to_string(),
-                        source,
-                    });
-                }
+                Err(e) => return Err(store_error("write", &location)(e)),
             }
         }
         Err(LogError::Contended {
             root: self.root.to_string(),
         })
+    }
+}
+
+fn store_error(
+    action: &'static str,
+    location: &Path,
+) -> impl FnOnce(object_store::Error) -> LogError {
+    let location = location.to_string();
+    move |source| LogError::Store {
+        action,
+        location,
+        source,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The physical staged write: each partition of the input is written by its own task, into
 //! files only that task names, and reported as one row per file.
 
-use crate::{StagedTarget, written_files_schema};
+use crate::{StagedTarget, open_root, path_under, written_files_schema};
 use datafusion::arrow::array::{
     Array, AsArray, Int64Array, Int64Builder, MapBuilder, RecordBatch, StringArray, StringBuilder,
     UInt32Array,
@@ -11,7 +11,6 @@ use datafusion::arrow::datatypes::{Date32Type, Schema, SchemaRef};
 use datafusion::arrow::temporal_conversions::date32_to_datetime;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, exec_err, plan_err};
-use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
@@ -155,12 +154,11 @@ impl ExecutionPlan for StagedParquetWriteExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let root = ListingTableUrl::parse(&self.target.root)?;
-        let store = context.runtime_env().object_store(root.object_store())?;
+        let (store, root) = open_root(&context.runtime_env(), &self.target.root)?;
         let input = self.input.execute(partition, context)?;
         let writer = PartitionWriter {
             store,
-            root: root.prefix().clone(),
+            root,
             target: self.target.clone(),
             file_schema: Arc::clone(&self.file_schema),
             partition_index: self.partition_index,
@@ -318,8 +316,7 @@ impl PartitionWriter {
                 date_string(day)?,
                 uuid::Uuid::new_v4()
             );
-            let location =
-                Path::from_iter(self.root.parts().chain(Path::from(path.as_str()).parts()));
+            let location = path_under(&self.root, &path);
             let writer = AsyncArrowWriter::try_new(
                 BufWriter::new(Arc::clone(&self.store), location),
                 Arc::clone(&self.file_schema),

@@ -13,7 +13,7 @@ pub mod exec;
 pub mod logical;
 pub mod planner;
 
-pub use commit::{CommitError, WrittenFile, abort, commit, root_path, written_files};
+pub use commit::{CommitError, WrittenFile, abort, commit, written_files};
 pub use delta_log::{DeltaLog, LogError, LogFile, Snapshot};
 pub use exec::StagedParquetWriteExec;
 pub use logical::StagedWrite;
@@ -21,8 +21,30 @@ pub use planner::StagedWriteQueryPlanner;
 
 use datafusion::arrow::array::{Array, Int64Builder, MapBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use object_store::ObjectStore;
+use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, LazyLock};
+
+/// The object store holding the dataset root `root` (a URL), from `runtime`'s registry, and the
+/// root's path in that store.
+pub fn open_root(
+    runtime: &RuntimeEnv,
+    root: &str,
+) -> datafusion::common::Result<(Arc<dyn ObjectStore>, Path)> {
+    let url = ListingTableUrl::parse(root)?;
+    Ok((
+        runtime.object_store(url.object_store())?,
+        url.prefix().clone(),
+    ))
+}
+
+/// `relative` (`/`-separated) under `root`.
+pub fn path_under(root: &Path, relative: &str) -> Path {
+    Path::from_iter(root.parts().chain(Path::from(relative).parts()))
+}
 
 /// Where a run writes: a dataset root, the run, and the column that names each file's directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Serialize, Deserialize)]

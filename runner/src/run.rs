@@ -17,11 +17,11 @@ use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingT
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
 use pvflow_output::{
     CommitError, DeltaLog, LogError, StagedTarget, StagedWrite, WrittenFile, abort, commit,
-    root_path, written_files,
+    open_root, path_under, written_files,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -230,9 +230,9 @@ impl InFlight {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         for target in targets {
-            let aborted = match store(ctx, &target.root) {
-                Ok(store) => abort(&store, &target).await.map_err(RunError::from),
-                Err(e) => Err(e),
+            let aborted = match open_root(&ctx.runtime_env(), &target.root) {
+                Ok((store, _)) => abort(&store, &target).await.map_err(RunError::from),
+                Err(e) => Err(e.into()),
             };
             if let Err(e) = aborted {
                 tracing::warn!(root = %target.root, error = %e, "could not remove the run's staging files");
@@ -428,7 +428,8 @@ async fn day_windows(
     silver: &DatasetRoot,
     date: &str,
 ) -> Result<i64> {
-    let log = DeltaLog::new(store(ctx, silver.url())?, root_path(silver.url())?);
+    let (store, root) = open_root(&ctx.runtime_env(), silver.url())?;
+    let log = DeltaLog::new(store, root);
     let snapshot = log.snapshot().await?;
     if !snapshot.has_partition(date) {
         return Err(RunError::NoSilver {
@@ -477,12 +478,6 @@ pub async fn register_parquet_files(
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
-}
-
-/// The object store holding `url`, from the session's registry.
-fn store(ctx: &SessionContext, url: &str) -> Result<Arc<dyn ObjectStore>> {
-    let url = ListingTableUrl::parse(url)?;
-    Ok(ctx.runtime_env().object_store(url.object_store())?)
 }
 
 /// The readings that staged silver `files` hold (their small `readings` column only).
@@ -589,7 +584,7 @@ async fn write_staged(
 async fn publish(ctx: &SessionContext, staged: Vec<Staged>) -> Result<Vec<Output>> {
     let mut outputs = Vec::with_capacity(staged.len());
     for s in staged {
-        let store = store(ctx, &s.target.root)?;
+        let (store, _) = open_root(&ctx.runtime_env(), &s.target.root)?;
         let files = commit(
             &store,
             &s.target,
@@ -644,17 +639,12 @@ fn timestamp(ms: Option<i64>) -> String {
 async fn write_manifest(ctx: &SessionContext, root: &DatasetRoot, manifest: &RunManifest) {
     let location = format!("_runs/{}.json", manifest.run_id);
     let written = async {
-        let store = store(ctx, root.url())?;
-        let path = object_store::path::Path::from_iter(
-            root_path(root.url())?
-                .parts()
-                .chain(object_store::path::Path::from(location.as_str()).parts()),
-        );
+        let (store, dataset) = open_root(&ctx.runtime_env(), root.url())?;
         store
-            .put(&path, manifest.to_json().into())
+            .put(&path_under(&dataset, &location), manifest.to_json().into())
             .await
-            .map_err(|e| RunError::Query(DataFusionError::ObjectStore(Box::new(e))))?;
-        Ok::<_, RunError>(())
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+        Ok::<_, DataFusionError>(())
     };
     if let Err(e) = written.await {
         tracing::warn!(root = %root.url(), manifest = %location, error = %e, "could not write the run manifest");
