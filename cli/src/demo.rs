@@ -123,8 +123,16 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     for plan in [Plan::Ingest, Plan::Predict] {
         let spinner = StageSpinner::new();
         // The demo's Ctrl-C keeps its default: the process and its embedded services go at once.
-        let manifest =
-            pvflow_runner::run(&ctx, plan, &params, &spinner, std::future::pending()).await;
+        let run_id = pvflow_runner::new_run_id(plan, date);
+        let manifest = pvflow_runner::run(
+            &ctx,
+            run_id,
+            plan,
+            &params,
+            &spinner,
+            std::future::pending(),
+        )
+        .await;
         spinner.finish();
         if let Some(e) = &manifest.error {
             return Err(Failure::query(anyhow!("{plan} failed: {e}")));

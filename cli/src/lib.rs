@@ -4,6 +4,8 @@ mod demo;
 mod output;
 mod remote;
 mod run;
+mod runs;
+mod serve;
 mod signals;
 mod simulate;
 mod sql;
@@ -15,10 +17,13 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the query or plan failed (SQL, planning or execution error)
-  2  usage or configuration error (bad arguments, invalid pvflow.toml or model files)
-  3  I/O error (a file to read or an output to write)
-  130, 143  pvflow run stopped by SIGINT or SIGTERM: cancelled cleanly, previous output unchanged";
+  1  the query or plan failed (SQL, planning or execution error; a run that failed or was
+     cancelled, followed by `pvflow runs submit --wait`)
+  2  usage or configuration error (bad arguments, invalid pvflow.toml or model files, a
+     parameter the run API refused)
+  3  I/O error (a file to read or an output to write; the run API unreachable)
+  130, 143  pvflow run, or runs submit --wait, stopped by SIGINT or SIGTERM: the run cancelled
+     cleanly, previous output unchanged";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +66,12 @@ pub enum Command {
     /// Run a plan (ingest or predict) for one day, in-process or on a cluster
     #[command(after_help = run::AFTER_HELP)]
     Run(run::RunArgs),
+    /// Serve the run API: orchestrators start plan runs over HTTP and poll them
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
+    /// Start, follow, list and cancel runs through a `pvflow serve` API
+    #[command(after_help = runs::AFTER_HELP)]
+    Runs(runs::RunsArgs),
 }
 
 /// Why the command failed, and the exit code that tells an orchestrator what kind of failure.
@@ -131,5 +142,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Simulate(args) => simulate::run(&config, args).await,
         Command::Run(args) => run::run(&config, args).await,
         Command::Demo(args) => demo::run(&config, args).await,
+        Command::Serve(args) => serve::run(&config, args).await,
+        Command::Runs(args) => runs::run(args).await,
     }
 }

@@ -5,8 +5,8 @@ use anyhow::anyhow;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use pvflow_kafka::KafkaTableConfig;
-use pvflow_runner::{Plan, Progress, Readings, RunManifest, RunParams, RunState};
+use pvflow_api::RunRequest;
+use pvflow_runner::{Plan, Progress, RunManifest, RunParams, RunState};
 use pvflow_session::config::PvflowConfig;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -89,9 +89,25 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-fn parse_date(text: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|e| format!("{text} is not a date YYYY-MM-DD: {e}"))
+}
+
+impl Locations {
+    /// The request for `plan` on `date` with these locations (unset ones come from the
+    /// configuration of whoever validates it).
+    pub fn request(&self, plan: Plan, date: NaiveDate) -> RunRequest {
+        RunRequest {
+            plan: plan.name().into(),
+            date: date.to_string(),
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            silver: self.silver.clone(),
+            gold: self.gold.clone(),
+            readings_parquet: self.readings_parquet.clone(),
+        }
+    }
 }
 
 /// The run's parameters from flags over configuration; an invalid one is a usage error.
@@ -101,34 +117,11 @@ pub fn run_params(
     date: NaiveDate,
     locations: &Locations,
 ) -> Result<RunParams, Failure> {
-    let brokers = locations
-        .brokers
-        .clone()
-        .or_else(|| config.kafka.brokers.clone())
-        .unwrap_or_default();
-    let topic = locations
-        .topic
-        .clone()
-        .unwrap_or_else(|| config.kafka.topic.clone());
-    let readings = match &locations.readings_parquet {
-        Some(path) => Readings::Parquet(path.clone()),
-        None => {
-            let mut kafka = KafkaTableConfig::new(brokers, topic);
-            kafka.client = config.kafka.client.clone();
-            Readings::Kafka(kafka)
-        }
-    };
-    RunParams::new(
-        plan,
-        date,
-        readings,
-        locations
-            .silver
-            .as_deref()
-            .unwrap_or(&config.storage.silver),
-        locations.gold.as_deref().unwrap_or(&config.storage.gold),
-    )
-    .map_err(Failure::usage)
+    locations
+        .request(plan, date)
+        .validate(config)
+        .map(|valid| valid.params)
+        .map_err(Failure::usage)
 }
 
 /// A spinner naming the running stage.
@@ -168,7 +161,9 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
         tracing::warn!(signal = signal.name(), "stopping the run");
         let _ = stopped_by.set(signal);
     };
-    let manifest = pvflow_runner::run(&ctx, args.plan.into(), &params, &spinner, shutdown).await;
+    let plan = args.plan.into();
+    let run_id = pvflow_runner::new_run_id(plan, args.date);
+    let manifest = pvflow_runner::run(&ctx, run_id, plan, &params, &spinner, shutdown).await;
     spinner.finish();
     if args.json {
         println!("{}", manifest.to_json());
@@ -195,7 +190,7 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
     }
 }
 
-fn print_summary(m: &RunManifest) {
+pub fn print_summary(m: &RunManifest) {
     println!(
         "{} {} {:?} in {:.1} s",
         m.plan, m.run_id, m.state, m.seconds

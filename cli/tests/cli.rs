@@ -4,18 +4,27 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::Path;
 
-fn pvflow() -> Command {
-    let mut cmd = Command::cargo_bin("pvflow").expect("pvflow binary");
-    // Keep tests independent of the developer's environment.
-    cmd.env_remove("PVFLOW_CONFIG")
-        .env_remove("PVFLOW_MODEL_NORMALIZATION")
-        .env_remove("PVFLOW_MODEL_PATH")
-        .env_remove("PVFLOW_MODEL_ONNXRUNTIME")
-        .env_remove("PVFLOW_KAFKA_BROKERS")
-        .env_remove("PVFLOW_STORAGE_SILVER")
-        .env_remove("PVFLOW_STORAGE_GOLD")
-        .env_remove("RUST_LOG");
+/// The `pvflow` binary, independent of the developer's environment.
+fn pvflow_process() -> std::process::Command {
+    use assert_cmd::cargo::CommandCargoExt;
+    let mut cmd = std::process::Command::cargo_bin("pvflow").expect("pvflow binary");
+    for name in [
+        "PVFLOW_CONFIG",
+        "PVFLOW_MODEL_NORMALIZATION",
+        "PVFLOW_MODEL_PATH",
+        "PVFLOW_MODEL_ONNXRUNTIME",
+        "PVFLOW_KAFKA_BROKERS",
+        "PVFLOW_STORAGE_SILVER",
+        "PVFLOW_STORAGE_GOLD",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(name);
+    }
     cmd
+}
+
+fn pvflow() -> Command {
+    Command::from_std(pvflow_process())
 }
 
 #[test]
@@ -593,4 +602,64 @@ fn bad_run_parameters_are_named_and_a_missing_day_fails_cleanly() {
         "{manifest}"
     );
     assert!(!dir.path().join("data/gold/date=2026-06-01").exists());
+}
+
+#[test]
+fn runs_through_the_api_exit_as_pvflow_run_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = pvflow_testkit::free_port().expect("a free port");
+    let mut serve = pvflow_process();
+    serve
+        .current_dir(dir.path())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    let mut api =
+        pvflow_testkit::ServerProcess::spawn("pvflow serve", serve, dir.path().join("api.log"))
+            .expect("pvflow serve starts");
+    api.wait_for_port(port).expect("the API listens");
+    let url = format!("http://127.0.0.1:{port}");
+    let runs = |args: &[&str]| {
+        pvflow()
+            .args(["runs", "--api", &url])
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+
+    // The API refuses the parameter: a usage error, as for pvflow run.
+    let no_brokers = runs(&["submit", "ingest", "--date", "2026-06-01"]);
+    assert_eq!(no_brokers.status.code(), Some(2), "{no_brokers:?}");
+    assert!(String::from_utf8_lossy(&no_brokers.stderr).contains("invalid parameter brokers"));
+    // The run fails (no silver for the day): exit 1, with the reason.
+    let failed = runs(&[
+        "submit",
+        "predict",
+        "--date",
+        "2026-06-01",
+        "--wait",
+        "--poll",
+        "0.1",
+    ]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("run ingest for that date first"),
+        "{failed:?}"
+    );
+    let listed = runs(&["list", "--json"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["state"], "failed", "{listed}");
+    let id = listed[0]["run_id"].as_str().expect("a run ID");
+    let shown = runs(&["show", id]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("error: no silver"),
+        "{shown:?}"
+    );
+
+    // SIGTERM stops the API cleanly; then it cannot be reached: an I/O error.
+    let stopped = api.terminate(std::time::Duration::from_secs(10));
+    assert_eq!(stopped.and_then(|s| s.code()), Some(0), "{}", api.log());
+    let unreachable = runs(&["list"]);
+    assert_eq!(unreachable.status.code(), Some(3), "{unreachable:?}");
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the pvflow API"));
 }

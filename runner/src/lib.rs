@@ -16,7 +16,7 @@ mod run;
 pub use cluster::ClusterScheduler;
 pub use manifest::{ClusterJob, RunManifest, RunState};
 pub use params::{DatasetRoot, ParamError, Readings, RunParams, day_range};
-pub use run::{register_parquet_files, run};
+pub use run::{new_run_id, read_manifest, register_parquet_files, run};
 
 /// A plan pvflow runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,13 @@ pub enum Plan {
 }
 
 impl Plan {
+    pub const ALL: [Plan; 2] = [Plan::Ingest, Plan::Predict];
+
+    /// The plan called `name` (`ingest`, `predict`).
+    pub fn from_name(name: &str) -> Option<Plan> {
+        Plan::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Plan::Ingest => "ingest",

@@ -1,10 +1,10 @@
 //! The record of a run, written as `_runs/<run_id>.json` under each dataset it wrote.
 
 use pvflow_output::WrittenFile;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     Running,
@@ -14,8 +14,20 @@ pub enum RunState {
     Cancelled,
 }
 
+impl RunState {
+    /// The state as manifests and the API spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Offsets one Kafka partition's read covered (end exclusive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionOffsets {
     pub partition: i32,
     pub start_offset: i64,
@@ -23,7 +35,7 @@ pub struct PartitionOffsets {
     pub messages: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KafkaConsumed {
     pub brokers: String,
     pub topic: String,
@@ -35,7 +47,7 @@ pub struct KafkaConsumed {
 }
 
 /// A query the run sent to a Ballista cluster, as the scheduler knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterJob {
     pub job_id: String,
     /// Whether the query ended (succeeded or failed) before the run did; a stopped run cancels
@@ -43,14 +55,14 @@ pub struct ClusterJob {
     pub finished: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageTiming {
     pub stage: String,
     pub seconds: f64,
 }
 
 /// The files a run committed to one dataset.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Output {
     pub dataset: String,
     pub root: String,
@@ -58,7 +70,7 @@ pub struct Output {
     pub files: Vec<WrittenFile>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunManifest {
     pub run_id: String,
     pub plan: String,
@@ -75,7 +87,7 @@ pub struct RunManifest {
     pub counts: BTreeMap<String, i64>,
     pub outputs: Vec<Output>,
     /// The jobs of the run's queries on a cluster, in order (none in-process).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_jobs: Vec<ClusterJob>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

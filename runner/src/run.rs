@@ -6,7 +6,7 @@ use crate::manifest::{
 };
 use crate::params::{DatasetRoot, Readings, RunParams};
 use crate::{Plan, Progress};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -54,24 +54,28 @@ enum RunError {
 
 type Result<T> = std::result::Result<T, RunError>;
 
-/// Runs `plan` with `params` on `ctx` (embedded or a Ballista cluster's client) and returns its
-/// manifest, whatever the outcome: `state` says whether it succeeded and `error` why not. A run
-/// that fails, or is stopped by `shutdown` resolving first (a signal), leaves the previous
-/// output as it was: its staging is removed and, on a cluster whose session carries a
-/// [`ClusterScheduler`], its unfinished jobs are cancelled.
+/// A new run's ID, `<plan>-<date>-<8 hex digits>`: unique, and readable in listings.
+pub fn new_run_id(plan: Plan, date: NaiveDate) -> String {
+    format!(
+        "{plan}-{date}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Runs `plan` with `params` on `ctx` (embedded, or a Ballista cluster's client) as run `run_id`
+/// (see [`new_run_id`]) and returns its manifest, whatever the outcome: `state` says whether it
+/// succeeded and `error` why not. A run that fails, or is stopped by `shutdown` resolving first
+/// (a signal, an API cancel), leaves the previous output as it was: its staging is removed and,
+/// on a cluster whose session carries a [`ClusterScheduler`], its unfinished jobs are cancelled.
 pub async fn run(
     ctx: &SessionContext,
+    run_id: String,
     plan: Plan,
     params: &RunParams,
     progress: &dyn Progress,
     shutdown: impl Future<Output = ()>,
 ) -> RunManifest {
     let started = Instant::now();
-    let run_id = format!(
-        "{plan}-{}-{}",
-        params.date,
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
     let range = params.range();
     let mut manifest = RunManifest {
         run_id,
@@ -152,9 +156,9 @@ pub async fn run(
             manifest.error = Some(e.to_string());
         }
         None => {
-            tracing::warn!(run = %manifest.run_id, "run stopped by a signal");
+            tracing::warn!(run = %manifest.run_id, "run stopped");
             manifest.state = RunState::Cancelled;
-            manifest.error = Some("stopped by a signal before it finished".into());
+            manifest.error = Some("stopped before it finished".into());
         }
     }
     let home = match plan {
@@ -634,10 +638,33 @@ fn timestamp(ms: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-/// `_runs/<run_id>.json` under the dataset root; on failure the manifest is only logged and
-/// returned.
+/// Where run `run_id`'s manifest is, relative to the dataset root it wrote.
+fn manifest_location(run_id: &str) -> String {
+    format!("_runs/{run_id}.json")
+}
+
+/// The manifest run `run_id` wrote under `root` when it ended, if there is one.
+pub async fn read_manifest(
+    ctx: &SessionContext,
+    root: &DatasetRoot,
+    run_id: &str,
+) -> std::result::Result<Option<RunManifest>, DataFusionError> {
+    let (store, dataset) = open_root(&ctx.runtime_env(), root.url())?;
+    let location = path_under(&dataset, &manifest_location(run_id));
+    let bytes = match store.get(&location).await {
+        Ok(found) => found.bytes().await,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        DataFusionError::Execution(format!("run manifest {location} is not readable: {e}"))
+    })
+}
+
+/// Writes `_runs/<run_id>.json` under the dataset root; on failure the manifest is only logged.
 async fn write_manifest(ctx: &SessionContext, root: &DatasetRoot, manifest: &RunManifest) {
-    let location = format!("_runs/{}.json", manifest.run_id);
+    let location = manifest_location(&manifest.run_id);
     let written = async {
         let (store, dataset) = open_root(&ctx.runtime_env(), root.url())?;
         store

@@ -1,0 +1,55 @@
+//! pvflow's run API: orchestrators (Airflow, Step Functions, cron) start plan runs over HTTP
+//! and poll them until they end.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `POST /runs` with a [`RunRequest`] | 202 and the run's [`RunStatus`] (`Location: /runs/<id>`); 400 names the invalid parameter; 409 if that plan already runs for that day into that dataset; 503 while the process stops |
+//! | `GET /runs/<id>` | the run's status: its stage while it runs, its manifest once it ended; 404 if unknown |
+//! | `GET /runs[?plan=&date=&state=]` | the runs this process knows, newest first |
+//! | `DELETE /runs/<id>` | 202: the run is cancelled as a stopped `pvflow run` is (jobs cancelled, staging removed, previous output kept); 409 if it already ended |
+//! | `GET /healthz`, `GET /metrics` | liveness, and Prometheus metrics of runs |
+//!
+//! Runs execute in the API process exactly as `pvflow run` does (plans on a cluster through a
+//! scheduler, or in-process), through a [`SessionSource`]. A run's status outlives the process
+//! through its manifest: `GET /runs/<id>` of a run the process does not know reads
+//! `_runs/<id>.json` under the configured dataset of its plan.
+
+mod client;
+mod metrics;
+mod request;
+mod routes;
+mod service;
+mod status;
+
+pub use client::{ApiClient, ApiError};
+pub use request::{RunRequest, ValidRequest};
+pub use routes::router;
+pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};
+pub use status::{ErrorBody, RunStatus};
+
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves the API on `listener` until `shutdown` resolves; then refuses new runs, cancels the
+/// running ones and returns once each has ended and written its manifest.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<RunService>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = Arc::clone(&service);
+    let served = axum::serve(listener, router(Arc::clone(&service)))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Runs end (and their manifests are written) before the server stops answering, so
+            // that pollers see them end.
+            stopping.shutdown().await;
+        })
+        .await;
+    service.shutdown().await;
+    served
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! The HTTP routes over [`RunService`].
+
+use crate::request::RunRequest;
+use crate::service::{CancelError, RunService, SubmitError};
+use crate::status::{ErrorBody, RunStatus};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// `POST /runs`, `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`, `GET /healthz`,
+/// `GET /metrics`.
+pub fn router(service: Arc<RunService>) -> Router {
+    Router::new()
+        .route("/runs", get(list).post(submit))
+        .route("/runs/{id}", get(status).delete(cancel))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .with_state(service)
+}
+
+fn refusal(code: StatusCode, body: ErrorBody) -> Response {
+    (code, Json(body)).into_response()
+}
+
+fn error(code: StatusCode, error: impl ToString) -> Response {
+    refusal(
+        code,
+        ErrorBody {
+            error: error.to_string(),
+            parameter: None,
+            run: None,
+        },
+    )
+}
+
+async fn submit(State(service): State<Arc<RunService>>, body: Bytes) -> Response {
+    let request: RunRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a run request: {e}"),
+            );
+        }
+    };
+    match service.submit(&request) {
+        Ok(run) => (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, format!("/runs/{}", run.run_id))],
+            Json(run),
+        )
+            .into_response(),
+        Err(e) => {
+            let message = e.to_string();
+            let (code, parameter, run) = match e {
+                SubmitError::Invalid(e) => (StatusCode::BAD_REQUEST, Some(e.name.into()), None),
+                SubmitError::AlreadyRunning { run, .. } => (StatusCode::CONFLICT, None, Some(*run)),
+                SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, None, None),
+            };
+            refusal(
+                code,
+                ErrorBody {
+                    error: message,
+                    parameter,
+                    run,
+                },
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListFilter {
+    plan: Option<String>,
+    date: Option<String>,
+    state: Option<String>,
+}
+
+async fn list(
+    State(service): State<Arc<RunService>>,
+    Query(filter): Query<ListFilter>,
+) -> Json<Vec<RunStatus>> {
+    let matches =
+        |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+    let runs = service
+        .list()
+        .into_iter()
+        .filter(|r| {
+            matches(&filter.plan, &r.plan)
+                && matches(&filter.date, &r.date)
+                && matches(&filter.state, r.state.name())
+        })
+        .collect();
+    Json(runs)
+}
+
+async fn status(State(service): State<Arc<RunService>>, Path(id): Path<String>) -> Response {
+    match service.status(&id).await {
+        Ok(Some(run)) => Json(run).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no run {id}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot look up run {id}: {e}"),
+        ),
+    }
+}
+
+async fn cancel(State(service): State<Arc<RunService>>, Path(id): Path<String>) -> Response {
+    match service.cancel(&id) {
+        Ok(run) => (StatusCode::ACCEPTED, Json(run)).into_response(),
+        Err(e @ CancelError::Unknown(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(CancelError::Ended(run)) => refusal(
+            StatusCode::CONFLICT,
+            ErrorBody {
+                error: format!("run {} already ended", run.run_id),
+                parameter: None,
+                run: Some(*run),
+            },
+        ),
+    }
+}
+
+async fn metrics(State(service): State<Arc<RunService>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        service.metrics_text(),
+    )
+        .into_response()
+}

@@ -1,0 +1,308 @@
+//! The runs one API process started: each runs as a task of its own, can be cancelled, and
+//! ends with its manifest. Ended runs stay listed (the latest [`KEPT_ENDED_RUNS`]); older ones,
+//! and those of an earlier process, are found through the manifests under their datasets.
+
+use crate::metrics::RunMetrics;
+use crate::request::{RunRequest, ValidRequest};
+use crate::status::RunStatus;
+use chrono::{SecondsFormat, Utc};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
+use pvflow_runner::{DatasetRoot, ParamError, Plan, Progress, RunManifest, RunState};
+use pvflow_session::config::PvflowConfig;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How many ended runs a process keeps in memory.
+pub const KEPT_ENDED_RUNS: usize = 1000;
+
+/// Where runs get their sessions: a pvflow cluster's client, or an in-process session.
+pub trait SessionSource: Send + Sync + 'static {
+    /// A new session for one run (or for reading a stored manifest).
+    fn session(&self) -> BoxFuture<'static, Result<SessionContext, DataFusionError>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    #[error("{plan} for {date} into {output} is already running as {}", .run.run_id)]
+    AlreadyRunning {
+        plan: Plan,
+        date: String,
+        output: String,
+        run: Box<RunStatus>,
+    },
+    #[error("the API is shutting down and starts no runs")]
+    ShuttingDown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("no run {0}")]
+    Unknown(String),
+    #[error("run {} already ended ({:?})", .0.run_id, .0.state)]
+    Ended(Box<RunStatus>),
+}
+
+struct Entry {
+    status: RunStatus,
+    /// The dataset the run writes: two runs of a plan for a day into one dataset would race.
+    output: String,
+    cancel: CancellationToken,
+}
+
+#[derive(Default)]
+struct Registry {
+    entries: HashMap<String, Entry>,
+    /// Ended runs, oldest first: the first to be forgotten.
+    ended: VecDeque<String>,
+}
+
+pub struct RunService {
+    config: PvflowConfig,
+    sessions: Arc<dyn SessionSource>,
+    registry: Mutex<Registry>,
+    metrics: RunMetrics,
+    tasks: TaskTracker,
+    /// Cancelled when the process stops; every run's token is its child.
+    stopping: CancellationToken,
+}
+
+impl RunService {
+    /// Runs take their defaults (brokers, topic, silver, gold, Kafka credentials) from
+    /// `config`, and their sessions from `sessions`.
+    pub fn new(config: PvflowConfig, sessions: Arc<dyn SessionSource>) -> Arc<RunService> {
+        Arc::new(RunService {
+            config,
+            sessions,
+            registry: Mutex::new(Registry::default()),
+            metrics: RunMetrics::new(),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+        })
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Validates `request` and starts its run; returns at once with the run's status. Call it
+    /// within a Tokio runtime: the run runs on it.
+    pub fn submit(self: &Arc<Self>, request: &RunRequest) -> Result<RunStatus, SubmitError> {
+        if self.stopping.is_cancelled() {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let valid = request.validate(&self.config)?;
+        let run_id = pvflow_runner::new_run_id(valid.plan, valid.date);
+        let status = RunStatus {
+            run_id: run_id.clone(),
+            plan: valid.plan.name().into(),
+            date: valid.date.to_string(),
+            state: RunState::Running,
+            submitted_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            stage: None,
+            cancel_requested: false,
+            error: None,
+            manifest: None,
+        };
+        let cancel = self.stopping.child_token();
+        {
+            let mut registry = self.registry();
+            let output = valid.output().to_string();
+            if let Some(running) = registry.entries.values().find(|e| {
+                !e.status.ended()
+                    && e.status.plan == status.plan
+                    && e.status.date == status.date
+                    && e.output == output
+            }) {
+                return Err(SubmitError::AlreadyRunning {
+                    plan: valid.plan,
+                    date: status.date,
+                    output,
+                    run: Box::new(running.status.clone()),
+                });
+            }
+            registry.entries.insert(
+                run_id.clone(),
+                Entry {
+                    status: status.clone(),
+                    output,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        self.metrics.submitted(valid.plan);
+        tracing::info!(run = %run_id, plan = %valid.plan, date = %valid.date, "run submitted");
+        // The run's future is not provably `Send` (rustc cannot prove auto traits through some
+        // of its higher-ranked borrows, rust-lang/rust#110338), so it runs on a blocking thread
+        // of its own; its queries still run on the runtime's workers.
+        let service = Arc::clone(self);
+        let runtime = tokio::runtime::Handle::current();
+        self.tasks.spawn_blocking(move || {
+            let ended = runtime.block_on(service.execute(&run_id, valid, cancel));
+            service.end(&run_id, ended);
+        });
+        Ok(status)
+    }
+
+    async fn execute(
+        self: &Arc<Self>,
+        run_id: &str,
+        valid: ValidRequest,
+        cancel: CancellationToken,
+    ) -> Result<RunManifest, String> {
+        let ValidRequest { plan, params, .. } = valid;
+        let ctx = self
+            .sessions
+            .session()
+            .await
+            .map_err(|e| format!("cannot open a session for the run: {e}"))?;
+        let progress = StageReporter {
+            service: Arc::clone(self),
+            run_id: run_id.to_string(),
+        };
+        Ok(pvflow_runner::run(
+            &ctx,
+            run_id.to_string(),
+            plan,
+            &params,
+            &progress,
+            cancel.cancelled_owned(),
+        )
+        .await)
+    }
+
+    /// Records how run `run_id` ended: its manifest, or why it never started.
+    fn end(&self, run_id: &str, ended: Result<RunManifest, String>) {
+        let mut registry = self.registry();
+        let Some(entry) = registry.entries.get_mut(run_id) else {
+            return;
+        };
+        let status = &mut entry.status;
+        status.stage = None;
+        status.cancel_requested = false;
+        match ended {
+            Ok(manifest) => {
+                status.state = manifest.state;
+                status.error = manifest.error.clone();
+                if entry.cancel.is_cancelled() && manifest.state == RunState::Cancelled {
+                    status.error = Some(if self.stopping.is_cancelled() {
+                        "cancelled: the API process was stopped".into()
+                    } else {
+                        "cancelled on request".into()
+                    });
+                }
+                self.metrics.ended(&manifest);
+                status.manifest = Some(manifest);
+            }
+            Err(error) => {
+                status.state = RunState::Failed;
+                status.error = Some(error);
+                self.metrics.never_started(&status.plan);
+            }
+        }
+        tracing::info!(run = %run_id, state = ?status.state, "run ended");
+        registry.ended.push_back(run_id.to_string());
+        while registry.ended.len() > KEPT_ENDED_RUNS {
+            if let Some(oldest) = registry.ended.pop_front() {
+                registry.entries.remove(&oldest);
+            }
+        }
+    }
+
+    fn set_stage(&self, run_id: &str, stage: &str) {
+        if let Some(entry) = self.registry().entries.get_mut(run_id) {
+            entry.status.stage = Some(stage.to_string());
+        }
+    }
+
+    /// Run `run_id`'s status: from this process, else from the manifest under the configured
+    /// dataset of its plan (a run of an earlier process, or one forgotten since).
+    pub async fn status(&self, run_id: &str) -> Result<Option<RunStatus>, DataFusionError> {
+        if let Some(entry) = self.registry().entries.get(run_id) {
+            return Ok(Some(entry.status.clone()));
+        }
+        // IDs are `<plan>-<date>-<hex>`: anything else is no run, and never becomes a path.
+        let Some(plan) = Plan::ALL
+            .into_iter()
+            .find(|p| run_id.starts_with(&format!("{}-", p.name())))
+        else {
+            return Ok(None);
+        };
+        if !run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Ok(None);
+        }
+        let storage = &self.config.storage;
+        let root = match plan {
+            Plan::Ingest => DatasetRoot::parse("silver", &storage.silver),
+            Plan::Predict => DatasetRoot::parse("gold", &storage.gold),
+        }
+        .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
+        let ctx = self.sessions.session().await?;
+        let manifest = pvflow_runner::read_manifest(&ctx, &root, run_id).await?;
+        Ok(manifest.map(RunStatus::from_manifest))
+    }
+
+    /// The runs this process knows, newest first, without their manifests.
+    pub fn list(&self) -> Vec<RunStatus> {
+        let mut runs: Vec<RunStatus> = self
+            .registry()
+            .entries
+            .values()
+            .map(|e| RunStatus {
+                manifest: None,
+                ..e.status.clone()
+            })
+            .collect();
+        runs.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at));
+        runs
+    }
+
+    /// Asks run `run_id` to stop: its cluster jobs are cancelled and its staging removed, as for
+    /// a stopped `pvflow run`; the previous output stays as it was.
+    pub fn cancel(&self, run_id: &str) -> Result<RunStatus, CancelError> {
+        let mut registry = self.registry();
+        let entry = registry
+            .entries
+            .get_mut(run_id)
+            .ok_or_else(|| CancelError::Unknown(run_id.to_string()))?;
+        if entry.status.ended() {
+            return Err(CancelError::Ended(Box::new(entry.status.clone())));
+        }
+        tracing::info!(run = %run_id, "cancel requested");
+        entry.cancel.cancel();
+        entry.status.cancel_requested = true;
+        Ok(entry.status.clone())
+    }
+
+    /// Cancels every running run and waits until each has ended and written its manifest.
+    pub async fn shutdown(&self) {
+        self.stopping.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// The API's metrics in Prometheus' text format.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+}
+
+/// Keeps a run's status at the stage it is in.
+struct StageReporter {
+    service: Arc<RunService>,
+    run_id: String,
+}
+
+impl Progress for StageReporter {
+    fn stage(&self, _plan: Plan, stage: &str) {
+        self.service.set_stage(&self.run_id, stage);
+    }
+}

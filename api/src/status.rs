@@ -1,0 +1,61 @@
+//! What the API answers: a run's status, and the body of a refusal.
+
+use pvflow_runner::{RunManifest, RunState};
+use serde::{Deserialize, Serialize};
+
+/// A run as the API knows it: while it runs, its stage; once it ended, its manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub run_id: String,
+    pub plan: String,
+    pub date: String,
+    /// `running`, then `succeeded`, `failed` or `cancelled`.
+    pub state: RunState,
+    pub submitted_at: String,
+    /// The stage under way, while the run runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Someone asked for the run to stop (`DELETE /runs/<id>`) and it has not ended yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
+    /// Why the run failed or was cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The run's manifest once it ended (left out of listings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<RunManifest>,
+}
+
+impl RunStatus {
+    pub fn ended(&self) -> bool {
+        self.state != RunState::Running
+    }
+
+    /// The status of a run that ended, from its manifest (as stored under its dataset).
+    pub fn from_manifest(manifest: RunManifest) -> RunStatus {
+        RunStatus {
+            run_id: manifest.run_id.clone(),
+            plan: manifest.plan.clone(),
+            date: manifest.parameters.get("date").cloned().unwrap_or_default(),
+            state: manifest.state,
+            submitted_at: manifest.started_at.clone(),
+            stage: None,
+            cancel_requested: false,
+            error: manifest.error.clone(),
+            manifest: Some(manifest),
+        }
+    }
+}
+
+/// The body of every answer that is not a run: what went wrong, and where it applies, which
+/// parameter or which run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    /// The invalid parameter, when a request was refused for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// The run in the way (a conflict) or concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunStatus>,
+}

@@ -1,0 +1,211 @@
+//! The API over real HTTP on 127.0.0.1, running plans in-process.
+
+use crate::{ApiClient, ApiError, RunRequest, RunService, SessionSource};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
+use pvflow_runner::RunState;
+use pvflow_session::config::PvflowConfig;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Embedded(PvflowConfig);
+
+impl SessionSource for Embedded {
+    fn session(&self) -> BoxFuture<'static, Result<SessionContext, DataFusionError>> {
+        let config = self.0.clone();
+        Box::pin(async move {
+            pvflow_session::session_context(&config)
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+        })
+    }
+}
+
+/// A configuration whose silver and gold are directories of `dir`.
+fn config(dir: &tempfile::TempDir) -> PvflowConfig {
+    let mut config = PvflowConfig::default();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    config.storage.silver = path("silver");
+    config.storage.gold = path("gold");
+    config
+}
+
+struct Api {
+    client: ApiClient,
+    service: Arc<RunService>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(config: PvflowConfig) -> Api {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let service = RunService::new(config.clone(), Arc::new(Embedded(config)));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let served = tokio::spawn(crate::serve(listener, Arc::clone(&service), async {
+        let _ = stopped.await;
+    }));
+    Api {
+        client: ApiClient::new(&format!("http://{address}")),
+        service,
+        stop,
+        served,
+    }
+}
+
+impl Api {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.served.await.expect("joined").expect("served");
+    }
+}
+
+fn request(plan: &str, date: &str) -> RunRequest {
+    RunRequest {
+        plan: plan.into(),
+        date: date.into(),
+        ..RunRequest::default()
+    }
+}
+
+const POLL: Duration = Duration::from_millis(50);
+
+#[tokio::test]
+async fn refuses_an_invalid_parameter_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    let refused = |e: ApiError| match e {
+        ApiError::Refused(body) => body,
+        other => panic!("not refused: {other}"),
+    };
+    let date = refused(
+        api.client
+            .submit(&request("predict", "2026-02-30"))
+            .await
+            .expect_err("no 30 February"),
+    );
+    assert_eq!(date.parameter.as_deref(), Some("date"));
+    assert!(date.error.contains("2026-02-30"), "{}", date.error);
+    // The configuration names no brokers, and the request neither.
+    let brokers = refused(
+        api.client
+            .submit(&request("ingest", "2026-06-01"))
+            .await
+            .expect_err("no brokers"),
+    );
+    assert_eq!(brokers.parameter.as_deref(), Some("brokers"));
+    assert!(api.client.list().await.expect("list").is_empty());
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_run_says_why_and_its_status_outlives_the_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    let submitted = api
+        .client
+        .submit(&request("predict", "2026-06-01"))
+        .await
+        .expect("submitted");
+    assert_eq!(submitted.state, RunState::Running);
+    assert!(submitted.run_id.starts_with("predict-2026-06-01-"));
+    let ended = api
+        .client
+        .wait(&submitted.run_id, POLL, |_| {})
+        .await
+        .expect("ended");
+    assert_eq!(ended.state, RunState::Failed);
+    let error = ended.error.clone().expect("an error");
+    assert!(error.contains("no silver for 2026-06-01"), "{error}");
+    let manifest = ended.manifest.clone().expect("the manifest");
+    assert_eq!(manifest.run_id, submitted.run_id);
+    let metrics = api.service.metrics_text();
+    assert!(
+        metrics.contains(r#"pvflow_runs_ended_total{plan="predict",state="failed"} 1"#),
+        "{metrics}"
+    );
+    api.stop().await;
+
+    // A new process knows the run through its manifest under gold.
+    let again = start(config(&dir)).await;
+    let status = again.client.status(&submitted.run_id).await.expect("found");
+    assert_eq!(status.state, RunState::Failed);
+    assert_eq!(status.error.as_deref(), Some(error.as_str()));
+    for unknown in [
+        "predict-2026-06-01-00000000",
+        "no-such-run",
+        "ingest-..%2F..%2Fx",
+    ] {
+        match again.client.status(unknown).await {
+            Err(ApiError::NotFound(body)) => assert!(body.error.contains("no run"), "{body:?}"),
+            other => panic!("{unknown}: {other:?}"),
+        }
+    }
+    again.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_run_ends_cancelled_and_a_second_run_of_its_day_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    // Nothing listens on port 1: planning the Kafka offsets waits for the brokers' timeout
+    // (10 s), long enough to be cancelled first.
+    let ingest = RunRequest {
+        brokers: Some("127.0.0.1:1".into()),
+        ..request("ingest", "2026-06-01")
+    };
+    let run = api.client.submit(&ingest).await.expect("submitted");
+    match api.client.submit(&ingest).await {
+        Err(ApiError::Conflict(body)) => {
+            assert_eq!(body.run.map(|r| r.run_id), Some(run.run_id.clone()));
+        }
+        other => panic!("a second run of the day was not refused: {other:?}"),
+    }
+    let cancelling = api.client.cancel(&run.run_id).await.expect("cancel");
+    assert!(cancelling.cancel_requested);
+    let ended = api
+        .client
+        .wait(&run.run_id, POLL, |_| {})
+        .await
+        .expect("ended");
+    assert_eq!(ended.state, RunState::Cancelled);
+    assert_eq!(ended.error.as_deref(), Some("cancelled on request"));
+    match api.client.cancel(&run.run_id).await {
+        Err(ApiError::Conflict(body)) => assert!(body.error.contains("already ended")),
+        other => panic!("cancelling an ended run: {other:?}"),
+    }
+    // Nothing was written but the manifest.
+    let silver = dir.path().join("silver");
+    let written: Vec<_> = std::fs::read_dir(&silver)
+        .expect("silver")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(written, ["_runs"], "{written:?}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_the_process_cancels_its_runs_and_refuses_new_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    let ingest = RunRequest {
+        brokers: Some("127.0.0.1:1".into()),
+        ..request("ingest", "2026-06-01")
+    };
+    let run = api.client.submit(&ingest).await.expect("submitted");
+    let service = Arc::clone(&api.service);
+    api.stop().await;
+    let status = service.status(&run.run_id).await.expect("status");
+    let status = status.expect("known");
+    assert_eq!(status.state, RunState::Cancelled);
+    assert_eq!(
+        status.error.as_deref(),
+        Some("cancelled: the API process was stopped")
+    );
+    assert!(matches!(
+        service.submit(&ingest),
+        Err(crate::SubmitError::ShuttingDown)
+    ));
+}

@@ -1,0 +1,108 @@
+//! `pvflow serve`: the run API, for orchestrators that start plan runs over HTTP.
+
+use crate::{Failure, remote, signals};
+use anyhow::Context;
+use clap::Args;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
+use pvflow_api::{RunService, SessionSource};
+use pvflow_session::config::PvflowConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub const AFTER_HELP: &str = "\
+Orchestrators (Airflow, Step Functions, cron) start runs of the plans here and poll them until
+they end. A run does exactly what `pvflow run` does (on the cluster given by --scheduler, else in
+this process) and writes the same manifest.
+
+  POST   /runs         {\"plan\": \"ingest\", \"date\": \"2026-06-01\"}: 202 with the run's status,
+                       Location: /runs/<id>. Optional fields, as pvflow run's flags: brokers,
+                       topic, silver, gold, readings_parquet; unset ones come from this
+                       process's configuration. 400 names an invalid parameter; 409 if that
+                       plan is already running for that day into that dataset.
+  GET    /runs/<id>    the run's state (running, succeeded, failed, cancelled), its stage while
+                       it runs, its manifest once it ended; 404 if unknown. Runs of earlier
+                       processes are read from their manifests (_runs/<id>.json).
+  GET    /runs         the runs this process knows, newest first (?plan=, ?date=, ?state=)
+  DELETE /runs/<id>    cancels the run: its cluster jobs stop, its staging goes, the previous
+                       output stays; 409 if it already ended
+  GET    /healthz      liveness
+  GET    /metrics      Prometheus: pvflow_runs_submitted_total, pvflow_runs_ended_total,
+                       pvflow_runs_running, pvflow_run_duration_seconds, pvflow_run_rows_total
+
+Prints `pvflow API on http://ADDR` once listening. SIGTERM or SIGINT cancels the running runs,
+waits until each has written its manifest, and exits 0.
+
+Examples:
+  pvflow serve --bind 0.0.0.0:8080 --scheduler df://pvflow-scheduler:50050
+  curl -X POST localhost:8080/runs -d '{\"plan\": \"ingest\", \"date\": \"2026-06-01\"}'
+  pvflow runs submit ingest --date 2026-06-01 --wait";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Run plans on a pvflow cluster (df://HOST:PORT of a pvflow-scheduler) instead of in this
+    /// process
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
+}
+
+/// Sessions for the API's runs, as `pvflow run` makes them.
+struct RunSessions {
+    config: PvflowConfig,
+    scheduler: Option<String>,
+}
+
+impl SessionSource for RunSessions {
+    fn session(&self) -> BoxFuture<'static, Result<SessionContext, DataFusionError>> {
+        let config = self.config.clone();
+        let scheduler = self.scheduler.clone();
+        Box::pin(async move {
+            match scheduler {
+                Some(url) => remote::connect(&config, &url)
+                    .await
+                    .map_err(|f| DataFusionError::External(f.error.into())),
+                None => pvflow_session::session_context(&config)
+                    .map_err(|e| DataFusionError::External(Box::new(e))),
+            }
+        })
+    }
+}
+
+pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> {
+    let sessions = RunSessions {
+        config: config.clone(),
+        scheduler: args.scheduler,
+    };
+    // A wrong --scheduler or model is a usage error at start, not a failure of every run.
+    if let Some(url) = &sessions.scheduler {
+        remote::connect(config, url).await?;
+    } else {
+        pvflow_session::session_context(config).map_err(Failure::usage)?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))
+        .map_err(Failure::io)?;
+    let address = listener
+        .local_addr()
+        .context("the listener has no address")
+        .map_err(Failure::io)?;
+    println!("pvflow API on http://{address}");
+    tracing::info!(%address, "pvflow API listening");
+    let service = RunService::new(config.clone(), Arc::new(sessions));
+    let shutdown = async {
+        let signal = signals::stop().await;
+        tracing::info!(
+            signal = signal.name(),
+            "pvflow API stopping: cancelling its runs"
+        );
+    };
+    pvflow_api::serve(listener, service, shutdown)
+        .await
+        .context("the pvflow API failed")
+        .map_err(Failure::io)
+}
