@@ -4,7 +4,7 @@
 //! builds them before running tests).
 
 use assert_cmd::Command;
-use pvflow_testkit::{PvflowCluster, S3Server, TansuBroker};
+use pvflow_testkit::{PvflowCluster, RunApi, S3Server, TansuBroker};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -135,24 +135,50 @@ fn run_args(plan: &str, brokers: &str, data: &str) -> Vec<std::ffi::OsString> {
     args
 }
 
-/// `pvflow run`'s manifest, from `--json`.
+/// Where a test runs a plan.
+#[derive(Debug, Clone, Copy)]
+enum Via<'a> {
+    /// `pvflow run`, in its own process.
+    InProcess,
+    /// `pvflow run --scheduler <url>`.
+    Cluster(&'a str),
+    /// `pvflow runs --api <url> submit --wait`, through a `pvflow serve`.
+    Api(&'a str),
+}
+
+/// The run's manifest, from `--json`.
 fn run_plan(
     bins: &std::path::Path,
     env: &[(&str, String)],
     plan: &str,
     brokers: &str,
     data: &str,
-    scheduler: Option<&str>,
+    via: Via,
 ) -> serde_json::Value {
     let mut command = pvflow(bins);
     for (key, value) in env {
         command.env(key, value);
     }
-    command.args(run_args(plan, brokers, data));
-    if let Some(url) = scheduler {
-        command.args(["--scheduler", url]);
+    let args = run_args(plan, brokers, data);
+    match via {
+        Via::InProcess => command.args(args),
+        Via::Cluster(url) => command.args(args).args(["--scheduler", url]),
+        // `submit` takes `run`'s arguments after `run`.
+        Via::Api(url) => command
+            .args(["runs", "--api", url, "submit"])
+            .args(&args[1..])
+            .args(["--wait", "--poll", "0.2"]),
+    };
+    let printed: serde_json::Value =
+        serde_json::from_str(&stdout(&mut command)).expect("a JSON manifest");
+    match via {
+        // The API prints the run's status, which holds its manifest.
+        Via::Api(_) => {
+            assert_eq!(printed["state"], printed["manifest"]["state"], "{printed}");
+            printed["manifest"].clone()
+        }
+        _ => printed,
     }
-    serde_json::from_str(&stdout(&mut command)).expect("a JSON manifest")
 }
 
 /// The content of a dataset's day, in a stable order and without run IDs.
@@ -239,14 +265,17 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = |name: &str| dir.path().join(name).display().to_string();
     let (embedded, distributed, on_s3) = (root("embedded"), root("cluster"), s3.url("data"));
+    // The run to disk goes through the run API, whose runs are the cluster's clients.
+    let api = RunApi::start(&bins, &url, &env_refs).expect("run API");
+    let api_url = api.url();
     let runs = [
-        (&embedded, None),
-        (&distributed, Some(url.as_str())),
-        (&on_s3, Some(url.as_str())),
+        (&embedded, Via::InProcess),
+        (&distributed, Via::Api(&api_url)),
+        (&on_s3, Via::Cluster(&url)),
     ];
 
-    for (data, scheduler) in runs {
-        let ingest = run_plan(&bins, &env, "ingest", &brokers, data, scheduler);
+    for (data, via) in runs {
+        let ingest = run_plan(&bins, &env, "ingest", &brokers, data, via);
         assert_eq!(
             ingest["state"],
             "succeeded",
@@ -266,7 +295,7 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         let partitions = ingest["kafka"]["partitions"].as_array().expect("offsets");
         assert_eq!(partitions.len(), 3, "{ingest}");
 
-        let predict = run_plan(&bins, &env, "predict", &brokers, data, scheduler);
+        let predict = run_plan(&bins, &env, "predict", &brokers, data, via);
         assert_eq!(
             predict["state"],
             "succeeded",
@@ -277,6 +306,12 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
             count(&predict, "windows_scored"),
             count(&ingest, "windows_imaged")
         );
+    }
+
+    let metrics = api.get("/metrics").expect("metrics");
+    for plan in ["ingest", "predict"] {
+        let ended = format!(r#"pvflow_runs_ended_total{{plan="{plan}",state="succeeded"}} 1"#);
+        assert!(metrics.contains(&ended), "{metrics}\n{}", api.log());
     }
 
     let gold_sql = |data: &str| {
@@ -329,7 +364,7 @@ fn rerun_replaces_the_day(
 ) {
     let day = files.join("gold/date=2026-06-01");
     let before = files_of(&day);
-    let rerun = run_plan(bins, env, "predict", brokers, data, Some(url));
+    let rerun = run_plan(bins, env, "predict", brokers, data, Via::Cluster(url));
     assert_eq!(rerun["state"], "succeeded", "{rerun}");
     let after = files_of(&day);
     let reported: Vec<String> = rerun["outputs"][0]["files"]
@@ -441,7 +476,7 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path();
     let root = data.to_str().expect("utf-8 path");
-    let first = run_plan(&bins, &env, "ingest", &brokers, root, Some(&url));
+    let first = run_plan(&bins, &env, "ingest", &brokers, root, Via::Cluster(&url));
     assert_eq!(first["state"], "succeeded", "{first}");
     let silver_sql = format!(
         "SELECT device_id, count(*) AS windows, sum(readings) AS readings,

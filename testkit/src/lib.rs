@@ -199,6 +199,21 @@ impl ServerProcess {
         text
     }
 
+    /// Sends SIGTERM (as Kubernetes stops a pod) and waits up to `limit` for the process to
+    /// exit; `None` if it did not.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().ok()?;
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Kills the process now (as a crash would) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -451,6 +466,54 @@ impl PvflowCluster {
             text.push_str(&format!("\n--- executor {i} ---\n{}", e.log()));
         }
         text
+    }
+}
+
+/// `pvflow serve` on 127.0.0.1, running plans on the cluster at `scheduler`.
+#[derive(Debug)]
+pub struct RunApi {
+    process: ServerProcess,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RunApi {
+    /// Starts the API with `env` (as the cluster's processes get it) and waits until it listens.
+    pub fn start(
+        bin_dir: &Path,
+        scheduler: &str,
+        env: &[(&str, &str)],
+    ) -> Result<RunApi, TestkitError> {
+        let dir = tempfile::tempdir().map_err(io("create the API's directory"))?;
+        let port = free_port()?;
+        let mut command = Command::new(bin_dir.join("pvflow"));
+        command
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--scheduler", scheduler])
+            .env_remove("PVFLOW_CONFIG")
+            .envs(env.iter().copied());
+        let mut process =
+            ServerProcess::spawn("pvflow serve", command, dir.path().join("api.log"))?;
+        process.wait_for_port(port)?;
+        Ok(RunApi {
+            process,
+            port,
+            _dir: dir,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for `pvflow runs --api`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The body of `GET path`, if it answered 200.
+    pub fn get(&self, path: &str) -> Option<String> {
+        http_get(self.port, path).and_then(|(code, body)| (code == 200).then_some(body))
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
     }
 }
 
