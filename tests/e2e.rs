@@ -274,6 +274,8 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         (&on_s3, Via::Cluster(&url)),
     ];
 
+    // What the cluster's runs read and classified, to check against the executors' metrics.
+    let (mut cluster_messages, mut cluster_scored) = (0, 0);
     for (data, via) in runs {
         let ingest = run_plan(&bins, &env, "ingest", &brokers, data, via);
         assert_eq!(
@@ -306,7 +308,57 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
             count(&predict, "windows_scored"),
             count(&ingest, "windows_imaged")
         );
+        if !matches!(via, Via::InProcess) {
+            cluster_messages += count(&ingest, "messages_read");
+            cluster_scored += count(&predict, "windows_scored");
+        }
     }
+
+    // The executors' probes answer as Ballista's own do, and their /metrics count the same work
+    // as the manifests, between them.
+    for i in 0..2 {
+        assert_eq!(
+            cluster.executor_get(i, "/healthz"),
+            Some((200, "ok\n".into()))
+        );
+        assert_eq!(
+            cluster.executor_get(i, "/readyz"),
+            Some((200, "ready\n".into()))
+        );
+    }
+    let executor_metrics: Vec<String> = (0..2)
+        .map(|i| match cluster.executor_get(i, "/metrics") {
+            Some((200, body)) => body,
+            other => panic!("executor {i} /metrics: {other:?}"),
+        })
+        .collect();
+    let summed = |name: &str, labels: &[&str]| -> i64 {
+        executor_metrics
+            .iter()
+            .map(|text| metric_sum(text, name, labels))
+            .sum()
+    };
+    let readings_scan = [r#"topic="pv.plans""#, r#"scan="readings""#];
+    assert_eq!(
+        summed("pvflow_kafka_messages_read_total", &readings_scan),
+        cluster_messages,
+        "{executor_metrics:?}"
+    );
+    let classified = summed("pvflow_windows_classified_total", &[]);
+    let unclassified = summed(
+        "pvflow_windows_classified_total",
+        &[r#"fault_label="none""#],
+    );
+    assert_eq!(
+        classified - unclassified,
+        cluster_scored,
+        "{executor_metrics:?}"
+    );
+    assert!(
+        executor_metrics[0].contains("process_resident_memory_bytes"),
+        "{}",
+        executor_metrics[0]
+    );
 
     let metrics = api.get("/metrics").expect("metrics");
     for plan in ["ingest", "predict"] {
@@ -349,6 +401,20 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         rerun_replaces_the_day(&bins, &env, &brokers, &url, data, &files);
         assert_eq!(gold, day_content(&bins, &env, &gold_sql(data)), "{data}");
     }
+}
+
+/// The sum of metric `name`'s samples in Prometheus text `text` that carry every one of
+/// `labels` (`key="value"`).
+fn metric_sum(text: &str, name: &str, labels: &[&str]) -> i64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as i64)
+        .sum()
 }
 
 /// Re-runs predict for the day on the cluster at `url` and checks that gold's day directory (in

@@ -101,9 +101,13 @@ impl RunMetrics {
         self.ended.with_label_values(&[plan, "failed"]).inc();
     }
 
+    /// The runs' metrics, and the process' own (its in-process runs' Kafka scans and functions,
+    /// CPU and memory).
     pub(crate) fn text(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(prometheus::gather());
         let mut text = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut text) {
             tracing::warn!(error = %e, "cannot encode the metrics");
         }
         String::from_utf8_lossy(&text).into_owned()

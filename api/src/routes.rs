@@ -127,7 +127,7 @@ async fn cancel(State(service): State<Arc<RunService>>, Path(id): Path<String>) 
 
 async fn metrics(State(service): State<Arc<RunService>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         service.metrics_text(),
     )
         .into_response()

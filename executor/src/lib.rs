@@ -3,10 +3,12 @@
 //! Tasks arrive as serialised plans; this executor decodes them with pvflow's codecs (Kafka
 //! scans, `pv_scalogram` with the normalisation the plan carries) and resolves functions in a
 //! registry holding Ballista's defaults and pvflow's. Ballista's own flags are kept as they are.
+//! Its health port also serves Prometheus metrics ([`probes`]).
+
+pub mod probes;
 
 use anyhow::Context;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
-use ballista_executor::health::spawn_health_server;
 use clap::Parser;
 use pvflow_session::config::PvflowConfig;
 use pvflow_session::distributed::DistributedParts;
@@ -17,7 +19,9 @@ use std::sync::Arc;
 pub const AFTER_HELP: &str = "\
 Registers with the scheduler at --scheduler-host/--scheduler-port and runs its tasks, --vcores
 at a time. Serves Arrow Flight (shuffle reads and results) on --bind-port, task launch gRPC on
---bind-grpc-port and the health probes /healthz and /readyz on --bind-health-port. Other
+--bind-grpc-port, and the health probes /healthz and /readyz and Prometheus /metrics (Kafka
+messages read, windows imaged and classified, the model's batch latency, process CPU and
+memory) on --bind-health-port. Other
 executors and clients must reach --external-host on --bind-port.
 
 Every flag can also be set as PVFLOW_EXECUTOR_<FLAG> (e.g. PVFLOW_EXECUTOR_SCHEDULER_HOST); a flag given on the
@@ -64,14 +68,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .context("--bind-host/--bind-health-port do not form a socket address")?;
     let executor = executor_config(args.ballista, &parts)?;
 
-    let (stop_health, health_stopped) = tokio::sync::oneshot::channel();
-    let health = spawn_health_server(health_address, executor.health.clone(), health_stopped);
+    let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel();
+    let probes = probes::serve(health_address, executor.health.clone(), probes_stopped)
+        .await
+        .with_context(|| format!("cannot serve probes and metrics on {health_address}"))?;
     let result = start_executor_process(Arc::new(executor))
         .await
         .context("executor failed");
-    let _ = stop_health.send(());
-    if let Ok(Err(e)) = health.await {
-        tracing::warn!(error = %e, "health server stopped with an error");
+    let _ = stop_probes.send(());
+    if let Ok(Err(e)) = probes.await {
+        tracing::warn!(error = %e, "probe server stopped with an error");
     }
     result
 }

@@ -3,6 +3,7 @@
 
 use crate::decode::{CHUNK_MESSAGES, ChunkDecoder, MessageChunk};
 use crate::error::KafkaError;
+use crate::metrics::ScanCounters;
 use crate::offsets::{KafkaSlice, TimeRange};
 use crate::options::{KafkaTableConfig, redacted};
 use crate::schema::{KAFKA_TIMESTAMP, TS, quarantine_schema, readings_schema};
@@ -222,6 +223,8 @@ struct ScanMetrics {
     rows: Count,
     quarantined: Count,
     out_of_range: Count,
+    /// The process' Prometheus counters, beside the query's own metrics.
+    node: ScanCounters,
 }
 
 impl ExecutionPlan for KafkaScanExec {
@@ -288,6 +291,7 @@ impl ExecutionPlan for KafkaScanExec {
                 .counter("messages_quarantined", partition),
             out_of_range: MetricBuilder::new(&self.metrics)
                 .counter("messages_out_of_range", partition),
+            node: ScanCounters::new(&self.config.topic, self.config.quarantine),
         };
         let mut slices = self.slices.execute(partition, context)?;
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
@@ -395,6 +399,7 @@ fn read_slice(
         }
     }
     let open = flush_chunk(&mut chunk)?;
+    metrics.node.seconds.inc_by(started.elapsed().as_secs_f64());
     tracing::debug!(
         topic = %config.topic,
         partition = slice.partition,
@@ -422,6 +427,7 @@ fn flush(
         return Ok(true);
     }
     metrics.messages.add(chunk.len());
+    metrics.node.messages.inc_by(chunk.len() as u64);
     let decoded = decoder
         .decode(chunk)
         .map_err(|e| DataFusionError::ArrowError(Box::new(e), None))?;
@@ -435,6 +441,7 @@ fn flush(
         .out_of_range
         .add(decoded_total - readings.num_rows() - quarantined.num_rows());
     let batch = if quarantine { quarantined } else { readings };
+    metrics.node.rows.inc_by(batch.num_rows() as u64);
     if batch.num_rows() == 0 {
         return Ok(true);
     }

@@ -5,12 +5,14 @@
 //! a fallback for brokers that answer it wrongly), cut into slices that are each a DataFusion
 //! partition. Each slice is read and decoded independently ([`exec`], [`decode`]): Avro through
 //! `arrow-avro` or JSON, with every message that is not a valid reading kept aside in a
-//! quarantine instead of dropped. [`produce`] writes readings in the same format.
+//! quarantine instead of dropped; scans count what they read in the process' Prometheus
+//! registry. [`produce`] writes readings in the same format.
 
 pub mod avro;
 pub mod decode;
 pub mod error;
 pub mod exec;
+mod metrics;
 pub mod offsets;
 pub mod options;
 pub mod produce;

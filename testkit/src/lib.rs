@@ -347,6 +347,8 @@ impl S3Server {
 pub struct PvflowCluster {
     // Executors stop before the scheduler, and both before their directory goes.
     executors: Vec<ServerProcess>,
+    /// Each executor's probes and metrics port.
+    health_ports: Vec<u16>,
     scheduler: ServerProcess,
     scheduler_port: u16,
     dir: tempfile::TempDir,
@@ -380,6 +382,7 @@ impl PvflowCluster {
         scheduler.wait_for_port(scheduler_port)?;
         let mut cluster = PvflowCluster {
             executors: Vec::new(),
+            health_ports: Vec::new(),
             scheduler,
             scheduler_port,
             dir,
@@ -421,6 +424,7 @@ impl PvflowCluster {
         )?;
         executor.wait_for_port(flight)?;
         self.executors.push(executor);
+        self.health_ports.push(health);
         Ok(())
     }
 
@@ -450,6 +454,11 @@ impl PvflowCluster {
     /// `GET path` on the scheduler's REST API (`/api/job/ID`, ...): status code and body.
     pub fn scheduler_get(&self, path: &str) -> Option<(u16, String)> {
         http_get(self.scheduler_port, path)
+    }
+
+    /// `GET path` on executor `i`'s probes and metrics port (`/readyz`, `/metrics`).
+    pub fn executor_get(&self, i: usize, path: &str) -> Option<(u16, String)> {
+        http_get(*self.health_ports.get(i)?, path)
     }
 
     /// Kills executor `i` without warning, as a crashed machine would.

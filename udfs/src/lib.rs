@@ -9,12 +9,16 @@
 //! - [`pv_fault_classify`](pv_fault_classify::PvFaultClassify): a scalogram's fault class by the
 //!   configured ONNX model ([`fault_model`]), run by ONNX Runtime in batches.
 //!
+//! The functions count their work (windows imaged and classified, the model's batch latency) in
+//! the process' Prometheus registry.
+//!
 //! Both are vectorised over whole Arrow arrays: the transform of every equal-length series in a
 //! batch is one matrix product with a matrix built once per process ([`morlet`]).
 
 pub mod cwt_morlet;
 pub mod fault_model;
 mod list_args;
+mod metrics;
 pub mod morlet;
 pub mod normalization;
 pub mod pv_fault_classify;

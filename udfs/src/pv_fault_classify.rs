@@ -3,6 +3,7 @@
 
 use crate::fault_model::{FAULT_LABELS, FaultModel, INPUT_LEN};
 use crate::list_args::{list_element, list_of};
+use crate::metrics;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, Int32Array, StringArray,
     StructArray,
@@ -185,9 +186,11 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
         .chunks(BATCH_ROWS * INPUT_LEN)
         .zip(valid_rows.chunks(BATCH_ROWS))
     {
+        let timer = metrics::MODEL_BATCH_SECONDS.start_timer();
         let out = model
             .probabilities(chunk)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        timer.observe_duration();
         for (p, row) in out.chunks_exact(FAULT_LABELS.len()).zip(chunk_rows) {
             probabilities[row * FAULT_LABELS.len()..(row + 1) * FAULT_LABELS.len()]
                 .copy_from_slice(p);
@@ -206,6 +209,7 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
         .iter()
         .map(|c| c.map(|c| FAULT_LABELS[c as usize]))
         .collect();
+    count_classified(&labels);
     let versions: StringArray = valid.iter().map(|v| v.then_some(model.version())).collect();
     let probabilities = FixedSizeListArray::try_new(
         Arc::new(Field::new_list_field(DataType::Float32, true)),
@@ -224,6 +228,23 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
         children,
         Some(nulls),
     )?))
+}
+
+fn count_classified(labels: &StringArray) {
+    let mut per_label = [0u64; FAULT_LABELS.len()];
+    for label in labels.iter().flatten() {
+        if let Some(i) = FAULT_LABELS.iter().position(|l| *l == label) {
+            per_label[i] += 1;
+        }
+    }
+    for (label, count) in FAULT_LABELS.iter().zip(per_label) {
+        metrics::CLASSIFIED
+            .with_label_values(&[*label])
+            .inc_by(count);
+    }
+    metrics::CLASSIFIED
+        .with_label_values(&["none"])
+        .inc_by(labels.null_count() as u64);
 }
 
 /// The images of a `FixedSizeList<Float32, 16384>` array as one slice, when every row is a

@@ -3,6 +3,7 @@
 
 use crate::cwt_morlet::SIGNAL_PROCESSING;
 use crate::list_args::{coerce_float_list, coerce_int_list, list_of, row_values};
+use crate::metrics;
 use crate::morlet::DenseCwt;
 use crate::normalization::{CHANNELS, Normalization};
 use crate::pv_window_series::WINDOWING_EXAMPLE;
@@ -16,6 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 /// Readings per window: about 21 minutes at one reading per 20 s.
 pub const WINDOW_LEN: usize = 64;
@@ -99,7 +101,16 @@ impl ScalarUDFImpl for PvScalogram {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let started = Instant::now();
         let result = self.scalograms(&arrays)?;
+        metrics::SCALOGRAM_SECONDS.inc_by(started.elapsed().as_secs_f64());
+        let without_image = result.null_count() as u64;
+        metrics::SCALOGRAMS
+            .with_label_values(&["imaged"])
+            .inc_by(result.len() as u64 - without_image);
+        metrics::SCALOGRAMS
+            .with_label_values(&["no_image"])
+            .inc_by(without_image);
         Ok(if all_scalar {
             ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
         } else {
