@@ -338,12 +338,18 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
             .map(|text| metric_sum(text, name, labels))
             .sum()
     };
-    let readings_scan = [r#"topic="pv.plans""#, r#"scan="readings""#];
-    assert_eq!(
-        summed("pvflow_kafka_messages_read_total", &readings_scan),
-        cluster_messages,
-        "{executor_metrics:?}"
-    );
+    // Both scans of a run, readings and quarantine, read exactly the offsets its manifest
+    // records (the run pins them).
+    for scan in [r#"scan="readings""#, r#"scan="quarantine""#] {
+        assert_eq!(
+            summed(
+                "pvflow_kafka_messages_read_total",
+                &[r#"topic="pv.plans""#, scan]
+            ),
+            cluster_messages,
+            "{scan}: {executor_metrics:?}"
+        );
+    }
     let classified = summed("pvflow_windows_classified_total", &[]);
     let unclassified = summed(
         "pvflow_windows_classified_total",

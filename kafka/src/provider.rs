@@ -2,7 +2,7 @@
 //! 'kafka://host:port/topic' OPTIONS ('format' 'avro')`, or [`KafkaTable::new`] from Rust.
 
 use crate::exec::KafkaScanExec;
-use crate::offsets::{TimeRange, plan_slices};
+use crate::offsets::{KafkaSlice, TimeRange, plan_slices};
 use crate::options::KafkaTableConfig;
 use crate::schema::{KAFKA_TIMESTAMP, TS, quarantine_schema, readings_schema};
 use crate::time_range::{constrains, time_range};
@@ -21,15 +21,38 @@ pub const KAFKA_FORMAT: &str = "KAFKA";
 #[derive(Debug, Clone)]
 pub struct KafkaTable {
     config: KafkaTableConfig,
+    /// Set: the table is the messages at these offsets, not those the brokers hold now.
+    pinned: Option<Vec<KafkaSlice>>,
 }
 
 impl KafkaTable {
+    /// The topic as the brokers hold it: each scan finds its offsets from its time range.
     pub fn new(config: KafkaTableConfig) -> Self {
-        KafkaTable { config }
+        KafkaTable {
+            config,
+            pinned: None,
+        }
+    }
+
+    /// Exactly the messages at `slices` (as a scan of this topic planned them): every scan
+    /// reads those, without asking the brokers, and still keeps only the rows its filters'
+    /// time range holds. A run pins its range this way, so that each of its queries (the
+    /// readings, the quarantine) reads the offsets its manifest records, even if the brokers'
+    /// answer changed since (retention, a late write).
+    pub fn pinned(config: KafkaTableConfig, slices: Vec<KafkaSlice>) -> Self {
+        KafkaTable {
+            config,
+            pinned: Some(slices),
+        }
     }
 
     pub fn config(&self) -> &KafkaTableConfig {
         &self.config
+    }
+
+    /// The slices a pinned table reads.
+    pub fn pinned_slices(&self) -> Option<&[KafkaSlice]> {
+        self.pinned.as_deref()
     }
 
     /// The column a time range applies to: a reading's `ts`, a quarantined message's Kafka
@@ -42,12 +65,16 @@ impl KafkaTable {
         }
     }
 
-    /// Plans a scan of `range` (blocking broker round trips run off the async runtime).
+    /// Plans a scan of `range` (blocking broker round trips run off the async runtime; none
+    /// for a pinned table).
     pub async fn plan(
         &self,
         range: TimeRange,
         projection: Option<Vec<usize>>,
     ) -> Result<KafkaScanExec> {
+        if let Some(slices) = &self.pinned {
+            return KafkaScanExec::new(self.config.clone(), slices, range, projection);
+        }
         let config = self.config.clone();
         let slices = tokio::task::spawn_blocking(move || plan_slices(&config, range))
             .await

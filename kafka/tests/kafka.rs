@@ -248,6 +248,45 @@ async fn day_round_trip(brokers: String) {
         "exactly the range's messages (2 malformed inside it)"
     );
 
+    // Pinned to those slices, a table reads their messages whatever its queries' range: a
+    // whole-day query sees only the slices' readings, and their quarantine only theirs.
+    let slices = scan.planned_slices().expect("slices");
+    let pinned = KafkaTable::pinned(table.config().clone(), slices.clone());
+    ctx.register_table("pinned", Arc::new(pinned))
+        .expect("register");
+    assert_eq!(
+        count(&ctx, "SELECT count(*) FROM pinned").await,
+        DEVICES as i64 * 2160
+    );
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(*) FROM pinned WHERE ts >= TIMESTAMP '2026-01-01T00:00:00Z'"
+        )
+        .await,
+        DEVICES as i64 * 2160
+    );
+    // A narrower range still filters.
+    assert_eq!(
+        count(
+            &ctx,
+            "SELECT count(*) FROM pinned WHERE ts < TIMESTAMP '2026-01-01T06:01:00Z'"
+        )
+        .await,
+        DEVICES as i64 * 3
+    );
+    let mut quarantine = table.config().clone();
+    quarantine.quarantine = true;
+    ctx.register_table(
+        "pinned_quarantine",
+        Arc::new(KafkaTable::pinned(quarantine, slices)),
+    )
+    .expect("register");
+    assert_eq!(
+        count(&ctx, "SELECT count(*) FROM pinned_quarantine").await,
+        2
+    );
+
     // A date, BETWEEN, and a range past the end.
     assert_eq!(
         count(

@@ -267,25 +267,29 @@ async fn ingest(ctx: &SessionContext, params: &RunParams, stages: &mut Stages<'_
     match &params.readings {
         Readings::Kafka(kafka) => {
             let stage = stages.start("plan Kafka offsets");
-            let table = KafkaTable::new(kafka.clone());
-            let slices = table
+            let slices = KafkaTable::new(kafka.clone())
                 .plan(range, None)
                 .await?
                 .planned_slices()
-                .unwrap_or_default();
+                .ok_or_else(|| {
+                    DataFusionError::Internal("a new Kafka scan has no planned slices".into())
+                })?;
             let consumed = kafka_consumed(kafka, range, &slices);
             stages
                 .manifest
                 .counts
                 .insert("messages_read".into(), consumed.messages);
             stages.manifest.kafka = Some(consumed);
-            replace_table(ctx, "readings", Arc::new(table))?;
+            // Both scans read exactly the offsets the manifest records: every message read is
+            // then a windowed reading or quarantined, whatever the brokers answer later.
+            let readings = KafkaTable::pinned(kafka.clone(), slices.clone());
+            replace_table(ctx, "readings", Arc::new(readings))?;
             let mut quarantine = kafka.clone();
             quarantine.quarantine = true;
             replace_table(
                 ctx,
                 "readings_quarantine",
-                Arc::new(KafkaTable::new(quarantine)),
+                Arc::new(KafkaTable::pinned(quarantine, slices)),
             )?;
             stages.done(stage);
         }

@@ -29,7 +29,7 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use pvflow_kafka::exec::KafkaScanExec;
 use pvflow_kafka::options::is_secret;
-use pvflow_kafka::{KafkaTable, KafkaTableConfig, TimeRange};
+use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
 use pvflow_output::{StagedParquetWriteExec, StagedTarget, StagedWrite};
 use pvflow_udfs::normalization::Normalization;
 use pvflow_udfs::pv_scalogram::PvScalogram;
@@ -44,7 +44,12 @@ const PVFLOW: u8 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Payload {
-    KafkaTable(KafkaTableConfig),
+    KafkaTable {
+        config: KafkaTableConfig,
+        /// A pinned table's slices ([`KafkaTable::pinned`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pinned: Option<Vec<KafkaSlice>>,
+    },
     KafkaScan {
         config: KafkaTableConfig,
         range: TimeRange,
@@ -188,8 +193,12 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
                 .inner
                 .try_decode_table_provider(body, table_ref, schema, ctx),
             (_, body) => match decode_payload(body)? {
-                Payload::KafkaTable(config) => {
-                    Ok(Arc::new(KafkaTable::new(self.secrets.restore(config))))
+                Payload::KafkaTable { config, pinned } => {
+                    let config = self.secrets.restore(config);
+                    Ok(Arc::new(match pinned {
+                        Some(slices) => KafkaTable::pinned(config, slices),
+                        None => KafkaTable::new(config),
+                    }))
                 }
                 other => Err(DataFusionError::Internal(format!(
                     "table {table_ref}: expected a Kafka table payload, got {other:?}"
@@ -205,7 +214,11 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
         buf: &mut Vec<u8>,
     ) -> Result<()> {
         if let Some(kafka) = node.downcast_ref::<KafkaTable>() {
-            return encode_payload(&Payload::KafkaTable(without_secrets(kafka.config())), buf);
+            let payload = Payload::KafkaTable {
+                config: without_secrets(kafka.config()),
+                pinned: kafka.pinned_slices().map(<[KafkaSlice]>::to_vec),
+            };
+            return encode_payload(&payload, buf);
         }
         encode_ballista(buf, |b| {
             self.inner.try_encode_table_provider(table_ref, node, b)
@@ -366,5 +379,47 @@ impl PhysicalExtensionCodec for PvflowPhysicalCodec {
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         encode_udf(node, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    #[test]
+    fn kafka_tables_travel_pinned_and_without_secrets() {
+        let mut config = KafkaTableConfig::new("broker:9092", "pv.readings");
+        config
+            .client
+            .insert("sasl.password".into(), "client secret".into());
+        let slices = vec![KafkaSlice {
+            partition: 2,
+            start: 10,
+            end: 20,
+        }];
+        let node_secret = BTreeMap::from([("sasl.password".to_string(), "node secret".into())]);
+        let codec = PvflowLogicalCodec::new(NodeSecrets::new(&node_secret));
+        let table = KafkaTable::pinned(config, slices.clone());
+        let reference = TableReference::bare("readings");
+        let mut buf = Vec::new();
+        codec
+            .try_encode_table_provider(&reference, Arc::new(table.clone()), &mut buf)
+            .expect("encoded");
+        assert!(!String::from_utf8_lossy(&buf).contains("client secret"));
+        let ctx = SessionContext::new();
+        let decoded = codec
+            .try_decode_table_provider(&buf, &reference, table.schema(), &ctx.task_ctx())
+            .expect("decoded");
+        let decoded = decoded.downcast_ref::<KafkaTable>().expect("a Kafka table");
+        assert_eq!(decoded.pinned_slices(), Some(slices.as_slice()));
+        assert_eq!(
+            decoded
+                .config()
+                .client
+                .get("sasl.password")
+                .map(String::as_str),
+            Some("node secret")
+        );
     }
 }
