@@ -19,6 +19,9 @@ pub enum ApiError {
     Refused(ErrorBody),
     #[error("{}", .0.error)]
     NotFound(ErrorBody),
+    /// The API requires a token and this client sent none, or a wrong one (401).
+    #[error("{}", .0.error)]
+    Unauthorized(ErrorBody),
     /// A run is in the way (409): the same plan and day is running, or the run already ended.
     #[error("{}", .0.error)]
     Conflict(ErrorBody),
@@ -33,6 +36,7 @@ pub enum ApiError {
 pub struct ApiClient {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl ApiClient {
@@ -40,7 +44,14 @@ impl ApiClient {
         ApiClient {
             base: base.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
+            token: None,
         }
+    }
+
+    /// Sends `token` as the bearer token the API requires (`[api] token`).
+    pub fn with_token(mut self, token: Option<String>) -> ApiClient {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     async fn call<T: DeserializeOwned>(
@@ -51,6 +62,9 @@ impl ApiClient {
     ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -70,6 +84,7 @@ impl ApiClient {
         Err(match status {
             StatusCode::BAD_REQUEST => ApiError::Refused(refusal()?),
             StatusCode::NOT_FOUND => ApiError::NotFound(refusal()?),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized(refusal()?),
             StatusCode::CONFLICT => ApiError::Conflict(refusal()?),
             _ => ApiError::Server {
                 status,

@@ -9,6 +9,9 @@
 //! | `DELETE /runs/<id>` | 202: the run is cancelled as a stopped `pvflow run` is (jobs cancelled, staging removed, previous output kept); 409 if it already ended |
 //! | `GET /healthz`, `GET /metrics` | liveness, and Prometheus metrics of runs |
 //!
+//! With `[api] token` (`PVFLOW_API_TOKEN`) set, the `/runs` routes answer 401 unless the request
+//! carries it as `Authorization: Bearer <token>`.
+//!
 //! Runs execute in the API process exactly as `pvflow run` does (plans on a cluster through a
 //! scheduler, or in-process), through a [`SessionSource`]. A run's status outlives the process
 //! through its manifest: `GET /runs/<id>` of a run the process does not know reads

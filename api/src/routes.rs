@@ -4,8 +4,9 @@ use crate::request::RunRequest;
 use crate::service::{CancelError, RunService, SubmitError};
 use crate::status::{ErrorBody, RunStatus};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,14 +14,43 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// `POST /runs`, `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`, `GET /healthz`,
-/// `GET /metrics`.
+/// `GET /metrics`. With a token configured, the `/runs` routes require it as a bearer token;
+/// probes and metrics never do (they start and reveal nothing).
 pub fn router(service: Arc<RunService>) -> Router {
-    Router::new()
+    let mut runs = Router::new()
         .route("/runs", get(list).post(submit))
-        .route("/runs/{id}", get(status).delete(cancel))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/runs/{id}", get(status).delete(cancel));
+    if let Some(token) = service.token() {
+        let token: Arc<str> = Arc::from(token);
+        runs = runs.route_layer(middleware::from_fn_with_state(token, require_token));
+    }
+    runs.route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .with_state(service)
+}
+
+async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        Some(presented) if same_secret(presented.as_bytes(), token.as_bytes()) => {
+            next.run(request).await
+        }
+        Some(_) => error(StatusCode::UNAUTHORIZED, "the API token is wrong"),
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "this API requires its token: Authorization: Bearer <token> (PVFLOW_API_TOKEN)",
+        ),
+    }
+}
+
+/// Compares in time independent of where the two differ, so that timing does not reveal how
+/// much of a guess was right.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 fn refusal(code: StatusCode, body: ErrorBody) -> Response {

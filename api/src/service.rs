@@ -86,6 +86,11 @@ impl RunService {
         })
     }
 
+    /// The token run requests must carry, if one is configured (`[api] token`).
+    pub fn token(&self) -> Option<&str> {
+        self.config.api.token.as_deref().filter(|t| !t.is_empty())
+    }
+
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -31,6 +31,7 @@ fn config(dir: &tempfile::TempDir) -> PvflowConfig {
 }
 
 struct Api {
+    address: std::net::SocketAddr,
     client: ApiClient,
     service: Arc<RunService>,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -48,6 +49,7 @@ async fn start(config: PvflowConfig) -> Api {
         let _ = stopped.await;
     }));
     Api {
+        address,
         client: ApiClient::new(&format!("http://{address}")),
         service,
         stop,
@@ -56,6 +58,10 @@ async fn start(config: PvflowConfig) -> Api {
 }
 
 impl Api {
+    fn client_base(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         self.served.await.expect("joined").expect("served");
@@ -208,4 +214,34 @@ async fn stopping_the_process_cancels_its_runs_and_refuses_new_ones() {
         service.submit(&ingest),
         Err(crate::SubmitError::ShuttingDown)
     ));
+}
+
+#[tokio::test]
+async fn with_a_token_runs_need_it_and_probes_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut with_token = config(&dir);
+    with_token.api.token = Some("pvflow-test-token".into());
+    let api = start(with_token).await;
+    let base = api.client.clone();
+    for client in [base.clone(), base.clone().with_token(Some("wrong".into()))] {
+        match client.list().await {
+            Err(ApiError::Unauthorized(body)) => assert!(body.error.contains("token")),
+            other => panic!("a run request without the token: {other:?}"),
+        }
+        match client.submit(&request("predict", "2026-06-01")).await {
+            Err(ApiError::Unauthorized(_)) => {}
+            other => panic!("a submission without the token: {other:?}"),
+        }
+    }
+    let allowed = base.with_token(Some("pvflow-test-token".into()));
+    assert!(allowed.list().await.expect("listed").is_empty());
+    // Probes and scrapes carry no token.
+    let address = api.client_base();
+    for path in ["/healthz", "/metrics"] {
+        let answer = reqwest::get(format!("{address}{path}"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), reqwest::StatusCode::OK, "{path}");
+    }
+    api.stop().await;
 }

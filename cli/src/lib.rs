@@ -20,7 +20,7 @@ Exit codes:
   1  the query or plan failed (SQL, planning or execution error; a run that failed or was
      cancelled, followed by `pvflow runs submit --wait`)
   2  usage or configuration error (bad arguments, invalid pvflow.toml or model files, a
-     parameter the run API refused)
+     parameter the run API refused, a missing or wrong API token)
   3  I/O error (a file to read or an output to write; the run API unreachable)
   130, 143  pvflow run, or runs submit --wait, stopped by SIGINT or SIGTERM: the run cancelled
      cleanly, previous output unchanged";
@@ -143,6 +143,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run::run(&config, args).await,
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Serve(args) => serve::run(&config, args).await,
-        Command::Runs(args) => runs::run(args).await,
+        Command::Runs(args) => runs::run(&config, args).await,
     }
 }

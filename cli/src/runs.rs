@@ -7,15 +7,18 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use pvflow_api::{ApiClient, ApiError, RunStatus};
 use pvflow_runner::{Progress, RunState};
+use pvflow_session::config::PvflowConfig;
 use std::time::Duration;
 
 pub const AFTER_HELP: &str = "\
 Talks to the run API of `pvflow serve` (see `pvflow serve --help`). Runs started with submit
-take their unset locations from the API process's configuration, not this one's.
+take their unset locations from the API process's configuration, not this one's. If the API
+requires a token, set the same one here: [api] token in pvflow.toml, or PVFLOW_API_TOKEN.
 
 submit --wait follows the run to its end and exits like `pvflow run`: 0 succeeded, 1 failed or
 cancelled; SIGTERM or SIGINT while waiting cancels the run, waits for it to end and exits 143
-or 130. Every subcommand exits 2 if the API refuses a parameter and 3 if it cannot be reached.
+or 130. Every subcommand exits 2 if the API refuses a parameter or the token, and 3 if it
+cannot be reached.
 
 Examples:
   pvflow runs --api http://pvflow-api:8080 submit ingest --date 2026-06-01 --wait
@@ -77,14 +80,14 @@ pub struct SubmitArgs {
 /// The exit code an API error calls for.
 fn failure(error: ApiError) -> Failure {
     match error {
-        ApiError::Refused(_) => Failure::usage(error),
+        ApiError::Refused(_) | ApiError::Unauthorized(_) => Failure::usage(error),
         ApiError::Unreachable { .. } => Failure::io(error),
         _ => Failure::query(error),
     }
 }
 
-pub async fn run(args: RunsArgs) -> Result<(), Failure> {
-    let client = ApiClient::new(&args.api);
+pub async fn run(config: &PvflowConfig, args: RunsArgs) -> Result<(), Failure> {
+    let client = ApiClient::new(&args.api).with_token(config.api.token.clone());
     match args.command {
         RunsCommand::Submit(submit) => run_submit(&client, submit).await,
         RunsCommand::Show { run_id, json } => {

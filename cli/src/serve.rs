@@ -31,12 +31,18 @@ this process) and writes the same manifest.
   GET    /metrics      Prometheus: pvflow_runs_submitted_total, pvflow_runs_ended_total,
                        pvflow_runs_running, pvflow_run_duration_seconds, pvflow_run_rows_total
 
+Security: set a token ([api] token in pvflow.toml, or PVFLOW_API_TOKEN) and the /runs routes
+answer 401 unless a request carries `Authorization: Bearer <token>` (pvflow runs sends the
+same setting); /healthz and /metrics stay open. Without one, anyone who reaches ADDR can start
+and cancel runs. There is no TLS: keep the API on a private network, or behind a proxy.
+
 Prints `pvflow API on http://ADDR` once listening. SIGTERM or SIGINT cancels the running runs,
 waits until each has written its manifest, and exits 0.
 
 Examples:
   pvflow serve --bind 0.0.0.0:8080 --scheduler df://pvflow-scheduler:50050
-  curl -X POST localhost:8080/runs -d '{\"plan\": \"ingest\", \"date\": \"2026-06-01\"}'
+  curl -X POST localhost:8080/runs -H \"Authorization: Bearer $PVFLOW_API_TOKEN\" \\
+       -d '{\"plan\": \"ingest\", \"date\": \"2026-06-01\"}'
   pvflow runs submit ingest --date 2026-06-01 --wait";
 
 #[derive(Debug, Args)]
@@ -94,6 +100,12 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
     println!("pvflow API on http://{address}");
     tracing::info!(%address, "pvflow API listening");
     let service = RunService::new(config.clone(), Arc::new(sessions));
+    if service.token().is_none() && !address.ip().is_loopback() {
+        tracing::warn!(
+            %address,
+            "the API has no token (PVFLOW_API_TOKEN): anyone who reaches it can start and cancel runs"
+        );
+    }
     let shutdown = async {
         let signal = signals::stop().await;
         tracing::info!(

@@ -16,6 +16,7 @@ fn pvflow_process() -> std::process::Command {
         "PVFLOW_KAFKA_BROKERS",
         "PVFLOW_STORAGE_SILVER",
         "PVFLOW_STORAGE_GOLD",
+        "PVFLOW_API_TOKEN",
         "RUST_LOG",
     ] {
         cmd.env_remove(name);
@@ -611,6 +612,7 @@ fn runs_through_the_api_exit_as_pvflow_run_does() {
     let mut serve = pvflow_process();
     serve
         .current_dir(dir.path())
+        .env("PVFLOW_API_TOKEN", "cli-test-token")
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
     let mut api =
         pvflow_testkit::ServerProcess::spawn("pvflow serve", serve, dir.path().join("api.log"))
@@ -619,11 +621,20 @@ fn runs_through_the_api_exit_as_pvflow_run_does() {
     let url = format!("http://127.0.0.1:{port}");
     let runs = |args: &[&str]| {
         pvflow()
+            .env("PVFLOW_API_TOKEN", "cli-test-token")
             .args(["runs", "--api", &url])
             .args(args)
             .output()
             .expect("runs")
     };
+
+    // Without the API's token: refused, a configuration error.
+    let no_token = pvflow()
+        .args(["runs", "--api", &url, "list"])
+        .output()
+        .expect("runs");
+    assert_eq!(no_token.status.code(), Some(2), "{no_token:?}");
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("requires its token"));
 
     // The API refuses the parameter: a usage error, as for pvflow run.
     let no_brokers = runs(&["submit", "ingest", "--date", "2026-06-01"]);

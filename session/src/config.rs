@@ -27,6 +27,25 @@ pub struct PvflowConfig {
     pub model: ModelConfig,
     pub kafka: KafkaConfig,
     pub storage: StorageConfig,
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the run API (`pvflow serve`) and its clients (`pvflow runs`).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The bearer token the API requires of every run request, and its clients send
+    /// (`PVFLOW_API_TOKEN`). Unset: the API takes requests from anyone who reaches it.
+    pub token: Option<String>,
+}
+
+// The token never reaches a log through a `{:?}`.
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// `[storage]`: where plan runs write. A directory or a `file://` URL.
@@ -89,7 +108,7 @@ pub struct ModelConfig {
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
 /// are not configuration keys.
-const SECTIONS: &[&str] = &["model", "kafka", "storage"];
+const SECTIONS: &[&str] = &["model", "kafka", "storage", "api"];
 
 impl PvflowConfig {
     /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it
@@ -138,6 +157,19 @@ mod tests {
             jail.set_env("PVFLOW_MODEL_NORMALIZATION", "from-env.json");
             let c = PvflowConfig::load(Some(Path::new("custom.toml"))).expect("loads");
             assert_eq!(c.model.normalization, Some(PathBuf::from("from-env.json")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_api_token_comes_from_the_environment_and_never_shows_in_debug_output() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PVFLOW_API_TOKEN", "s3cret-token");
+            let c = PvflowConfig::load(None).expect("loads");
+            assert_eq!(c.api.token.as_deref(), Some("s3cret-token"));
+            let shown = format!("{c:?}");
+            assert!(!shown.contains("s3cret-token"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
             Ok(())
         });
     }
