@@ -259,6 +259,9 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         ),
     ];
     env.extend(s3.client_env());
+    // The API and the scheduler's Flight SQL take the same token, and pvflow runs sends it.
+    env.push(("PVFLOW_API_TOKEN", API_TOKEN.into()));
+    env.push(("PVFLOW_SCHEDULER_FLIGHT_SQL", "true".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cluster = PvflowCluster::start(&bins, 2, 2, &env_refs).expect("pvflow cluster");
     let url = cluster.url();
@@ -398,6 +401,8 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         );
     }
 
+    analysts_query_gold_over_flight_sql(&cluster, &distributed);
+
     // A re-run replaces the day, on a disk and on S3: same rows, and only the new run's files.
     let s3_files = s3.bucket_dir().join("data");
     for (data, files) in [
@@ -407,6 +412,77 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         rerun_replaces_the_day(&bins, &env, &brokers, &url, data, &files);
         assert_eq!(gold, day_content(&bins, &env, &gold_sql(data)), "{data}");
     }
+}
+
+const API_TOKEN: &str = "e2e-api-token";
+
+/// An analyst's SQL client on the scheduler's Flight SQL: logs in with the API token, declares
+/// gold, and queries it with pvflow's functions at hand; a wrong token is refused.
+fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster, data: &str) {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use ballista_core::utils::{GrpcClientConfig, create_grpc_client_connection};
+    use futures::TryStreamExt;
+
+    let url = cluster.url().replace("df://", "http://");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let connect = || async {
+            let channel = create_grpc_client_connection(url.clone(), &GrpcClientConfig::default())
+                .await
+                .expect("connected");
+            FlightSqlServiceClient::new(channel)
+        };
+        let mut refused = connect().await;
+        let error = refused
+            .handshake("analyst", "wrong")
+            .await
+            .expect_err("a wrong token is refused");
+        assert!(error.to_string().contains("API token"), "{error}");
+
+        let mut client = connect().await;
+        client
+            .handshake("analyst", API_TOKEN)
+            .await
+            .expect("logged in");
+        let mut query = async |sql: String| {
+            let info = client.execute(sql.clone(), None).await.expect(&sql);
+            let mut batches = Vec::new();
+            for endpoint in info.endpoint {
+                let ticket = endpoint.ticket.expect("a ticket");
+                let mut got: Vec<_> = client
+                    .do_get(ticket)
+                    .await
+                    .expect("results")
+                    .try_collect()
+                    .await
+                    .expect("batches");
+                batches.append(&mut got);
+            }
+            batches
+        };
+        query(format!(
+            "CREATE EXTERNAL TABLE gold STORED AS PARQUET LOCATION '{data}/gold/'"
+        ))
+        .await;
+        let answer = query(
+            "SELECT count(*) AS windows, array_length(cwt_morlet([0.0, 1.0, 0.0, -1.0], 4)) AS scales
+             FROM gold WHERE date = '2026-06-01'"
+                .into(),
+        )
+        .await;
+        let row: Vec<String> = answer[0]
+            .columns()
+            .iter()
+            .map(|column| {
+                let format = arrow::util::display::FormatOptions::default();
+                arrow::util::display::ArrayFormatter::try_new(column, &format)
+                    .expect("displayable")
+                    .value(0)
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(row, ["402", "4"], "{answer:?}");
+    });
 }
 
 /// The sum of metric `name`'s samples in Prometheus text `text` that carry every one of

@@ -91,6 +91,11 @@ impl RunService {
         self.config.api.token.as_deref().filter(|t| !t.is_empty())
     }
 
+    /// Whether `presented` is the configured token.
+    pub fn accepts_token(&self, presented: &str) -> bool {
+        self.config.api.accepts(presented)
+    }
+
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -6,12 +6,14 @@
 //! are kept as they are, so its documentation applies; pvflow's settings come from
 //! `pvflow.toml` and `PVFLOW_*` variables.
 
+pub mod flight_sql;
+
 use anyhow::Context;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use clap::Parser;
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::config::{ApiConfig, PvflowConfig};
 use pvflow_session::distributed::DistributedParts;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,8 +22,14 @@ use std::sync::Arc;
 pub const AFTER_HELP: &str = "\
 Serves Ballista's scheduler gRPC, its REST API (/api/jobs, /api/executors, ...), Prometheus
 metrics of jobs and pending tasks (/api/metrics) and the health probes /healthz and /readyz
-(ready once --min-ready-executors executors registered), all on --bind-port (default 50050). Executors are pvflow-executor processes started with
---scheduler-host/--scheduler-port pointing here; clients connect with df://HOST:PORT.
+(ready once --min-ready-executors executors registered), all on --bind-port (default 50050).
+Executors are pvflow-executor processes started with --scheduler-host/--scheduler-port pointing
+here; clients connect with df://HOST:PORT.
+
+--flight-sql also serves Arrow Flight SQL there, for analysts' SQL clients (ADBC, JDBC,
+DBeaver): SQL planned with pvflow's functions and Kafka tables, run on the executors. With
+[api] token (PVFLOW_API_TOKEN) set, clients log in with any user name and that token as the
+password; without it, anyone who reaches the port may query (a warning is logged).
 
 Every flag can also be set as PVFLOW_SCHEDULER_<FLAG> (e.g. PVFLOW_SCHEDULER_BIND_PORT); a flag given on the
 command line wins.
@@ -62,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let address: SocketAddr = format!("{}:{}", args.ballista.bind_host, args.ballista.bind_port)
         .parse()
         .context("--bind-host/--bind-port do not form a socket address")?;
-    let scheduler = scheduler_config(args.ballista, &parts)?;
+    let scheduler = scheduler_config(args.ballista, &parts, &config.api)?;
     let cluster = BallistaCluster::new_from_config(&scheduler)
         .await
         .context("cannot set up the scheduler's cluster state")?;
@@ -78,10 +86,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Ballista's scheduler configuration from its flags, with pvflow's sessions and codecs.
+/// Ballista's scheduler configuration from its flags, with pvflow's sessions and codecs, and
+/// Flight SQL clients authenticated by the API token of `api` when one is set.
 pub fn scheduler_config(
     flags: ballista_scheduler::config::Config,
     parts: &DistributedParts,
+    api: &ApiConfig,
 ) -> anyhow::Result<SchedulerConfig> {
     let mut config = SchedulerConfig::try_from(flags).context("invalid scheduler flags")?;
     let producer = parts.clone();
@@ -90,6 +100,9 @@ pub fn scheduler_config(
     config.override_session_builder = Some(Arc::new(move |c| builder.session_state(c)));
     config.override_logical_codec = Some(Arc::clone(&parts.logical_codec));
     config.override_physical_codec = Some(Arc::clone(&parts.physical_codec));
+    if let Some(authenticator) = flight_sql::TokenAuthenticator::new(api) {
+        config.override_flight_sql_authenticator = Some(Arc::new(authenticator));
+    }
     Ok(config)
 }
 

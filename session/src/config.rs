@@ -39,6 +39,19 @@ pub struct ApiConfig {
     pub token: Option<String>,
 }
 
+impl ApiConfig {
+    /// Whether `presented` is the configured token (false when none is set). Compared in time
+    /// independent of where the two differ, so that timing does not reveal how much of a guess
+    /// was right.
+    pub fn accepts(&self, presented: &str) -> bool {
+        let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) else {
+            return false;
+        };
+        let (a, b) = (presented.as_bytes(), token.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    }
+}
+
 // The token never reaches a log through a `{:?}`.
 impl std::fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +180,9 @@ mod tests {
             jail.set_env("PVFLOW_API_TOKEN", "s3cret-token");
             let c = PvflowConfig::load(None).expect("loads");
             assert_eq!(c.api.token.as_deref(), Some("s3cret-token"));
+            assert!(c.api.accepts("s3cret-token"));
+            assert!(!c.api.accepts("s3cret-tokeN") && !c.api.accepts(""));
+            assert!(!ApiConfig::default().accepts(""));
             let shown = format!("{c:?}");
             assert!(!shown.contains("s3cret-token"), "{shown}");
             assert!(shown.contains("<redacted>"), "{shown}");
