@@ -259,14 +259,20 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         ),
     ];
     env.extend(s3.client_env());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = |name: &str| dir.path().join(name).display().to_string();
+    // The configured datasets, which every session shows as tables: the cluster run's.
+    env.push((
+        "PVFLOW_STORAGE_SILVER",
+        format!("{}/silver", root("cluster")),
+    ));
+    env.push(("PVFLOW_STORAGE_GOLD", format!("{}/gold", root("cluster"))));
     // The API and the scheduler's Flight SQL take the same token, and pvflow runs sends it.
     env.push(("PVFLOW_API_TOKEN", API_TOKEN.into()));
     env.push(("PVFLOW_SCHEDULER_FLIGHT_SQL", "true".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cluster = PvflowCluster::start(&bins, 2, 2, &env_refs).expect("pvflow cluster");
     let url = cluster.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = |name: &str| dir.path().join(name).display().to_string();
     let (embedded, distributed, on_s3) = (root("embedded"), root("cluster"), s3.url("data"));
     // The run to disk goes through the run API, whose runs are the cluster's clients.
     let api = RunApi::start(&bins, &url, &env_refs).expect("run API");
@@ -401,7 +407,24 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         );
     }
 
-    analysts_query_gold_over_flight_sql(&cluster, &distributed);
+    analysts_query_gold_over_flight_sql(&cluster);
+    // The configured gold as a table, through its log, in-process and on the cluster.
+    let gold_table = "SELECT count(*) AS windows, min(date) AS first_day FROM gold";
+    for on_cluster in [false, true] {
+        let mut sql = pvflow(&bins);
+        sql.envs(env.iter().map(|(k, v)| (k, v)))
+            .args(["sql", "--format", "csv", gold_table]);
+        if on_cluster {
+            sql.args(["--scheduler", &url]);
+        }
+        assert_eq!(stdout(&mut sql), "windows,first_day\n402,2026-06-01\n");
+    }
+    // A filter on the date chooses the files: no day after the run's.
+    let later = "SELECT count(*) AS windows FROM gold WHERE date > DATE '2026-06-01'";
+    let mut sql = pvflow(&bins);
+    sql.envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["sql", "--format", "csv", later]);
+    assert_eq!(stdout(&mut sql), "windows\n0\n");
 
     // A re-run replaces the day, on a disk and on S3: same rows, and only the new run's files.
     let s3_files = s3.bucket_dir().join("data");
@@ -416,9 +439,9 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
 
 const API_TOKEN: &str = "e2e-api-token";
 
-/// An analyst's SQL client on the scheduler's Flight SQL: logs in with the API token, declares
-/// gold, and queries it with pvflow's functions at hand; a wrong token is refused.
-fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster, data: &str) {
+/// An analyst's SQL client on the scheduler's Flight SQL: logs in with the API token and
+/// queries the configured gold with pvflow's functions at hand; a wrong token is refused.
+fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster) {
     use arrow_flight::sql::client::FlightSqlServiceClient;
     use ballista_core::utils::{GrpcClientConfig, create_grpc_client_connection};
     use futures::TryStreamExt;
@@ -460,13 +483,10 @@ fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster, data: &str) {
             }
             batches
         };
-        query(format!(
-            "CREATE EXTERNAL TABLE gold STORED AS PARQUET LOCATION '{data}/gold/'"
-        ))
-        .await;
         let answer = query(
-            "SELECT count(*) AS windows, array_length(cwt_morlet([0.0, 1.0, 0.0, -1.0], 4)) AS scales
-             FROM gold WHERE date = '2026-06-01'"
+            "SELECT count(*) AS windows, array_length(cwt_morlet([0.0, 1.0, 0.0, -1.0], 4)) AS scales,
+                    min(date) AS day
+             FROM gold WHERE date = DATE '2026-06-01'"
                 .into(),
         )
         .await;
@@ -481,7 +501,7 @@ fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster, data: &str) {
                     .to_string()
             })
             .collect();
-        assert_eq!(row, ["402", "4"], "{answer:?}");
+        assert_eq!(row, ["402", "4", "2026-06-01"], "{answer:?}");
     });
 }
 

@@ -172,7 +172,7 @@ async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Fai
         .await
         .context("cannot start the in-process Ballista scheduler and executor")
         .map_err(Failure::io)?;
-    parts.register_functions(&ctx);
+    parts.register_functions(&ctx).map_err(Failure::query)?;
     Ok(ctx)
 }
 

@@ -15,7 +15,12 @@ and then query them. Every statement's result is shown; with --output only the l
 result is written (to a temporary file renamed into place when complete), the others run for
 their effects.
 
+Tables: silver, gold and quarantine are the configured datasets ([storage] silver and gold,
+PVFLOW_STORAGE_*), read through their Delta logs as of the query, with `date` a DATE column; a
+table created with the same name hides one.
+
 Examples:
+  pvflow sql \"SELECT fault_label, count(*) FROM gold WHERE date = DATE '2026-06-01' GROUP BY 1\"
   pvflow sql \"SELECT cwt_morlet([0.0, 1.0, 0.0, -1.0], 4)\"
   pvflow sql -f examples/scalograms.sql
   pvflow sql --format parquet --output windows.parquet \"SELECT * FROM 'readings.parquet'\"

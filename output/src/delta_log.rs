@@ -80,6 +80,11 @@ impl Snapshot {
             .filter(move |f| f.partition == partition)
     }
 
+    /// Every file of the dataset, by path.
+    pub fn files(&self) -> impl Iterator<Item = &LogFile> {
+        self.files.values()
+    }
+
     /// Whether a commit has written `partition`, even if it left it empty.
     pub fn has_partition(&self, partition: &str) -> bool {
         self.written.contains(partition) || self.files_in(partition).next().is_some()

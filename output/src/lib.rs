@@ -10,12 +10,14 @@
 pub mod commit;
 pub mod delta_log;
 pub mod exec;
+pub mod log_table;
 pub mod logical;
 pub mod planner;
 
 pub use commit::{CommitError, WrittenFile, abort, commit, written_files};
 pub use delta_log::{DeltaLog, LogError, LogFile, Snapshot};
 pub use exec::StagedParquetWriteExec;
+pub use log_table::LogTable;
 pub use logical::StagedWrite;
 pub use planner::StagedWriteQueryPlanner;
 

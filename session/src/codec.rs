@@ -30,7 +30,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use pvflow_kafka::exec::KafkaScanExec;
 use pvflow_kafka::options::is_secret;
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
-use pvflow_output::{StagedParquetWriteExec, StagedTarget, StagedWrite};
+use pvflow_output::{LogTable, StagedParquetWriteExec, StagedTarget, StagedWrite};
 use pvflow_udfs::normalization::Normalization;
 use pvflow_udfs::pv_scalogram::PvScalogram;
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,10 @@ enum Payload {
         projection: Option<Vec<usize>>,
     },
     PvScalogram(Normalization),
+    /// A dataset read through its log ([`LogTable`]): its schema travels beside the payload.
+    LogTable {
+        root: String,
+    },
     StagedWrite(StagedTarget),
 }
 
@@ -193,6 +197,7 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
                 .inner
                 .try_decode_table_provider(body, table_ref, schema, ctx),
             (_, body) => match decode_payload(body)? {
+                Payload::LogTable { root } => Ok(Arc::new(LogTable::new(&root, schema))),
                 Payload::KafkaTable { config, pinned } => {
                     let config = self.secrets.restore(config);
                     Ok(Arc::new(match pinned {
@@ -201,7 +206,7 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
                     }))
                 }
                 other => Err(DataFusionError::Internal(format!(
-                    "table {table_ref}: expected a Kafka table payload, got {other:?}"
+                    "table {table_ref}: expected a table payload, got {other:?}"
                 ))),
             },
         }
@@ -213,6 +218,12 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if let Some(dataset) = node.downcast_ref::<LogTable>() {
+            let payload = Payload::LogTable {
+                root: dataset.root().to_string(),
+            };
+            return encode_payload(&payload, buf);
+        }
         if let Some(kafka) = node.downcast_ref::<KafkaTable>() {
             let payload = Payload::KafkaTable {
                 config: without_secrets(kafka.config()),

@@ -7,7 +7,7 @@
 
 use crate::SessionError;
 use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
-use crate::config::PvflowConfig;
+use crate::config::{PvflowConfig, StorageConfig};
 use crate::object_stores;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
@@ -30,6 +30,8 @@ pub struct DistributedParts {
     pub physical_codec: Arc<dyn PhysicalExtensionCodec>,
     udfs: Vec<ScalarUDF>,
     udafs: Vec<AggregateUDF>,
+    /// Where the datasets every session shows are ([`crate::datasets`]).
+    storage: StorageConfig,
 }
 
 impl DistributedParts {
@@ -40,18 +42,20 @@ impl DistributedParts {
             physical_codec: Arc::new(PvflowPhysicalCodec::new(secrets)),
             udfs: crate::udfs(config)?,
             udafs: pvflow_udfs::all_udafs(),
+            storage: config.storage.clone(),
         })
     }
 
-    /// Registers pvflow's functions on a client's context, after it connects (Ballista's
+    /// Registers pvflow's functions and datasets on a client's context, after it connects (Ballista's
     /// client replaces the function lists of the state it is given).
-    pub fn register_functions(&self, ctx: &SessionContext) {
+    pub fn register_functions(&self, ctx: &SessionContext) -> Result<()> {
         for udf in &self.udfs {
             ctx.register_udf(udf.clone());
         }
         for udaf in &self.udafs {
             ctx.register_udaf(udaf.clone());
         }
+        crate::datasets::register_datasets(&ctx.state(), &self.storage)
     }
 
     /// Ballista's session configuration with pvflow's codecs.
@@ -77,6 +81,7 @@ impl DistributedParts {
         for udaf in &self.udafs {
             state.register_udaf(Arc::new(udaf.clone()))?;
         }
+        crate::datasets::register_datasets(&state, &self.storage)?;
         Ok(state)
     }
 

@@ -4,6 +4,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod datasets;
 pub mod distributed;
 pub mod flags;
 pub mod logging;
@@ -78,6 +79,7 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
         .with_query_planner(Arc::new(StagedWriteQueryPlanner))
         .build();
     // enable_url_table: analysts can query a file by its path, `SELECT * FROM 'x.parquet'`.
+    datasets::register_datasets(&state, &config.storage).map_err(SessionError::Runtime)?;
     let ctx = SessionContext::new_with_state(state).enable_url_table();
     for udf in udfs(config)? {
         ctx.register_udf(udf);

@@ -1,0 +1,229 @@
+//! A dataset read through its Delta log: exactly the files of the log's latest version, never
+//! a file a commit is moving in or out, with the `date` partition as a `Date32` column. This is
+//! how `silver`, `gold` and `quarantine` appear in pvflow's SQL sessions.
+
+use crate::delta_log::{DeltaLog, LogFile};
+use crate::{open_root, path_under};
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::utils::expr_to_columns;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use object_store::ObjectMeta;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// The partition column every pvflow dataset has.
+pub const DATE_COLUMN: &str = "date";
+
+/// A dataset under `root` as its Delta log lists it (see the module docs).
+#[derive(Debug, Clone)]
+pub struct LogTable {
+    root: String,
+    /// The files' columns, then `date`.
+    schema: SchemaRef,
+}
+
+impl LogTable {
+    /// The dataset at `root` (object stores from `runtime`) with its schema read from one of
+    /// its files' footers; `None` while its log lists no file.
+    pub async fn open(runtime: &Arc<RuntimeEnv>, root: &str) -> Result<Option<LogTable>> {
+        let (store, path) = open_root(runtime, root)?;
+        let snapshot = DeltaLog::new(Arc::clone(&store), path.clone())
+            .snapshot()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let Some(file) = snapshot.files().next() else {
+            return Ok(None);
+        };
+        // Only the object stores matter to reading a footer.
+        let state = SessionStateBuilder::new()
+            .with_runtime_env(Arc::clone(runtime))
+            .build();
+        let file_schema = ParquetFormat::default()
+            .infer_schema(&state, &store, &[object_meta(&path, file)])
+            .await?;
+        let mut fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != DATE_COLUMN)
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(DATE_COLUMN, DataType::Date32, false));
+        Ok(Some(LogTable::new(root, Arc::new(Schema::new(fields)))))
+    }
+
+    /// The dataset at `root` with a schema known already (a plan that carries it).
+    pub fn new(root: &str, schema: SchemaRef) -> LogTable {
+        LogTable {
+            root: root.to_string(),
+            schema,
+        }
+    }
+
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    fn file_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| f.name() != DATE_COLUMN)
+            .cloned()
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+fn object_meta(root: &object_store::path::Path, file: &LogFile) -> ObjectMeta {
+    ObjectMeta {
+        location: path_under(root, &file.path),
+        last_modified: chrono::DateTime::default(),
+        size: file.size,
+        e_tag: None,
+        version: None,
+    }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` partition value.
+fn partition_day(partition: &str) -> Result<i32> {
+    let date = chrono::NaiveDate::parse_from_str(partition, "%Y-%m-%d").map_err(|e| {
+        DataFusionError::Execution(format!("partition date={partition} is not a date: {e}"))
+    })?;
+    Ok((date - chrono::NaiveDate::default()).num_days() as i32)
+}
+
+/// Whether `filter` reads the `date` column only (and so can choose files by their partition).
+fn on_date_only(filter: &Expr) -> bool {
+    let mut columns = HashSet::new();
+    expr_to_columns(filter, &mut columns).is_ok()
+        && !columns.is_empty()
+        && columns.iter().all(|c| c.name == DATE_COLUMN)
+}
+
+/// The days of `days` that every filter on `date` keeps.
+fn kept_days(state: &dyn Session, filters: &[Expr], days: Vec<i32>) -> Result<HashSet<i32>> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        DATE_COLUMN,
+        DataType::Date32,
+        false,
+    )]));
+    let values: ArrayRef = Arc::new(Date32Array::from(days.clone()));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![values])?;
+    let df_schema = DFSchema::try_from(schema)?;
+    let mut keep = vec![true; days.len()];
+    for filter in filters.iter().filter(|f| on_date_only(f)) {
+        let predicate = state.create_physical_expr(filter.clone(), &df_schema)?;
+        let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let result = result.as_boolean_opt().ok_or_else(|| {
+            DataFusionError::Internal(format!("filter {filter} is not a predicate"))
+        })?;
+        for (i, kept) in keep.iter_mut().enumerate() {
+            *kept &= result.is_valid(i) && result.value(i);
+        }
+    }
+    Ok(days
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(day, kept)| kept.then_some(day))
+        .collect())
+}
+
+#[async_trait]
+impl TableProvider for LogTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Filters on `date` choose the files exactly; DataFusion applies every filter anyway.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if on_date_only(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // Each scan reads the log afresh: a query sees the latest committed version.
+        let (store, root) = open_root(state.runtime_env(), &self.root)?;
+        let snapshot = DeltaLog::new(store, root.clone())
+            .snapshot()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut by_day: BTreeMap<i32, Vec<&LogFile>> = BTreeMap::new();
+        for file in snapshot.files() {
+            by_day
+                .entry(partition_day(&file.partition)?)
+                .or_default()
+                .push(file);
+        }
+        let kept = kept_days(state, filters, by_day.keys().copied().collect())?;
+        let root = &root;
+        let files: Vec<PartitionedFile> = by_day
+            .iter()
+            .filter(|(day, _)| kept.contains(day))
+            .flat_map(|(day, files)| {
+                files.iter().map(move |file| {
+                    PartitionedFile::new_from_meta(object_meta(root, file))
+                        .with_partition_values(vec![ScalarValue::Date32(Some(*day))])
+                })
+            })
+            .collect();
+        let groups = state.config().target_partitions().max(1);
+        let mut file_groups: Vec<Vec<PartitionedFile>> =
+            vec![Vec::new(); groups.min(files.len().max(1))];
+        let slots = file_groups.len();
+        for (i, file) in files.into_iter().enumerate() {
+            file_groups[i % slots].push(file);
+        }
+        let url = ListingTableUrl::parse(&self.root)?;
+        let table_schema = TableSchema::builder(self.file_schema())
+            .with_table_partition_cols(vec![Arc::new(Field::new(
+                DATE_COLUMN,
+                DataType::Date32,
+                false,
+            ))])
+            .build();
+        let source = ParquetSource::new(table_schema)
+            .with_table_parquet_options(state.table_options().parquet.clone());
+        let config = FileScanConfigBuilder::new(url.object_store(), Arc::new(source))
+            .with_file_groups(file_groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
