@@ -227,3 +227,126 @@ impl TableProvider for LogTable {
         Ok(DataSourceExec::from_data_source(config))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta_log::{NewFile, PartitionReplacement};
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::prelude::SessionContext;
+    use std::collections::BTreeSet;
+
+    /// Writes `rows` rows of (device_id, windows) as a Parquet file at `path`; its size.
+    fn write_file(path: &std::path::Path, rows: usize) -> u64 {
+        std::fs::create_dir_all(path.parent().expect("a directory")).expect("mkdir");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new("windows", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringArray::from(vec!["pv-1"; rows])),
+                Arc::new(Int64Array::from(vec![1; rows])),
+            ],
+        )
+        .expect("batch");
+        let file = std::fs::File::create(path).expect("create");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        std::fs::metadata(path).expect("written").len()
+    }
+
+    async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+        let batches = ctx.sql(sql).await.expect(sql).collect().await.expect(sql);
+        batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
+    }
+
+    #[tokio::test]
+    async fn reads_what_the_log_lists_and_prunes_days() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("gold");
+        let ctx = SessionContext::new();
+        let runtime = ctx.runtime_env();
+        let root_url = format!("{}/", root.display());
+        assert!(
+            LogTable::open(&runtime, &root_url)
+                .await
+                .expect("no log")
+                .is_none()
+        );
+
+        let mut adds = Vec::new();
+        for (day, rows) in [("2026-06-01", 3), ("2026-06-02", 5)] {
+            let relative = format!("date={day}/part-0.parquet");
+            let size = write_file(&root.join(&relative), rows);
+            adds.push(NewFile {
+                path: relative,
+                partition: day.into(),
+                size,
+                rows: rows as i64,
+                null_counts: Default::default(),
+            });
+        }
+        // A file a commit is moving in: in the day's directory, not yet in the log.
+        write_file(&root.join("date=2026-06-01/part-moving.parquet"), 100);
+        let (store, path) = open_root(&runtime, &root_url).expect("store");
+        let days: BTreeSet<String> = ["2026-06-01", "2026-06-02"].map(String::from).into();
+        let schema = Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new("windows", DataType::Int64, false),
+            Field::new(DATE_COLUMN, DataType::Date32, false),
+        ]);
+        DeltaLog::new(store, path)
+            .replace_partitions(&PartitionReplacement {
+                schema: &schema,
+                partition_column: DATE_COLUMN,
+                partitions: &days,
+                adds: &adds,
+                run_id: "r",
+            })
+            .await
+            .expect("committed");
+
+        let table = LogTable::open(&runtime, &root_url)
+            .await
+            .expect("opened")
+            .expect("files");
+        assert_eq!(table.schema().field(2).data_type(), &DataType::Date32);
+        ctx.register_table("gold", Arc::new(table))
+            .expect("register");
+        assert_eq!(count(&ctx, "SELECT count(*) FROM gold").await, 8);
+        assert_eq!(
+            count(
+                &ctx,
+                "SELECT count(*) FROM gold WHERE date = DATE '2026-06-02'"
+            )
+            .await,
+            5
+        );
+        assert_eq!(
+            count(
+                &ctx,
+                "SELECT count(*) FROM gold WHERE date > DATE '2026-06-02'"
+            )
+            .await,
+            0
+        );
+        // Days are chosen by the filter before any file is opened.
+        let plan = ctx
+            .sql("EXPLAIN SELECT * FROM gold WHERE date = DATE '2026-06-01'")
+            .await
+            .expect("explain")
+            .collect()
+            .await
+            .expect("plan");
+        let shown = format!("{plan:?}");
+        assert!(shown.contains("date=2026-06-01/part-0.parquet"), "{shown}");
+        assert!(!shown.contains("date=2026-06-02"), "{shown}");
+        assert!(!shown.contains("part-moving"), "{shown}");
+    }
+}
