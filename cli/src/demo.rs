@@ -331,5 +331,8 @@ fn print_summary(
     let out = output.display();
     println!("\n  silver: {out}/silver/   gold: {out}/gold/   ground truth: {out}/truth.parquet");
     println!("  run manifests: {out}/silver/_runs/, {out}/gold/_runs/");
-    println!("  query: pvflow sql \"SELECT fault_label, count(*) FROM '{out}/gold/' GROUP BY 1\"");
+    println!(
+        "  query: PVFLOW_STORAGE_SILVER={out}/silver PVFLOW_STORAGE_GOLD={out}/gold \\\n         \
+         pvflow sql \"SELECT fault_label, count(*) FROM gold GROUP BY 1\""
+    );
 }

@@ -516,15 +516,18 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
     let manifests = std::fs::read_dir(dir.path().join("silver/_runs")).expect("manifests");
     assert_eq!(manifests.count(), 1);
 
+    // As the summary suggests: the output as the configured datasets, read through their logs.
+    assert!(stdout.contains("FROM gold GROUP BY 1"), "{stdout}");
     let gold = dir.path().join("gold");
-    let query = format!(
-        "SELECT count(*) AS windows, count(DISTINCT run_id) AS runs FROM '{}/'",
-        gold.display()
-    );
-    let before = pvflow()
-        .args(["sql", "--format", "csv", &query])
-        .output()
-        .expect("sql");
+    let query = "SELECT count(*) AS windows, count(DISTINCT run_id) AS runs FROM gold";
+    let sql = || {
+        let mut sql = pvflow();
+        sql.env("PVFLOW_STORAGE_GOLD", &gold)
+            .env("PVFLOW_STORAGE_SILVER", dir.path().join("silver"))
+            .args(["sql", "--format", "csv", query]);
+        sql
+    };
+    let before = sql().output().expect("sql");
     assert_eq!(
         String::from_utf8_lossy(&before.stdout),
         "windows,runs\n536,1\n"
@@ -543,10 +546,7 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
         "{}",
         String::from_utf8_lossy(&rerun.stderr)
     );
-    let after = pvflow()
-        .args(["sql", "--format", "csv", &query])
-        .output()
-        .expect("sql");
+    let after = sql().output().expect("sql");
     assert_eq!(
         String::from_utf8_lossy(&after.stdout),
         "windows,runs\n536,1\n"
