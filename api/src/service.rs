@@ -101,7 +101,7 @@ impl RunService {
     }
 
     /// Validates `request` and starts its run; returns at once with the run's status. Call it
-    /// within a Tokio runtime: the run runs on it.
+    /// within a Tokio runtime: the run is a task of it.
     pub fn submit(self: &Arc<Self>, request: &RunRequest) -> Result<RunStatus, SubmitError> {
         if self.stopping.is_cancelled() {
             return Err(SubmitError::ShuttingDown);
@@ -147,13 +147,9 @@ impl RunService {
         }
         self.metrics.submitted(valid.plan);
         tracing::info!(run = %run_id, plan = %valid.plan, date = %valid.date, "run submitted");
-        // The run's future is not provably `Send` (rustc cannot prove auto traits through some
-        // of its higher-ranked borrows, rust-lang/rust#110338), so it runs on a blocking thread
-        // of its own; its queries still run on the runtime's workers.
         let service = Arc::clone(self);
-        let runtime = tokio::runtime::Handle::current();
-        self.tasks.spawn_blocking(move || {
-            let ended = runtime.block_on(service.execute(&run_id, valid, cancel));
+        self.tasks.spawn(async move {
+            let ended = service.execute(&run_id, valid, cancel).await;
             service.end(&run_id, ended);
         });
         Ok(status)

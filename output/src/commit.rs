@@ -149,29 +149,38 @@ pub async fn commit(
         moves.push((file, committed));
     }
 
-    let moved = futures::stream::iter(moves.iter().map(|(staged, committed)| {
-        let (from, to) = (
-            path_under(&root, &staged.path),
-            path_under(&root, &committed.path),
-        );
-        async move {
-            store
-                .rename(&from, &to)
-                .await
-                .map_err(store_error("move", &from))?;
-            let meta = store.head(&to).await.map_err(store_error("read", &to))?;
-            Ok::<_, CommitError>(NewFile {
+    let renames: Vec<_> = moves
+        .iter()
+        .map(|(staged, committed)| {
+            let (from, to) = (
+                path_under(&root, &staged.path),
+                path_under(&root, &committed.path),
+            );
+            let mut added = NewFile {
                 path: committed.path.clone(),
                 partition: committed.partition.clone(),
-                size: meta.size,
+                size: 0,
                 rows: committed.rows,
                 null_counts: committed.null_counts.clone(),
-            })
-        }
-    }))
-    .buffer_unordered(CONCURRENT_REQUESTS)
-    .try_collect::<Vec<NewFile>>()
-    .await;
+            };
+            async move {
+                store
+                    .rename(&from, &to)
+                    .await
+                    .map_err(store_error("move", &from))?;
+                let meta = store.head(&to).await.map_err(store_error("read", &to))?;
+                added.size = meta.size;
+                Ok::<_, CommitError>(added)
+            }
+        })
+        .collect();
+    // The renames are collected before being awaited: a stream holding the closure would make
+    // every future awaiting it, up to a whole plan run, not provably `Send` (rustc cannot see
+    // through the closure's higher-ranked borrow).
+    let moved = futures::stream::iter(renames)
+        .buffer_unordered(CONCURRENT_REQUESTS)
+        .try_collect::<Vec<NewFile>>()
+        .await;
     let mut all: BTreeSet<String> = partitions.iter().cloned().collect();
     all.extend(files.iter().map(|f| f.partition.clone()));
     let logged = match moved {
