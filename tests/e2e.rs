@@ -410,21 +410,21 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     analysts_query_gold_over_flight_sql(&cluster);
     // The configured gold as a table, through its log, in-process and on the cluster.
     let gold_table = "SELECT count(*) AS windows, min(date) AS first_day FROM gold";
-    for on_cluster in [false, true] {
-        let mut sql = pvflow(&bins);
-        sql.envs(env.iter().map(|(k, v)| (k, v)))
-            .args(["sql", "--format", "csv", gold_table]);
-        if on_cluster {
-            sql.args(["--scheduler", &url]);
-        }
-        assert_eq!(stdout(&mut sql), "windows,first_day\n402,2026-06-01\n");
-    }
+    let expected = "windows,first_day\n402,2026-06-01\n";
+    assert_eq!(day_content(&bins, &env, gold_table), expected);
+    let mut on_cluster = pvflow(&bins);
+    on_cluster.envs(env.iter().map(|(k, v)| (k, v))).args([
+        "sql",
+        "--scheduler",
+        &url,
+        "--format",
+        "csv",
+        gold_table,
+    ]);
+    assert_eq!(stdout(&mut on_cluster), expected);
     // A filter on the date chooses the files: no day after the run's.
     let later = "SELECT count(*) AS windows FROM gold WHERE date > DATE '2026-06-01'";
-    let mut sql = pvflow(&bins);
-    sql.envs(env.iter().map(|(k, v)| (k, v)))
-        .args(["sql", "--format", "csv", later]);
-    assert_eq!(stdout(&mut sql), "windows\n0\n");
+    assert_eq!(day_content(&bins, &env, later), "windows\n0\n");
 
     // A re-run replaces the day, on a disk and on S3: same rows, and only the new run's files.
     let s3_files = s3.bucket_dir().join("data");

@@ -88,7 +88,7 @@ impl RunService {
 
     /// The token run requests must carry, if one is configured (`[api] token`).
     pub fn token(&self) -> Option<&str> {
-        self.config.api.token.as_deref().filter(|t| !t.is_empty())
+        self.config.api.required_token()
     }
 
     /// Whether `presented` is the configured token.

@@ -76,6 +76,15 @@ fn request(plan: &str, date: &str) -> RunRequest {
     }
 }
 
+/// An ingest that runs long enough to be cancelled: nothing listens on port 1, so planning the
+/// Kafka offsets waits for the brokers' timeout (10 s).
+fn unanswered_ingest() -> RunRequest {
+    RunRequest {
+        brokers: Some("127.0.0.1:1".into()),
+        ..request("ingest", "2026-06-01")
+    }
+}
+
 const POLL: Duration = Duration::from_millis(50);
 
 #[tokio::test]
@@ -156,12 +165,7 @@ async fn a_failed_run_says_why_and_its_status_outlives_the_process() {
 async fn a_cancelled_run_ends_cancelled_and_a_second_run_of_its_day_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = start(config(&dir)).await;
-    // Nothing listens on port 1: planning the Kafka offsets waits for the brokers' timeout
-    // (10 s), long enough to be cancelled first.
-    let ingest = RunRequest {
-        brokers: Some("127.0.0.1:1".into()),
-        ..request("ingest", "2026-06-01")
-    };
+    let ingest = unanswered_ingest();
     let run = api.client.submit(&ingest).await.expect("submitted");
     match api.client.submit(&ingest).await {
         Err(ApiError::Conflict(body)) => {
@@ -196,10 +200,7 @@ async fn a_cancelled_run_ends_cancelled_and_a_second_run_of_its_day_is_refused()
 async fn stopping_the_process_cancels_its_runs_and_refuses_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = start(config(&dir)).await;
-    let ingest = RunRequest {
-        brokers: Some("127.0.0.1:1".into()),
-        ..request("ingest", "2026-06-01")
-    };
+    let ingest = unanswered_ingest();
     let run = api.client.submit(&ingest).await.expect("submitted");
     let service = Arc::clone(&api.service);
     api.stop().await;

@@ -1,6 +1,6 @@
 //! `pvflow demo`: the whole pipeline in one process on a simulated plant.
 
-use crate::run::{Locations, StageSpinner, run_params};
+use crate::run::{Locations, PlanArg, PlanDay, StageSpinner};
 use crate::simulate::{PlantArgs, SensorPreset};
 use crate::{Failure, simulate};
 use anyhow::{Context, anyhow};
@@ -111,14 +111,18 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     simulated?;
     let simulate_seconds = started.elapsed().as_secs_f64();
 
-    let locations = Locations {
-        brokers: Some(brokers),
-        topic: Some(TOPIC.into()),
-        silver: Some(dir_string(&args.output.join("silver"))?),
-        gold: Some(dir_string(&args.output.join("gold"))?),
-        readings_parquet: None,
+    let ingest = PlanDay {
+        plan: PlanArg::Ingest,
+        date,
+        locations: Locations {
+            brokers: Some(brokers),
+            topic: Some(TOPIC.into()),
+            silver: Some(dir_string(&args.output.join("silver"))?),
+            gold: Some(dir_string(&args.output.join("gold"))?),
+            readings_parquet: None,
+        },
     };
-    let params = run_params(&config, Plan::Ingest, date, &locations)?;
+    let params = ingest.params(&config)?;
     let mut manifests = Vec::new();
     for plan in [Plan::Ingest, Plan::Predict] {
         let spinner = StageSpinner::new();
@@ -172,7 +176,7 @@ async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Fai
         .await
         .context("cannot start the in-process Ballista scheduler and executor")
         .map_err(Failure::io)?;
-    parts.register_functions(&ctx).map_err(Failure::query)?;
+    parts.register_functions(&ctx);
     Ok(ctx)
 }
 

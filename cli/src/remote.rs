@@ -29,6 +29,6 @@ pub async fn connect(config: &PvflowConfig, url: &str) -> Result<SessionContext,
         .await
         .with_context(|| format!("--scheduler {url} is not a scheduler URL (df://HOST:PORT)"))
         .map_err(Failure::usage)?;
-    parts.register_functions(&ctx).map_err(Failure::query)?;
+    parts.register_functions(&ctx);
     Ok(ctx.enable_url_table())
 }

@@ -71,8 +71,10 @@ pub struct Locations {
     pub readings_parquet: Option<String>,
 }
 
+/// Which plan, for which day, reading and writing where: what `pvflow run` runs and
+/// `pvflow runs submit` asks the API to run.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct PlanDay {
     /// The plan to run
     #[arg(value_enum)]
     pub plan: PlanArg,
@@ -81,6 +83,12 @@ pub struct RunArgs {
     pub date: NaiveDate,
     #[command(flatten)]
     pub locations: Locations,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub run: PlanDay,
     /// Run on a pvflow cluster (df://HOST:PORT of a pvflow-scheduler) instead of in this process
     #[arg(long, value_name = "URL")]
     pub scheduler: Option<String>,
@@ -94,34 +102,29 @@ pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
         .map_err(|e| format!("{text} is not a date YYYY-MM-DD: {e}"))
 }
 
-impl Locations {
-    /// The request for `plan` on `date` with these locations (unset ones come from the
-    /// configuration of whoever validates it).
-    pub fn request(&self, plan: Plan, date: NaiveDate) -> RunRequest {
+impl PlanDay {
+    /// The request for this run (unset locations come from the configuration of whoever
+    /// validates it).
+    pub fn request(&self) -> RunRequest {
+        let locations = &self.locations;
         RunRequest {
-            plan: plan.name().into(),
-            date: date.to_string(),
-            brokers: self.brokers.clone(),
-            topic: self.topic.clone(),
-            silver: self.silver.clone(),
-            gold: self.gold.clone(),
-            readings_parquet: self.readings_parquet.clone(),
+            plan: Plan::from(self.plan).name().into(),
+            date: self.date.to_string(),
+            brokers: locations.brokers.clone(),
+            topic: locations.topic.clone(),
+            silver: locations.silver.clone(),
+            gold: locations.gold.clone(),
+            readings_parquet: locations.readings_parquet.clone(),
         }
     }
-}
 
-/// The run's parameters from flags over configuration; an invalid one is a usage error.
-pub fn run_params(
-    config: &PvflowConfig,
-    plan: Plan,
-    date: NaiveDate,
-    locations: &Locations,
-) -> Result<RunParams, Failure> {
-    locations
-        .request(plan, date)
-        .validate(config)
-        .map(|valid| valid.params)
-        .map_err(Failure::usage)
+    /// The run's parameters from flags over `config`; an invalid one is a usage error.
+    pub fn params(&self, config: &PvflowConfig) -> Result<RunParams, Failure> {
+        self.request()
+            .validate(config)
+            .map(|valid| valid.params)
+            .map_err(Failure::usage)
+    }
 }
 
 /// A spinner naming the running stage.
@@ -149,7 +152,7 @@ impl Progress for StageSpinner {
 }
 
 pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
-    let params = run_params(config, args.plan.into(), args.date, &args.locations)?;
+    let params = args.run.params(config)?;
     let ctx = match &args.scheduler {
         Some(url) => remote::connect(config, url).await?,
         None => pvflow_session::session_context(config).map_err(Failure::usage)?,
@@ -161,8 +164,8 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
         tracing::warn!(signal = signal.name(), "stopping the run");
         let _ = stopped_by.set(signal);
     };
-    let plan = args.plan.into();
-    let run_id = pvflow_runner::new_run_id(plan, args.date);
+    let plan = args.run.plan.into();
+    let run_id = pvflow_runner::new_run_id(plan, args.run.date);
     let manifest = pvflow_runner::run(&ctx, run_id, plan, &params, &spinner, shutdown).await;
     spinner.finish();
     if args.json {

@@ -1,9 +1,8 @@
 //! `pvflow runs`: start, follow, list and cancel runs through a `pvflow serve` API.
 
-use crate::run::{Locations, PlanArg, StageSpinner, parse_date, print_summary};
+use crate::run::{PlanDay, StageSpinner, print_summary};
 use crate::{Failure, signals};
 use anyhow::anyhow;
-use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use pvflow_api::{ApiClient, ApiError, RunStatus};
 use pvflow_runner::{Progress, RunState};
@@ -58,14 +57,8 @@ pub enum RunsCommand {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The plan to run
-    #[arg(value_enum)]
-    pub plan: PlanArg,
-    /// The day to process (UTC), YYYY-MM-DD
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
-    pub date: NaiveDate,
     #[command(flatten)]
-    pub locations: Locations,
+    pub run: PlanDay,
     /// Follow the run until it ends, and exit with its outcome
     #[arg(long)]
     pub wait: bool,
@@ -127,7 +120,7 @@ async fn run_submit(client: &ApiClient, args: SubmitArgs) -> Result<(), Failure>
             args.poll
         )));
     }
-    let request = args.locations.request(args.plan.into(), args.date);
+    let request = args.run.request();
     let submitted = client.submit(&request).await.map_err(failure)?;
     let run_id = submitted.run_id.clone();
     if !args.wait {
@@ -140,7 +133,7 @@ async fn run_submit(client: &ApiClient, args: SubmitArgs) -> Result<(), Failure>
     }
     let spinner = StageSpinner::new();
     let every = Duration::from_secs_f64(args.poll);
-    let plan = args.plan.into();
+    let plan = args.run.plan.into();
     let follow = client.wait(&run_id, every, |status| {
         if let Some(stage) = &status.stage {
             spinner.stage(plan, stage);

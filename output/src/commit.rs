@@ -156,21 +156,19 @@ pub async fn commit(
                 path_under(&root, &staged.path),
                 path_under(&root, &committed.path),
             );
-            let mut added = NewFile {
-                path: committed.path.clone(),
-                partition: committed.partition.clone(),
-                size: 0,
-                rows: committed.rows,
-                null_counts: committed.null_counts.clone(),
-            };
             async move {
                 store
                     .rename(&from, &to)
                     .await
                     .map_err(store_error("move", &from))?;
                 let meta = store.head(&to).await.map_err(store_error("read", &to))?;
-                added.size = meta.size;
-                Ok::<_, CommitError>(added)
+                Ok::<_, CommitError>(NewFile {
+                    path: committed.path.clone(),
+                    partition: committed.partition.clone(),
+                    size: meta.size,
+                    rows: committed.rows,
+                    null_counts: committed.null_counts.clone(),
+                })
             }
         })
         .collect();

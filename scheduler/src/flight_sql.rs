@@ -28,10 +28,8 @@ pub struct TokenAuthenticator {
 impl TokenAuthenticator {
     /// `None` when no token is configured: the endpoint then takes anyone (Ballista warns).
     pub fn new(api: &ApiConfig) -> Option<TokenAuthenticator> {
-        api.token
-            .as_deref()
-            .is_some_and(|t| !t.is_empty())
-            .then(|| TokenAuthenticator { api: api.clone() })
+        api.required_token()
+            .map(|_| TokenAuthenticator { api: api.clone() })
     }
 }
 

@@ -40,11 +40,16 @@ pub struct ApiConfig {
 }
 
 impl ApiConfig {
+    /// The token requests must carry, if one is set (an empty one is none).
+    pub fn required_token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
+    }
+
     /// Whether `presented` is the configured token (false when none is set). Compared in time
     /// independent of where the two differ, so that timing does not reveal how much of a guess
     /// was right.
     pub fn accepts(&self, presented: &str) -> bool {
-        let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) else {
+        let Some(token) = self.required_token() else {
             return false;
         };
         let (a, b) = (presented.as_bytes(), token.as_bytes());

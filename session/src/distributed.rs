@@ -46,16 +46,15 @@ impl DistributedParts {
         })
     }
 
-    /// Registers pvflow's functions and datasets on a client's context, after it connects (Ballista's
+    /// Registers pvflow's functions on a client's context, after it connects (Ballista's
     /// client replaces the function lists of the state it is given).
-    pub fn register_functions(&self, ctx: &SessionContext) -> Result<()> {
+    pub fn register_functions(&self, ctx: &SessionContext) {
         for udf in &self.udfs {
             ctx.register_udf(udf.clone());
         }
         for udaf in &self.udafs {
             ctx.register_udaf(udaf.clone());
         }
-        crate::datasets::register_datasets(&ctx.state(), &self.storage)
     }
 
     /// Ballista's session configuration with pvflow's codecs.
