@@ -1,6 +1,6 @@
 //! The record of a run, written as `_runs/<run_id>.json` under each dataset it wrote.
 
-use pvflow_output::WrittenFile;
+use pvflow_dataset::WrittenFile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -19,7 +19,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
 use object_store::ObjectStoreExt;
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
-use pvflow_output::{
+use pvflow_dataset::{
     CommitError, DeltaLog, LogError, StagedTarget, StagedWrite, WrittenFile, abort, commit,
     open_root, path_under, written_files,
 };

@@ -30,7 +30,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use pvflow_kafka::exec::KafkaScanExec;
 use pvflow_kafka::options::is_secret;
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
-use pvflow_output::{LogTable, StagedParquetWriteExec, StagedTarget, StagedWrite};
+use pvflow_dataset::{LogTable, StagedParquetWriteExec, StagedTarget, StagedWrite};
 use pvflow_udfs::normalization::Normalization;
 use pvflow_udfs::pv_scalogram::PvScalogram;
 use serde::{Deserialize, Serialize};

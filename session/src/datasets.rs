@@ -10,7 +10,7 @@ use datafusion::catalog::{
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use pvflow_output::LogTable;
+use pvflow_dataset::LogTable;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
-use pvflow_output::StagedWriteQueryPlanner;
+use pvflow_dataset::StagedWriteQueryPlanner;
 use std::sync::Arc;
 
 /// Everything a node derives from its configuration, built once at start-up (a bad

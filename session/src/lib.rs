@@ -15,7 +15,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
-use pvflow_output::StagedWriteQueryPlanner;
+use pvflow_dataset::StagedWriteQueryPlanner;
 use pvflow_udfs::fault_model::{FaultModel, ModelError};
 use pvflow_udfs::normalization::{Normalization, NormalizationError};
 use std::sync::Arc;
