@@ -1,9 +1,10 @@
-"""The two fault classifiers: the DESIGN.md LeNet and a lean network, in plain JAX, and their
-export to ONNX.
+"""The two fault classifiers: the LeNet of docs/architecture.md and a lean network, in plain
+JAX, and their export to ONNX.
 
 Both take float32 images [N, 4, 64, 64] (channel-first: voltage, current, temperature,
 irradiance; scale; time) as `pv_scalogram` lays them out and return the six class probabilities
-[N, 6] (DESIGN.md order: normal, line_line, line_ground, open_circuit, partial_shading, arc_fault).
+[N, 6] (gold's `fault_code` order in docs/architecture.md: normal, line_line, line_ground,
+open_circuit, partial_shading, arc_fault).
 
 The ONNX graph is written operator by operator from the trained weights (Conv, Relu, MaxPool,
 Flatten, Gemm, Softmax at opset 17), so what runs in pvflow is exactly this forward pass; the
@@ -36,8 +37,8 @@ class Architecture:
 
 
 ARCHITECTURES = {
-    # DESIGN.md: two 5x5 conv + max-pool stages with 32 and 64 filters, dense 128 and 54,
-    # softmax over 6. 'same' padding keeps 64x64 -> 32x32 -> 16x16.
+    # docs/architecture.md ("The model"): two 5x5 conv + max-pool stages with 32 and 64
+    # filters, dense 128 and 54, softmax over 6. 'same' padding keeps 64x64 -> 32x32 -> 16x16.
     "lenet": Architecture("lenet", (Conv(32, 5), Conv(64, 5)), (128, 54)),
     # A stride-2 first stage and narrower layers: about 1/20 of the LeNet's FLOPs.
     "lean": Architecture("lean", (Conv(16, 5, stride=2), Conv(32, 3)), (64,)),
