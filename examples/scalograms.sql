@@ -1,6 +1,9 @@
--- pvflow's main job until the Kafka demo lands: synthetic readings of a small plant, written to
--- Parquet, read back as a table, windowed on the fixed 64-reading grid and turned into 4x64x64
--- scalograms. Run: make demo   (or: pvflow sql -f examples/scalograms.sql)
+-- An example of the windowing idiom (docs/udfs.md) over a Parquet file of simulated readings.
+-- The first statement writes a small plant's synthetic readings to
+-- target/example/readings.parquet. They are read back as a table, windowed on the fixed
+-- 64-reading grid and turned into 4x64x64 scalograms. This is not the main job: that is
+-- plans/ingest.sql and plans/predict.sql (`pvflow run`, `make demo`).
+-- Run: pvflow sql -f examples/scalograms.sql
 
 -- Six devices x one day at 20 s. Device pv-004's string opens from 10:00 (current drops to ~0,
 -- voltage rises towards open circuit); pv-005 loses readings now and then (sensor gaps).
