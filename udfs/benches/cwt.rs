@@ -12,8 +12,7 @@ use datafusion::arrow::array::{ArrayRef, ListArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
-use pvflow_udfs::morlet::{CwtFloat, DenseCwt, cwt};
-use pvflow_udfs::pv_scalogram::{PvScalogram, scalogram_type};
+use pvflow_udfs::{CwtFloat, DenseCwt, PvScalogram, cwt, scalogram_type};
 use std::hint::black_box;
 use std::sync::Arc;
 

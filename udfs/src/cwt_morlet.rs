@@ -1,5 +1,6 @@
 //! `cwt_morlet(values [, num_scales])`: the continuous wavelet transform of one series.
 
+use crate::common::SIGNAL_PROCESSING;
 use crate::list_args::{coerce_float_list, list_of, row_values};
 use crate::morlet::{CwtFloat, DENSE_MAX_LEN, DenseCwt, FilterBank, MAX_SCALES, cwt_direct};
 use datafusion::arrow::array::{
@@ -9,19 +10,12 @@ use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use std::sync::{Arc, LazyLock};
 
 /// Scales used when `num_scales` is omitted, as in the pipeline's `np.arange(1, 65)`.
 pub const DEFAULT_SCALES: usize = 64;
-
-pub(crate) const SIGNAL_PROCESSING: DocSection = DocSection {
-    include: true,
-    label: "Signal Processing Functions",
-    description: Some("Wavelet transforms and scalograms of sensor series (pvflow)."),
-};
 
 /// The continuous wavelet transform with PyWavelets' real Morlet wavelet; see [`crate::morlet`]
 /// for the numerics and `docs/udfs.md` for the SQL contract.

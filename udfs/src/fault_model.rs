@@ -5,6 +5,7 @@
 //! configured path, else `ORT_DYLIB_PATH`. Nothing here downloads anything, and the model never
 //! travels inside a plan: executors load it from their own configuration.
 
+use crate::common::{CHANNELS, IMAGE_LEN, NUM_SCALES, WINDOW_LEN};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -14,11 +15,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Input image of one window: 4 channels x 64 scales x 64 readings.
-pub const INPUT_DIMS: [usize; 3] = [4, 64, 64];
-/// Values per input image.
-pub const INPUT_LEN: usize = INPUT_DIMS[0] * INPUT_DIMS[1] * INPUT_DIMS[2];
-/// The classes, in the order of the model's outputs and of `fault_code` (DESIGN.md).
+/// Input image of one window: 4 channels x 64 scales x 64 readings, a scalogram.
+const INPUT_DIMS: [usize; 3] = [CHANNELS.len(), NUM_SCALES, WINDOW_LEN];
+/// The classes, in the order of the model's outputs and of gold's `fault_code`
+/// (docs/architecture.md).
 pub const FAULT_LABELS: [&str; 6] = [
     "normal",
     "line_line",
@@ -161,10 +161,10 @@ impl FaultModel {
         &self.version
     }
 
-    /// Probabilities of `images.len() / INPUT_LEN` images laid out `[image][channel][scale][time]`,
+    /// Probabilities of `images.len() / IMAGE_LEN` images laid out `[image][channel][scale][time]`,
     /// six per image in [`FAULT_LABELS`] order.
     pub fn probabilities(&self, images: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let rows = images.len() / INPUT_LEN;
+        let rows = images.len() / IMAGE_LEN;
         if rows == 0 {
             return Ok(Vec::new());
         }
@@ -174,7 +174,7 @@ impl FaultModel {
             reason,
         };
         let shape = [rows, INPUT_DIMS[0], INPUT_DIMS[1], INPUT_DIMS[2]];
-        let input = TensorRef::from_array_view((shape, &images[..rows * INPUT_LEN]))
+        let input = TensorRef::from_array_view((shape, &images[..rows * IMAGE_LEN]))
             .map_err(|e| failed(e.to_string()))?;
         // A poisoned pool only means a thread panicked while holding the lock; the list is fine.
         let idle = self

@@ -1,33 +1,74 @@
 //! pvflow's DataFusion functions: the signal-processing half of the fault pipeline.
 //!
-//! - [`cwt_morlet`](cwt_morlet::CwtMorlet): the Morlet continuous wavelet transform of a series,
+//! - `cwt_morlet(values [, num_scales])`: the Morlet continuous wavelet transform of a series,
 //!   numerically equal to PyWavelets' `pywt.cwt(x, scales, 'morl')`.
-//! - [`pv_scalogram`](pv_scalogram::PvScalogram): a window's four sensor series as one
-//!   normalised 4x64x64 image for the CNN.
-//! - [`pv_window_series`](pv_window_series::PvWindowSeries): an aggregate laying a window's
-//!   readings of one sensor out on its 64 slots, the series `pv_scalogram` takes.
-//! - [`pv_fault_classify`](pv_fault_classify::PvFaultClassify): a scalogram's fault class by the
-//!   configured ONNX model ([`fault_model`]), run by ONNX Runtime in batches.
+//! - `pv_window_series(slot, ts, value)`: an aggregate laying a window's readings of one sensor
+//!   out on its 64 slots ([`WINDOW_LEN`]), the series `pv_scalogram` takes.
+//! - `pv_scalogram(voltage, current, temperature, irradiance [, slot])`: a window's four sensor
+//!   series as one normalised 4x64x64 image for the CNN.
+//! - `pv_fault_classify(scalogram)`: a scalogram's fault class by the configured ONNX model
+//!   ([`FaultModel`]), run by ONNX Runtime in batches.
 //!
-//! The functions count their work (windows imaged and classified, the model's batch latency) in
-//! the process' Prometheus registry.
+//! `docs/udfs.md` is their SQL reference; `SHOW FUNCTIONS` prints the same text. All of them
+//! are vectorised over whole Arrow arrays: the transform of every equal-length series in a batch
+//! is one matrix product with a matrix built once per process ([`DenseCwt`]). They count their
+//! work (windows imaged and classified, the model's batch latency) in the process' Prometheus
+//! registry.
 //!
-//! Both are vectorised over whole Arrow arrays: the transform of every equal-length series in a
-//! batch is one matrix product with a matrix built once per process ([`morlet`]).
+//! # Example: a transform in SQL
+//!
+//! ```
+//! use datafusion::prelude::SessionContext;
+//! use pvflow_udfs::Normalization;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> datafusion::common::Result<()> {
+//! let ctx = SessionContext::new();
+//! for udf in pvflow_udfs::all_udfs(Normalization::IDENTITY, None) {
+//!     ctx.register_udf(udf);
+//! }
+//! for udaf in pvflow_udfs::all_udafs() {
+//!     ctx.register_udaf(udaf);
+//! }
+//! let batches = ctx
+//!     .sql("SELECT array_length(cwt_morlet([0.0, 1.0, 0.0, -1.0], 3)) AS scales")
+//!     .await?
+//!     .collect()
+//!     .await?;
+//! assert_eq!(batches[0].num_rows(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: the transform as a Rust function
+//!
+//! ```
+//! // Scales 1..=2 of a 4-sample series, scale after scale.
+//! let coefficients = pvflow_udfs::cwt(&[0.0_f64, 1.0, 0.0, -1.0], 2);
+//! assert_eq!(coefficients.len(), 2 * 4);
+//! ```
 
-pub mod cwt_morlet;
-pub mod fault_model;
+mod common;
+mod cwt_morlet;
+mod fault_model;
 mod list_args;
 mod metrics;
-pub mod morlet;
-pub mod normalization;
-pub mod pv_fault_classify;
-pub mod pv_scalogram;
-pub mod pv_window_series;
+mod morlet;
+mod normalization;
+mod pv_fault_classify;
+mod pv_scalogram;
+mod pv_window_series;
+
+pub use common::{
+    CHANNELS, IMAGE_LEN, MIN_VALID_READINGS, NUM_SCALES, READING_INTERVAL_SECONDS, WINDOW_LEN,
+    WINDOW_SECONDS, windowed_readings,
+};
+pub use fault_model::{FAULT_LABELS, FaultModel, ModelError};
+pub use morlet::{CwtFloat, DenseCwt, cwt};
+pub use normalization::{Normalization, NormalizationError};
+pub use pv_scalogram::{PvScalogram, scalogram_type};
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
-use fault_model::FaultModel;
-use normalization::Normalization;
 use std::sync::Arc;
 
 /// Every pvflow scalar function, ready to register in a session. `normalization` fixes the
@@ -36,7 +77,7 @@ use std::sync::Arc;
 pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(cwt_morlet::CwtMorlet::new()),
-        ScalarUDF::from(pv_scalogram::PvScalogram::new(normalization)),
+        ScalarUDF::from(PvScalogram::new(normalization)),
         ScalarUDF::from(pv_fault_classify::PvFaultClassify::new(model)),
     ]
 }

@@ -5,12 +5,10 @@
 //! so that scoring never re-fits them on the batch being scored: the same window always gives
 //! the same image.
 
+use crate::common::CHANNELS;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-
-/// Channel order of the scalogram image (DESIGN.md): voltage, current, temperature, irradiance.
-pub const CHANNELS: [&str; 4] = ["voltage", "current", "temperature", "irradiance"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizationError {

@@ -1,7 +1,8 @@
 //! `pv_fault_classify(scalogram)`: the fault class of each window's 4x64x64 scalogram, by the
 //! configured ONNX model, batched over whole arrays.
 
-use crate::fault_model::{FAULT_LABELS, FaultModel, INPUT_LEN};
+use crate::common::IMAGE_LEN;
+use crate::fault_model::{FAULT_LABELS, FaultModel};
 use crate::list_args::{list_element, list_of};
 use crate::metrics;
 use datafusion::arrow::array::{
@@ -170,7 +171,7 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
         // Silver's usual case: the images go to the model straight from the Arrow buffer.
         Some(images) => (images, (0..rows).collect()),
         None => {
-            let mut images = Vec::with_capacity(rows * INPUT_LEN);
+            let mut images = Vec::with_capacity(rows * IMAGE_LEN);
             let mut valid_rows = Vec::with_capacity(rows);
             for row in 0..rows {
                 if append_image(scalograms, row, &mut images)? {
@@ -183,7 +184,7 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
     };
     let mut probabilities = vec![0f32; rows * FAULT_LABELS.len()];
     for (chunk, chunk_rows) in images
-        .chunks(BATCH_ROWS * INPUT_LEN)
+        .chunks(BATCH_ROWS * IMAGE_LEN)
         .zip(valid_rows.chunks(BATCH_ROWS))
     {
         let timer = metrics::MODEL_BATCH_SECONDS.start_timer();
@@ -203,7 +204,13 @@ fn classify(model: &FaultModel, scalograms: &ArrayRef) -> Result<ArrayRef> {
     }
     let nulls = NullBuffer::from(valid.clone());
     let codes: Vec<Option<i32>> = (0..rows)
-        .map(|row| valid[row].then(|| most_probable(&probabilities[row * 6..(row + 1) * 6])))
+        .map(|row| {
+            valid[row].then(|| {
+                most_probable(
+                    &probabilities[row * FAULT_LABELS.len()..(row + 1) * FAULT_LABELS.len()],
+                )
+            })
+        })
         .collect();
     let labels: StringArray = codes
         .iter()
@@ -251,7 +258,7 @@ fn count_classified(labels: &StringArray) {
 /// valid image (no NULL row or value, every value finite).
 fn all_valid_images(scalograms: &ArrayRef) -> Option<&[f32]> {
     let list = scalograms.as_fixed_size_list_opt()?;
-    if list.value_length() as usize != INPUT_LEN
+    if list.value_length() as usize != IMAGE_LEN
         || list.null_count() > 0
         || list.values().null_count() > 0
     {
@@ -261,7 +268,7 @@ fn all_valid_images(scalograms: &ArrayRef) -> Option<&[f32]> {
     values.iter().all(|v| v.is_finite()).then_some(&values[..])
 }
 
-/// Appends row `row`'s image to `images` if it is one: non-NULL, exactly [`INPUT_LEN`] values,
+/// Appends row `row`'s image to `images` if it is one: non-NULL, exactly [`IMAGE_LEN`] values,
 /// all finite. Returns whether it did.
 fn append_image(scalograms: &ArrayRef, row: usize, images: &mut Vec<f32>) -> Result<bool> {
     if scalograms.is_null(row) {
@@ -272,7 +279,7 @@ fn append_image(scalograms: &ArrayRef, row: usize, images: &mut Vec<f32>) -> Res
         DataType::List(_) => scalograms.as_list::<i32>().value(row),
         other => return exec_err!("pv_fault_classify: unexpected argument type {other}"),
     };
-    if values.len() != INPUT_LEN || values.null_count() > 0 {
+    if values.len() != IMAGE_LEN || values.null_count() > 0 {
         return Ok(false);
     }
     let values = values.as_primitive::<Float32Type>().values();

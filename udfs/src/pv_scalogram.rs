@@ -1,12 +1,14 @@
 //! `pv_scalogram(voltage, current, temperature, irradiance [, slot])`: one window's four series
 //! as one normalised 4x64x64 wavelet image, the CNN's input.
 
-use crate::cwt_morlet::SIGNAL_PROCESSING;
+use crate::common::{
+    CHANNELS, IMAGE_LEN, MIN_VALID_READINGS, NUM_SCALES, SIGNAL_PROCESSING, WINDOW_LEN,
+    WINDOWING_EXAMPLE,
+};
 use crate::list_args::{coerce_float_list, coerce_int_list, list_of, row_values};
 use crate::metrics;
 use crate::morlet::DenseCwt;
-use crate::normalization::{CHANNELS, Normalization};
-use crate::pv_window_series::WINDOWING_EXAMPLE;
+use crate::normalization::Normalization;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray,
 };
@@ -18,16 +20,6 @@ use datafusion::logical_expr::{
 };
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
-
-/// Readings per window: about 21 minutes at one reading per 20 s.
-pub const WINDOW_LEN: usize = 64;
-/// Wavelet scales 1..=64.
-pub const NUM_SCALES: usize = 64;
-/// Values per image: channels x scales x time.
-pub const IMAGE_LEN: usize = CHANNELS.len() * NUM_SCALES * WINDOW_LEN;
-/// A channel with fewer valid readings than this (75 % of the window) gives no image: gap
-/// filling would invent too much of it.
-pub const MIN_VALID_READINGS: usize = 48;
 
 /// The scalogram type: `FixedSizeList<Float32, 16384>`, laid out `[channel][scale][time]`.
 pub fn scalogram_type() -> DataType {

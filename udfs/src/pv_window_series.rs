@@ -6,8 +6,7 @@
 //! keeps 64 floats, 64 timestamps and a 64-bit mask per window in flat vectors, so grouping a
 //! day of readings costs one store per reading.
 
-use crate::cwt_morlet::SIGNAL_PROCESSING;
-use crate::pv_scalogram::WINDOW_LEN;
+use crate::common::{SIGNAL_PROCESSING, WINDOW_LEN, WINDOWING_EXAMPLE};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float32Array, Int64Array,
     PrimitiveArray,
@@ -23,18 +22,6 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use std::sync::{Arc, LazyLock};
-
-/// The windowing idiom (docs/udfs.md), the documented example of both `pv_window_series` and
-/// `pv_scalogram`.
-pub(crate) const WINDOWING_EXAMPLE: &str = r#"```sql
-> SELECT device_id, window_start,
-         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
-                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
-  FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-               (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-        FROM readings)
-  GROUP BY device_id, window_start;
-```"#;
 
 /// The result type: `FixedSizeList<Float32, 64>`, slot `s` at index `s`, NULL where the window
 /// has no valid reading.

@@ -5,9 +5,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float32Type, Float64Type};
 use datafusion::common::Result;
 use datafusion::prelude::SessionContext;
-use pvflow_udfs::morlet::cwt;
-use pvflow_udfs::normalization::Normalization;
-use pvflow_udfs::pv_scalogram::{IMAGE_LEN, NUM_SCALES, WINDOW_LEN};
+use pvflow_udfs::{IMAGE_LEN, NUM_SCALES, Normalization, WINDOW_LEN, cwt};
 use std::path::PathBuf;
 
 fn fixture<T: npyz::Deserialize>(name: &str) -> (Vec<T>, Vec<u64>) {
@@ -166,7 +164,7 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
     .await?;
     let batches = collect(
         &ctx,
-        "SELECT device_id, window_start, count(*) AS n,
+        &format!("SELECT device_id, window_start, count(*) AS n,
                 pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
                              pv_window_series(slot, ts, temperature),
                              pv_window_series(slot, ts, irradiance)) AS scalogram,
@@ -174,11 +172,11 @@ async fn windowed_scalograms_over_parquet() -> Result<()> {
                 pv_scalogram(array_agg(voltage ORDER BY ts), array_agg(current ORDER BY ts),
                              array_agg(temperature ORDER BY ts), array_agg(irradiance ORDER BY ts),
                              array_agg(slot ORDER BY ts)) AS scalogram_by_array_agg
-         FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-                      (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-               FROM readings)
+         FROM ({})
          GROUP BY device_id, window_start
          ORDER BY device_id, window_start",
+            pvflow_udfs::windowed_readings("readings")
+        ),
     )
     .await?;
     let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)?;
@@ -292,7 +290,7 @@ mod fault_classify {
     use super::*;
     use datafusion::arrow::array::{FixedSizeListArray, Float32Array, StructArray};
     use datafusion::arrow::datatypes::{DataType, Field};
-    use pvflow_udfs::fault_model::{FAULT_LABELS, FaultModel, INPUT_LEN};
+    use pvflow_udfs::{FAULT_LABELS, FaultModel};
     use std::path::Path;
     use std::sync::Arc;
 
@@ -345,16 +343,16 @@ mod fault_classify {
 
     /// A table `images(id, scalogram FixedSizeList<Float32, 16384>)` of `rows`, NULL where None.
     fn register_images(ctx: &SessionContext, rows: &[Option<Vec<f32>>]) -> Result<()> {
-        let mut values = Vec::with_capacity(rows.len() * INPUT_LEN);
+        let mut values = Vec::with_capacity(rows.len() * IMAGE_LEN);
         for row in rows {
             match row {
                 Some(image) => values.extend_from_slice(image),
-                None => values.extend(std::iter::repeat_n(0.0, INPUT_LEN)),
+                None => values.extend(std::iter::repeat_n(0.0, IMAGE_LEN)),
             }
         }
         let images = FixedSizeListArray::try_new(
             Arc::new(Field::new_list_field(DataType::Float32, true)),
-            INPUT_LEN as i32,
+            IMAGE_LEN as i32,
             Arc::new(Float32Array::from(values)),
             Some(rows.iter().map(Option::is_some).collect()),
         )?;
@@ -393,7 +391,7 @@ mod fault_classify {
         // 300 rows (more than one ONNX Runtime batch), cycling through the four fixture images,
         // so a row's result must not depend on its batch or position.
         let rows: Vec<Option<Vec<f32>>> = (0..300)
-            .map(|i| Some(input[(i % 4) * INPUT_LEN..(i % 4 + 1) * INPUT_LEN].to_vec()))
+            .map(|i| Some(input[(i % 4) * IMAGE_LEN..(i % 4 + 1) * IMAGE_LEN].to_vec()))
             .collect();
         let ctx = classify_context(Arc::clone(&model));
         register_images(&ctx, &rows)?;
@@ -447,11 +445,11 @@ mod fault_classify {
     #[tokio::test]
     async fn bad_images_give_null_rows_and_plain_lists_are_accepted() -> Result<()> {
         let (input, _) = npy_f32("lenet_input_4x4x64x64.npy");
-        let good = input[..INPUT_LEN].to_vec();
+        let good = input[..IMAGE_LEN].to_vec();
         let mut with_nan = good.clone();
         with_nan[100] = f32::NAN;
         let mut with_inf = good.clone();
-        with_inf[INPUT_LEN - 1] = f32::INFINITY;
+        with_inf[IMAGE_LEN - 1] = f32::INFINITY;
         let ctx = classify_context(fixture_model());
         register_images(
             &ctx,
