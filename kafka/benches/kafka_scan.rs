@@ -15,10 +15,10 @@
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::prelude::SessionContext;
-use pvflow_kafka::avro::{AvroFraming, PvReading, encode_into};
-use pvflow_kafka::decode::{CHUNK_MESSAGES, ChunkDecoder, MessageChunk, ValueFormat};
-use pvflow_kafka::produce::{ReadingProducer, create_topic};
-use pvflow_kafka::{KafkaTable, KafkaTableConfig};
+use pvflow_kafka::{
+    AvroFraming, CHUNK_MESSAGES, ChunkDecoder, KafkaTable, KafkaTableConfig, MessageChunk,
+    PvReading, ReadingProducer, ValueFormat, create_topic, encode_into,
+};
 use pvflow_testkit::TansuBroker;
 use rdkafka::mocking::MockCluster;
 use std::collections::BTreeMap;
@@ -43,8 +43,9 @@ fn reading(i: usize) -> PvReading {
 
 /// Seconds of CPU this process has used, all threads.
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
     tv(usage.ru_utime) + tv(usage.ru_stime)

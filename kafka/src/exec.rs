@@ -4,9 +4,10 @@
 use crate::decode::{CHUNK_MESSAGES, ChunkDecoder, MessageChunk};
 use crate::error::KafkaError;
 use crate::metrics::ScanCounters;
-use crate::offsets::{KafkaSlice, TimeRange};
+use crate::offsets::KafkaSlice;
 use crate::options::{KafkaTableConfig, redacted};
 use crate::schema::{KAFKA_TIMESTAMP, TS, quarantine_schema, readings_schema};
+use crate::time_range::TimeRange;
 use datafusion::arrow::array::{AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{
@@ -40,7 +41,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 /// A planned Kafka scan. Its input is the plan's offset slices as data, one DataFusion partition
-/// per slice ([`slices_input`]); it turns each slice into readings. Everything else in it is plain
+/// per slice (`slices_input`); it turns each slice into readings. Everything else in it is plain
 /// data (configuration, range, projection), so it can be serialised to executors.
 ///
 /// The slices are an input rather than a field because Ballista's scheduler hands each task a
@@ -69,7 +70,7 @@ impl KafkaScanExec {
         Self::with_slices_input(config, slices_input(slices)?, range, projection)
     }
 
-    /// A scan reading the slices `slices` produces (rows of [`slices_schema`]), one output
+    /// A scan reading the slices `slices` produces (rows of `slices_schema`), one output
     /// partition per input partition.
     pub fn with_slices_input(
         config: KafkaTableConfig,
@@ -115,7 +116,7 @@ impl KafkaScanExec {
         &self.config
     }
 
-    /// The slices this scan reads, when its input is the in-memory list [`slices_input`] makes
+    /// The slices this scan reads, when its input is the in-memory list `slices_input` makes
     /// (always, unless an optimiser has put something in between).
     pub fn planned_slices(&self) -> Option<Vec<KafkaSlice>> {
         let source: &dyn Any = self

@@ -10,6 +10,7 @@
 
 use crate::error::KafkaError;
 use crate::options::KafkaTableConfig;
+use crate::time_range::TimeRange;
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdKafkaError;
@@ -18,38 +19,6 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
-
-/// A half-open range of timestamps in epoch milliseconds: `start <= t < end`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeRange {
-    pub start: Option<i64>,
-    pub end: Option<i64>,
-}
-
-impl TimeRange {
-    pub fn contains(&self, t: i64) -> bool {
-        self.start.is_none_or(|s| t >= s) && self.end.is_none_or(|e| t < e)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        matches!((self.start, self.end), (Some(s), Some(e)) if s >= e)
-    }
-
-    /// The intersection of two ranges.
-    pub fn and(self, other: TimeRange) -> TimeRange {
-        TimeRange {
-            start: max_opt(self.start, other.start, i64::max),
-            end: max_opt(self.end, other.end, i64::min),
-        }
-    }
-}
-
-fn max_opt(a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(pick(a, b)),
-        (a, b) => a.or(b),
-    }
-}
 
 /// One unit of scan work: messages `start..end` (offsets) of one Kafka partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,38 +224,5 @@ impl TimestampReader<'_> {
             offset,
             why,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_intersect_and_contain() {
-        let a = TimeRange {
-            start: Some(10),
-            end: Some(20),
-        };
-        let b = TimeRange {
-            start: Some(15),
-            end: None,
-        };
-        assert_eq!(
-            a.and(b),
-            TimeRange {
-                start: Some(15),
-                end: Some(20)
-            }
-        );
-        assert!(a.contains(10) && !a.contains(20) && !a.contains(9));
-        assert!(
-            TimeRange {
-                start: Some(5),
-                end: Some(5)
-            }
-            .is_empty()
-        );
-        assert!(TimeRange::default().contains(i64::MIN));
     }
 }

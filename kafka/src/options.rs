@@ -16,10 +16,21 @@ pub enum OptionsError {
     #[error("Kafka table option '{key}': {why}")]
     Invalid { key: String, why: String },
     #[error(
-        "unknown Kafka table option '{0}'; known: format, avro.framing, avro.schema_id, quarantine, slice.max_messages, timeout.ms, and kafka.<librdkafka setting>"
+        "unknown Kafka table option '{0}'; known: {known}, and kafka.<librdkafka setting>",
+        known = KNOWN_OPTIONS.join(", ")
     )]
     Unknown(String),
 }
+
+/// The options a Kafka table takes besides `kafka.<librdkafka setting>`.
+const KNOWN_OPTIONS: [&str; 6] = [
+    "format",
+    "avro.framing",
+    "avro.schema_id",
+    "quarantine",
+    "slice.max_messages",
+    "timeout.ms",
+];
 
 /// Everything a scan needs to reach and decode a topic. Plain data, so a planned scan can be
 /// shipped to other processes.
@@ -148,16 +159,7 @@ impl KafkaTableConfig {
         for (key, value) in &options {
             if let Some(setting) = key.strip_prefix("kafka.") {
                 config.client.insert(setting.to_string(), (*value).clone());
-            } else if ![
-                "format",
-                "avro.framing",
-                "avro.schema_id",
-                "quarantine",
-                "slice.max_messages",
-                "timeout.ms",
-            ]
-            .contains(&key.as_str())
-            {
+            } else if !KNOWN_OPTIONS.contains(&key.as_str()) {
                 return Err(OptionsError::Unknown(key.clone()));
             }
         }

@@ -2,9 +2,10 @@
 //! 'kafka://host:port/topic' OPTIONS ('format' 'avro')`, or [`KafkaTable::new`] from Rust.
 
 use crate::exec::KafkaScanExec;
-use crate::offsets::{KafkaSlice, TimeRange, plan_slices};
+use crate::offsets::{KafkaSlice, plan_slices};
 use crate::options::KafkaTableConfig;
 use crate::schema::{KAFKA_TIMESTAMP, TS, quarantine_schema, readings_schema};
+use crate::time_range::TimeRange;
 use crate::time_range::{constrains, time_range};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;

@@ -15,8 +15,9 @@ fn timestamp_ms() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-/// Decoded readings plus where each came from.
-pub fn readings_schema() -> SchemaRef {
+/// A reading itself, in the Avro record's order: what producers write, and what a Parquet file
+/// of readings holds (`pvflow simulate --output-parquet`, ingest's `Readings::Parquet`).
+pub fn reading_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
             Field::new("device_id", DataType::Utf8, false),
@@ -25,10 +26,26 @@ pub fn readings_schema() -> SchemaRef {
             Field::new("current", DataType::Float32, false),
             Field::new("temperature", DataType::Float32, false),
             Field::new("irradiance", DataType::Float32, false),
+        ]))
+    });
+    Arc::clone(&SCHEMA)
+}
+
+/// A Kafka table's rows: decoded readings ([`reading_schema`]) plus where each came from.
+pub fn readings_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let source = [
             Field::new(PARTITION, DataType::Int32, false),
             Field::new(OFFSET, DataType::Int64, false),
             Field::new(KAFKA_TIMESTAMP, timestamp_ms(), true),
-        ]))
+        ];
+        let reading = reading_schema();
+        let fields = reading.fields().iter().cloned();
+        Arc::new(Schema::new(
+            fields
+                .chain(source.into_iter().map(Arc::new))
+                .collect::<Vec<_>>(),
+        ))
     });
     Arc::clone(&SCHEMA)
 }

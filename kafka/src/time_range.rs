@@ -5,13 +5,46 @@
 //! these. Anything else is left to DataFusion's own filter; the scan always filters its rows
 //! exactly to the range it extracted.
 
-use crate::offsets::TimeRange;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use serde::{Deserialize, Serialize};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// A half-open range of timestamps in epoch milliseconds: `start <= t < end`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+impl TimeRange {
+    pub fn contains(&self, t: i64) -> bool {
+        self.start.is_none_or(|s| t >= s) && self.end.is_none_or(|e| t < e)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!((self.start, self.end), (Some(s), Some(e)) if s >= e)
+    }
+
+    /// The intersection of two ranges.
+    pub fn and(self, other: TimeRange) -> TimeRange {
+        TimeRange {
+            start: combine(self.start, other.start, i64::max),
+            end: combine(self.end, other.end, i64::min),
+        }
+    }
+}
+
+/// `pick` of two bounds where both are set, else the one that is (an unset bound is no bound).
+fn combine(a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// The range all of `filters` together allow on `column`.
 pub fn time_range(filters: &[Expr], column: &str) -> TimeRange {
@@ -143,6 +176,34 @@ fn comparison_range(side: Side, op: Operator, value: Literal) -> Option<TimeRang
 mod tests {
     use super::*;
     use datafusion::prelude::{cast, col, lit};
+
+    #[test]
+    fn ranges_intersect_and_contain() {
+        let a = TimeRange {
+            start: Some(10),
+            end: Some(20),
+        };
+        let b = TimeRange {
+            start: Some(15),
+            end: None,
+        };
+        assert_eq!(
+            a.and(b),
+            TimeRange {
+                start: Some(15),
+                end: Some(20)
+            }
+        );
+        assert!(a.contains(10) && !a.contains(20) && !a.contains(9));
+        assert!(
+            TimeRange {
+                start: Some(5),
+                end: Some(5)
+            }
+            .is_empty()
+        );
+        assert!(TimeRange::default().contains(i64::MIN));
+    }
 
     fn ts(ms: i64) -> Expr {
         lit(ScalarValue::TimestampMillisecond(
