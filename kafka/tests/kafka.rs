@@ -7,9 +7,10 @@ use datafusion::arrow::datatypes::{Int32Type, Int64Type};
 use datafusion::common::Result;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
-use pvflow_kafka::avro::{AvroFraming, PvReading, encode};
-use pvflow_kafka::produce::{ReadingProducer, create_topic};
-use pvflow_kafka::{KAFKA_FORMAT, KafkaTable, KafkaTableConfig, KafkaTableFactory, TimeRange};
+use pvflow_kafka::{
+    AvroFraming, KAFKA_FORMAT, KafkaTable, KafkaTableConfig, KafkaTableFactory, PvReading,
+    ReadingProducer, TimeRange, create_topic, encode,
+};
 use pvflow_testkit::TansuBroker;
 use rdkafka::mocking::MockCluster;
 use std::collections::{BTreeMap, HashMap};
@@ -123,42 +124,124 @@ async fn a_day_round_trips_through_a_tansu_broker_process() {
 }
 
 /// Produces a day of readings plus malformed messages into `pv.readings` (4 partitions), then
-/// checks what SQL reads back: everything, time ranges cutting the day, the quarantine, slices.
+/// runs every named case of what SQL reads back. Producing the day once per broker is what
+/// costs, so the cases share it; each runs as its own task and a failing one is reported by name
+/// after all have run, so the first failure does not hide the rest.
 async fn day_round_trip(brokers: String) {
     let b = brokers.clone();
     tokio::task::spawn_blocking(move || produce_day(&b, "pv.readings"))
         .await
         .expect("produced");
+    let day = Arc::new(Day::new(brokers).await);
 
-    let ctx = context();
-    // A generous bound: tansu's SQLite storage answers slowly when the machine is busy (other
-    // tests start brokers and clusters at the same time); a healthy read never waits for it.
-    collect(
-        &ctx,
-        &format!("CREATE EXTERNAL TABLE readings STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.readings' OPTIONS ('format' 'avro', 'timeout.ms' '30000')"),
-    )
-    .await
-    .expect("table");
-    collect(
-        &ctx,
-        &format!("CREATE EXTERNAL TABLE quarantine STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.readings' OPTIONS ('quarantine' 'true')"),
-    )
-    .await
-    .expect("quarantine table");
+    type Case = fn(Arc<Day>) -> futures::future::BoxFuture<'static, ()>;
+    let cases: [(&str, Case); 8] = [
+        ("every_reading_is_read_once", |d| {
+            Box::pin(every_reading_is_read_once(d))
+        }),
+        (
+            "malformed_messages_are_quarantined_with_their_reason",
+            |d| Box::pin(malformed_messages_are_quarantined_with_their_reason(d)),
+        ),
+        (
+            "a_time_range_reads_its_readings_per_device_and_partition",
+            |d| Box::pin(a_time_range_reads_its_readings_per_device_and_partition(d)),
+        ),
+        ("a_plan_reads_only_the_offsets_of_its_range", |d| {
+            Box::pin(a_plan_reads_only_the_offsets_of_its_range(d))
+        }),
+        (
+            "a_pinned_table_reads_its_slices_whatever_the_query_range",
+            |d| Box::pin(a_pinned_table_reads_its_slices_whatever_the_query_range(d)),
+        ),
+        (
+            "dates_between_and_ranges_past_the_end_are_understood",
+            |d| Box::pin(dates_between_and_ranges_past_the_end_are_understood(d)),
+        ),
+        ("slices_cut_a_partition_into_many_with_the_same_rows", |d| {
+            Box::pin(slices_cut_a_partition_into_many_with_the_same_rows(d))
+        }),
+        ("a_missing_topic_is_named", |d| {
+            Box::pin(a_missing_topic_is_named(d))
+        }),
+    ];
+    let mut failed = Vec::new();
+    for (name, case) in cases {
+        if let Err(e) = tokio::spawn(case(Arc::clone(&day))).await {
+            let why = e
+                .try_into_panic()
+                .ok()
+                .and_then(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                })
+                .unwrap_or_default();
+            failed.push(format!("{name}: {why}"));
+        }
+    }
+    assert!(failed.is_empty(), "failed cases:\n{}", failed.join("\n"));
+}
 
-    // Everything: every good reading once, every bad message in quarantine.
-    let total = DEVICES as i64 * READINGS_PER_DEVICE;
-    assert_eq!(count(&ctx, "SELECT count(*) FROM readings").await, total);
+/// The produced day as SQL sees it: `readings` and its `quarantine`, plus the topic as a table.
+struct Day {
+    brokers: String,
+    ctx: SessionContext,
+    table: KafkaTable,
+}
+
+impl Day {
+    async fn new(brokers: String) -> Day {
+        let ctx = context();
+        // A generous bound: tansu's SQLite storage answers slowly when the machine is busy
+        // (other tests start brokers and clusters at the same time); a healthy read never waits
+        // for it.
+        collect(
+            &ctx,
+            &format!("CREATE EXTERNAL TABLE readings STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.readings' OPTIONS ('format' 'avro', 'timeout.ms' '30000')"),
+        )
+        .await
+        .expect("table");
+        collect(
+            &ctx,
+            &format!("CREATE EXTERNAL TABLE quarantine STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.readings' OPTIONS ('quarantine' 'true')"),
+        )
+        .await
+        .expect("quarantine table");
+        let table = KafkaTable::new(
+            KafkaTableConfig::from_ddl(&format!("kafka://{brokers}/pv.readings"), &HashMap::new())
+                .expect("config"),
+        );
+        Day {
+            brokers,
+            ctx,
+            table,
+        }
+    }
+}
+
+const TOTAL: i64 = DEVICES as i64 * READINGS_PER_DEVICE;
+/// 06:00 to 18:00 (exclusive): 12 hours at 20 s = 2160 readings per device.
+const MORNING_TO_EVENING: &str =
+    "ts >= TIMESTAMP '2026-01-01T06:00:00Z' AND ts < TIMESTAMP '2026-01-01T18:00:00Z'";
+const READINGS_IN_RANGE: i64 = 2160;
+
+async fn every_reading_is_read_once(day: Arc<Day>) {
+    let ctx = &day.ctx;
+    assert_eq!(count(ctx, "SELECT count(*) FROM readings").await, TOTAL);
     assert_eq!(
         count(
-            &ctx,
+            ctx,
             "SELECT count(*) FROM (SELECT DISTINCT device_id, ts FROM readings)"
         )
         .await,
-        total
+        TOTAL
     );
+}
+
+async fn malformed_messages_are_quarantined_with_their_reason(day: Arc<Day>) {
     let q = collect(
-        &ctx,
+        &day.ctx,
         "SELECT payload, reason, _partition, _offset FROM quarantine ORDER BY _kafka_timestamp",
     )
     .await
@@ -175,12 +258,15 @@ async fn day_round_trip(brokers: String) {
             .value(2)
             .contains("voltage is NaN")
     );
+}
 
-    // A range cutting through the day: 06:00 to 18:00 (exclusive), counted per device and per
-    // partition against what was produced.
-    let range = "ts >= TIMESTAMP '2026-01-01T06:00:00Z' AND ts < TIMESTAMP '2026-01-01T18:00:00Z'";
+/// A range cutting through the day, counted per device and per partition against what was
+/// produced; the quarantine filters by Kafka timestamp.
+async fn a_time_range_reads_its_readings_per_device_and_partition(day: Arc<Day>) {
+    let ctx = &day.ctx;
+    let range = MORNING_TO_EVENING;
     let per_device = collect(
-        &ctx,
+        ctx,
         &format!("SELECT device_id, count(*) FROM readings WHERE {range} GROUP BY device_id ORDER BY device_id"),
     )
     .await
@@ -189,21 +275,20 @@ async fn day_round_trip(brokers: String) {
         datafusion::arrow::compute::concat_batches(&per_device[0].schema(), &per_device)
             .expect("concat");
     assert_eq!(per_device.num_rows(), DEVICES);
-    // 12 hours at 20 s = 2160 readings per device.
     assert!(
         per_device
             .column(1)
             .as_primitive::<Int64Type>()
             .values()
             .iter()
-            .all(|n| *n == 2160)
+            .all(|n| *n == READINGS_IN_RANGE)
     );
     let by_partition = collect(
-        &ctx,
+        ctx,
         &format!(
             "SELECT a._partition, a.n, b.n FROM
                (SELECT _partition, count(*) AS n FROM readings WHERE {range} GROUP BY _partition) a
-               JOIN (SELECT _partition, count(DISTINCT device_id) * 2160 AS n FROM readings GROUP BY _partition) b
+               JOIN (SELECT _partition, count(DISTINCT device_id) * {READINGS_IN_RANGE} AS n FROM readings GROUP BY _partition) b
                ON a._partition = b._partition"
         ),
     )
@@ -223,19 +308,24 @@ async fn day_round_trip(brokers: String) {
         partitions_seen >= 2,
         "readings should spread over partitions"
     );
-    assert_eq!(count(&ctx, "SELECT count(*) FROM quarantine WHERE _kafka_timestamp >= TIMESTAMP '2026-01-01T06:00:00Z' AND _kafka_timestamp < TIMESTAMP '2026-01-01T18:00:00Z'").await, 2);
+    assert_eq!(count(ctx, "SELECT count(*) FROM quarantine WHERE _kafka_timestamp >= TIMESTAMP '2026-01-01T06:00:00Z' AND _kafka_timestamp < TIMESTAMP '2026-01-01T18:00:00Z'").await, 2);
+}
 
-    // The plan reads only the range's offsets, even though this broker cannot look up offsets
-    // by time: the fallback finds them from message timestamps.
-    let table = KafkaTable::new(
-        KafkaTableConfig::from_ddl(&format!("kafka://{brokers}/pv.readings"), &HashMap::new())
-            .expect("config"),
-    );
-    let range_ms = TimeRange {
+fn morning_to_evening_ms() -> TimeRange {
+    TimeRange {
         start: Some(DAY_START_MS + 6 * 3_600_000),
         end: Some(DAY_START_MS + 18 * 3_600_000),
-    };
-    let scan = table.plan(range_ms, None).await.expect("plan");
+    }
+}
+
+/// The plan reads only the range's offsets, whether the broker looks them up by time (tansu) or
+/// the fallback finds them from message timestamps (the mock cluster).
+async fn a_plan_reads_only_the_offsets_of_its_range(day: Arc<Day>) {
+    let scan = day
+        .table
+        .plan(morning_to_evening_ms(), None)
+        .await
+        .expect("plan");
     let planned: i64 = scan
         .planned_slices()
         .expect("slices")
@@ -244,38 +334,44 @@ async fn day_round_trip(brokers: String) {
         .sum();
     assert_eq!(
         planned,
-        DEVICES as i64 * 2160 + 2,
+        DEVICES as i64 * READINGS_IN_RANGE + 2,
         "exactly the range's messages (2 malformed inside it)"
     );
+}
 
-    // Pinned to those slices, a table reads their messages whatever its queries' range: a
-    // whole-day query sees only the slices' readings, and their quarantine only theirs.
+/// Pinned to a range's slices, a table reads their messages whatever its queries' range: a
+/// whole-day query sees only the slices' readings, and their quarantine only theirs.
+async fn a_pinned_table_reads_its_slices_whatever_the_query_range(day: Arc<Day>) {
+    let ctx = &day.ctx;
+    let scan = day
+        .table
+        .plan(morning_to_evening_ms(), None)
+        .await
+        .expect("plan");
     let slices = scan.planned_slices().expect("slices");
-    let pinned = KafkaTable::pinned(table.config().clone(), slices.clone());
+    let pinned = KafkaTable::pinned(day.table.config().clone(), slices.clone());
     ctx.register_table("pinned", Arc::new(pinned))
         .expect("register");
-    assert_eq!(
-        count(&ctx, "SELECT count(*) FROM pinned").await,
-        DEVICES as i64 * 2160
-    );
+    let in_range = DEVICES as i64 * READINGS_IN_RANGE;
+    assert_eq!(count(ctx, "SELECT count(*) FROM pinned").await, in_range);
     assert_eq!(
         count(
-            &ctx,
+            ctx,
             "SELECT count(*) FROM pinned WHERE ts >= TIMESTAMP '2026-01-01T00:00:00Z'"
         )
         .await,
-        DEVICES as i64 * 2160
+        in_range
     );
     // A narrower range still filters.
     assert_eq!(
         count(
-            &ctx,
+            ctx,
             "SELECT count(*) FROM pinned WHERE ts < TIMESTAMP '2026-01-01T06:01:00Z'"
         )
         .await,
         DEVICES as i64 * 3
     );
-    let mut quarantine = table.config().clone();
+    let mut quarantine = day.table.config().clone();
     quarantine.quarantine = true;
     ctx.register_table(
         "pinned_quarantine",
@@ -283,32 +379,35 @@ async fn day_round_trip(brokers: String) {
     )
     .expect("register");
     assert_eq!(
-        count(&ctx, "SELECT count(*) FROM pinned_quarantine").await,
+        count(ctx, "SELECT count(*) FROM pinned_quarantine").await,
         2
     );
+}
 
-    // A date, BETWEEN, and a range past the end.
+async fn dates_between_and_ranges_past_the_end_are_understood(day: Arc<Day>) {
+    let ctx = &day.ctx;
     assert_eq!(
         count(
-            &ctx,
+            ctx,
             "SELECT count(*) FROM readings WHERE CAST(ts AS DATE) = DATE '2026-01-01'"
         )
         .await,
-        total
+        TOTAL
     );
     assert_eq!(
-        count(&ctx, "SELECT count(*) FROM readings WHERE ts BETWEEN TIMESTAMP '2026-01-01T00:00:00Z' AND TIMESTAMP '2026-01-01T00:01:00Z'").await,
+        count(ctx, "SELECT count(*) FROM readings WHERE ts BETWEEN TIMESTAMP '2026-01-01T00:00:00Z' AND TIMESTAMP '2026-01-01T00:01:00Z'").await,
         DEVICES as i64 * 4
     );
     assert_eq!(
         count(
-            &ctx,
+            ctx,
             "SELECT count(*) FROM readings WHERE ts >= TIMESTAMP '2026-01-02T00:00:00Z'"
         )
         .await,
         0
     );
-    let past = table
+    let past = day
+        .table
         .plan(
             TimeRange {
                 start: Some(DAY_START_MS + 2 * 86_400_000),
@@ -319,9 +418,11 @@ async fn day_round_trip(brokers: String) {
         .await
         .expect("plan past the end");
     assert_eq!(past.planned_slices(), Some(vec![]));
+}
 
-    // Slices cut a large partition into several DataFusion partitions, same rows.
-    let mut config = table.config().clone();
+async fn slices_cut_a_partition_into_many_with_the_same_rows(day: Arc<Day>) {
+    let ctx = &day.ctx;
+    let mut config = day.table.config().clone();
     config.max_slice_messages = 1000;
     // Fifty-odd slices are read at once, each by its own consumer; tansu's SQLite storage
     // serves them one fetch at a time.
@@ -333,18 +434,19 @@ async fn day_round_trip(brokers: String) {
     assert!(sliced.planned_slices().expect("slices").len() > 4 * 10);
     ctx.register_table("sliced", Arc::new(KafkaTable::new(sliced.config().clone())))
         .expect("register");
-    assert_eq!(count(&ctx, "SELECT count(*) FROM sliced").await, total);
+    assert_eq!(count(ctx, "SELECT count(*) FROM sliced").await, TOTAL);
     assert_eq!(
         count(
-            &ctx,
+            ctx,
             "SELECT count(DISTINCT _offset * 10 + _partition) FROM sliced"
         )
         .await,
-        total
+        TOTAL
     );
+}
 
-    // A topic that does not exist is named.
-    let missing = KafkaTable::new(KafkaTableConfig::new(brokers.clone(), "no.such.topic"));
+async fn a_missing_topic_is_named(day: Arc<Day>) {
+    let missing = KafkaTable::new(KafkaTableConfig::new(day.brokers.clone(), "no.such.topic"));
     let err = missing
         .plan(TimeRange::default(), None)
         .await
