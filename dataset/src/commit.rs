@@ -11,7 +11,7 @@
 //! moved files there, outside the log.
 
 use crate::delta_log::{DeltaLog, LogError, NewFile, PartitionReplacement};
-use crate::{StagedTarget, path_under};
+use crate::{StagedTarget, layout, path_under};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, Schema};
 use datafusion::datasource::listing::ListingTableUrl;
@@ -275,7 +275,7 @@ async fn sweep_stale_staging(store: &Arc<dyn ObjectStore>, target: &StagedTarget
     let Ok(root) = root_path(&target.root) else {
         return;
     };
-    let staging = path_under(&root, "_staging");
+    let staging = path_under(&root, layout::STAGING_DIR);
     let runs = match store.list_with_delimiter(Some(&staging)).await {
         Ok(listed) => listed.common_prefixes,
         Err(e) => {

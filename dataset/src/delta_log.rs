@@ -12,6 +12,7 @@
 //!
 //! [Delta Lake]: https://github.com/delta-io/delta/blob/master/PROTOCOL.md
 
+use crate::layout::LOG_DIR;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -22,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const LOG_DIR: &str = "_delta_log";
 /// Concurrent commits to one dataset are rare (two runs of the same plan); this many in a row
 /// means something keeps writing the log.
 const COMMIT_ATTEMPTS: usize = 20;
@@ -479,7 +479,7 @@ struct Stats {
 }
 
 /// The Delta schema (`schemaString`) of an Arrow schema.
-pub fn delta_schema(schema: &Schema) -> Result<Value, LogError> {
+pub(crate) fn delta_schema(schema: &Schema) -> Result<Value, LogError> {
     Ok(json!({
         "type": "struct",
         "fields": schema.fields().iter().map(|f| delta_field(f)).collect::<Result<Vec<_>, _>>()?,

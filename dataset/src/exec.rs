@@ -340,9 +340,9 @@ impl PartitionWriter {
 }
 
 /// `YYYY-MM-DD` of days since 1970-01-01.
-pub fn date_string(day: i32) -> Result<String> {
+pub(crate) fn date_string(day: i32) -> Result<String> {
     date32_to_datetime(day)
-        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map(|d| d.format(crate::layout::DATE_FORMAT).to_string())
         .ok_or_else(|| DataFusionError::Execution(format!("date out of range: day {day}")))
 }
 

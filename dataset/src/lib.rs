@@ -1,4 +1,5 @@
-//! Parallel, atomic Parquet output for plan runs, the way Spark's file commit protocol does it.
+//! pvflow's datasets (silver, gold, the quarantine): parallel, atomic Parquet writes through a
+//! Delta Lake log, and a reader that sees only what the log committed.
 //!
 //! A [`StagedWrite`] node on top of a query makes every task write its own rows as Parquet files
 //! into the run's staging directory (`<root>/_staging/<run_id>/`, which readers ignore) and report
@@ -6,16 +7,61 @@
 //! dataset's [`DeltaLog`] replaces each `date=D` partition whole, so readers see a date's old
 //! output or its new output, never a mix, and a failed run (or a failed task attempt) leaves
 //! nothing a reader would pick up. The same protocol runs on local directories and on S3.
+//! [`LogTable`] reads a dataset as its log lists it; [`layout`] says where everything is.
+//!
+//! # Example: a day replaced in one log entry
+//!
+//! ```
+//! use datafusion::arrow::datatypes::{DataType, Field, Schema};
+//! use object_store::memory::InMemory;
+//! use object_store::path::Path;
+//! use pvflow_dataset::{DeltaLog, NewFile, PartitionReplacement};
+//! use std::collections::{BTreeMap, BTreeSet};
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), pvflow_dataset::LogError> {
+//! let log = DeltaLog::new(Arc::new(InMemory::new()), Path::from("gold"));
+//! let schema = Schema::new(vec![
+//!     Field::new("device_id", DataType::Utf8, false),
+//!     Field::new("date", DataType::Date32, false),
+//! ]);
+//! let day = BTreeSet::from(["2026-06-01".to_string()]);
+//! let file = NewFile {
+//!     path: "date=2026-06-01/part-1.parquet".into(),
+//!     partition: "2026-06-01".into(),
+//!     size: 1024,
+//!     rows: 10,
+//!     null_counts: BTreeMap::new(),
+//! };
+//! let (version, removed) = log
+//!     .replace_partitions(&PartitionReplacement {
+//!         schema: &schema,
+//!         partition_column: "date",
+//!         partitions: &day,
+//!         adds: &[file],
+//!         run_id: "predict-2026-06-01-0a1b2c3d",
+//!     })
+//!     .await?;
+//! assert_eq!((version, removed.len()), (0, 0));
+//!
+//! let snapshot = log.snapshot().await?;
+//! let files: Vec<_> = snapshot.files_in("2026-06-01").map(|f| f.path.as_str()).collect();
+//! assert_eq!(files, ["date=2026-06-01/part-1.parquet"]);
+//! # Ok(())
+//! # }
+//! ```
 
-pub mod commit;
-pub mod delta_log;
-pub mod exec;
-pub mod log_table;
-pub mod logical;
-pub mod planner;
+mod commit;
+mod delta_log;
+mod exec;
+pub mod layout;
+mod log_table;
+mod logical;
+mod planner;
 
 pub use commit::{CommitError, WrittenFile, abort, commit, written_files};
-pub use delta_log::{DeltaLog, LogError, LogFile, Snapshot};
+pub use delta_log::{DeltaLog, LogError, LogFile, NewFile, PartitionReplacement, Snapshot};
 pub use exec::StagedParquetWriteExec;
 pub use log_table::LogTable;
 pub use logical::StagedWrite;
@@ -63,7 +109,7 @@ pub struct StagedTarget {
 impl StagedTarget {
     /// The run's staging prefix, relative to the root.
     pub fn staging_prefix(&self) -> String {
-        format!("_staging/{}", self.run_id)
+        layout::staging_dir(&self.run_id)
     }
 }
 

@@ -3,6 +3,7 @@
 //! how `silver`, `gold` and `quarantine` appear in pvflow's SQL sessions.
 
 use crate::delta_log::{DeltaLog, LogFile};
+use crate::layout::{self, DATE_COLUMN};
 use crate::{open_root, path_under};
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, RecordBatch};
@@ -24,9 +25,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use object_store::ObjectMeta;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-
-/// The partition column every pvflow dataset has.
-pub const DATE_COLUMN: &str = "date";
 
 /// A dataset under `root` as its Delta log lists it (see the module docs).
 #[derive(Debug, Clone)]
@@ -101,8 +99,8 @@ fn object_meta(root: &object_store::path::Path, file: &LogFile) -> ObjectMeta {
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` partition value.
 fn partition_day(partition: &str) -> Result<i32> {
-    let date = chrono::NaiveDate::parse_from_str(partition, "%Y-%m-%d").map_err(|e| {
-        DataFusionError::Execution(format!("partition date={partition} is not a date: {e}"))
+    let date = layout::parse_date(partition).map_err(|e| {
+        DataFusionError::Execution(format!("partition {DATE_COLUMN}={partition}: {e}"))
     })?;
     Ok((date - chrono::NaiveDate::default()).num_days() as i32)
 }

@@ -1,0 +1,87 @@
+//! Where things are under a dataset root: the one home of pvflow's on-disk (and on-S3) layout.
+//!
+//! ```text
+//! <root>/                              silver/, gold/: a dataset root (a directory or an S3 prefix)
+//!   _delta_log/00000000000000000003.json   the log: which files make the dataset
+//!   date=2026-06-01/part-....parquet       a day's rows (the date is not stored in the files)
+//!   _staging/<run id>/date=.../            a run's files before its commit (readers ignore it)
+//!   _runs/<run id>.json                    a run's manifest
+//!   _quarantine/                           (silver only) a dataset of the malformed messages
+//! ```
+//!
+//! ```
+//! use pvflow_dataset::layout;
+//!
+//! let day = layout::parse_date("2026-06-01")?;
+//! assert_eq!(layout::partition_dir(day), "date=2026-06-01");
+//! assert_eq!(layout::manifest_path("ingest-2026-06-01-0a1b2c3d"), "_runs/ingest-2026-06-01-0a1b2c3d.json");
+//! assert_eq!(layout::quarantine_root("s3://plant/silver"), "s3://plant/silver/_quarantine/");
+//! # Ok::<(), String>(())
+//! ```
+
+use chrono::NaiveDate;
+
+/// The partition column every dataset has: a Date32, the UTC date of each row's window.
+pub const DATE_COLUMN: &str = "date";
+/// The Delta log's directory.
+pub const LOG_DIR: &str = "_delta_log";
+/// Runs' files before their commit, one directory per run.
+pub const STAGING_DIR: &str = "_staging";
+/// Runs' manifests.
+pub const RUNS_DIR: &str = "_runs";
+/// Silver's malformed messages: a dataset of its own under silver's root.
+pub const QUARANTINE_DIR: &str = "_quarantine";
+
+/// How dates are written in partition directories, parameters and flags.
+pub(crate) const DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// `text` as a date `YYYY-MM-DD`, or why not (for a message that names the parameter).
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, DATE_FORMAT)
+        .map_err(|e| format!("{text:?} is not a date YYYY-MM-DD: {e}"))
+}
+
+/// The directory of `date`'s rows, relative to the root: `date=YYYY-MM-DD`.
+pub fn partition_dir(date: NaiveDate) -> String {
+    format!("{DATE_COLUMN}={}", date.format(DATE_FORMAT))
+}
+
+/// Run `run_id`'s staging directory, relative to the root.
+pub fn staging_dir(run_id: &str) -> String {
+    format!("{STAGING_DIR}/{run_id}")
+}
+
+/// Run `run_id`'s manifest, relative to the root of the dataset it wrote.
+pub fn manifest_path(run_id: &str) -> String {
+    format!("{RUNS_DIR}/{run_id}.json")
+}
+
+/// The root of the quarantine of the silver dataset at `silver` (a URL or path), with a
+/// trailing `/`.
+pub fn quarantine_root(silver: &str) -> String {
+    format!("{}/{QUARANTINE_DIR}/", silver.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_refused_with_the_text_they_came_from() {
+        let e = parse_date("2026-13-01").unwrap_err();
+        assert!(
+            e.contains("\"2026-13-01\"") && e.contains("YYYY-MM-DD"),
+            "{e}"
+        );
+        assert!(parse_date("01/06/2026").is_err());
+    }
+
+    #[test]
+    fn the_quarantine_is_under_silver_whatever_its_trailing_slash() {
+        assert_eq!(
+            quarantine_root("/data/silver/"),
+            "/data/silver/_quarantine/"
+        );
+        assert_eq!(quarantine_root("/data/silver"), "/data/silver/_quarantine/");
+    }
+}
