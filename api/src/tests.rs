@@ -5,7 +5,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 use pvflow_runner::RunState;
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
 use std::sync::Arc;
 use std::time::Duration;
 

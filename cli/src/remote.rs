@@ -6,8 +6,8 @@ use ballista::extension::SessionContextExt;
 use ballista_core::config::BALLISTA_CLIENT_PULL;
 use datafusion::prelude::SessionContext;
 use pvflow_runner::ClusterScheduler;
-use pvflow_session::config::PvflowConfig;
-use pvflow_session::distributed::DistributedParts;
+use pvflow_session::DistributedParts;
+use pvflow_session::PvflowConfig;
 use std::sync::Arc;
 
 /// A session that plans locally (DDL, Kafka tables) and runs every query on the scheduler at
@@ -29,6 +29,5 @@ pub async fn connect(config: &PvflowConfig, url: &str) -> Result<SessionContext,
         .await
         .with_context(|| format!("--scheduler {url} is not a scheduler URL (df://HOST:PORT)"))
         .map_err(Failure::usage)?;
-    parts.register_functions(&ctx);
-    Ok(ctx.enable_url_table())
+    Ok(parts.client_context(ctx))
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use datafusion::sql::parser::DFParser;
 use futures::StreamExt;
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
 use std::path::PathBuf;
 
 pub const AFTER_HELP: &str = "\

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use pvflow_session::config::ApiConfig;
+use pvflow_session::ApiConfig;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 

@@ -10,7 +10,7 @@ use datafusion::catalog::{
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use pvflow_dataset::LogTable;
+use pvflow_dataset::{LogTable, layout};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ pub struct DatasetSchema {
 
 impl DatasetSchema {
     pub fn new(storage: &StorageConfig, runtime: Arc<RuntimeEnv>) -> DatasetSchema {
-        let quarantine = format!("{}/_quarantine/", storage.silver.trim_end_matches('/'));
+        let quarantine = layout::quarantine_root(&storage.silver);
         DatasetSchema {
             registered: MemorySchemaProvider::new(),
             datasets: BTreeMap::from([

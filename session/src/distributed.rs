@@ -5,21 +5,17 @@
 //! scheduler). They are built here from one [`PvflowConfig`] so that no binary wires them by
 //! hand.
 
-use crate::SessionError;
 use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
 use crate::config::{PvflowConfig, StorageConfig};
-use crate::object_stores;
+use crate::{Functions, SessionError, pvflow_state};
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::common::Result;
-use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use datafusion::prelude::SessionContext;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
-use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
-use pvflow_dataset::StagedWriteQueryPlanner;
 use std::sync::Arc;
 
 /// Everything a node derives from its configuration, built once at start-up (a bad
@@ -28,8 +24,7 @@ use std::sync::Arc;
 pub struct DistributedParts {
     pub logical_codec: Arc<dyn LogicalExtensionCodec>,
     pub physical_codec: Arc<dyn PhysicalExtensionCodec>,
-    udfs: Vec<ScalarUDF>,
-    udafs: Vec<AggregateUDF>,
+    functions: Functions,
     /// Where the datasets every session shows are ([`crate::datasets`]).
     storage: StorageConfig,
 }
@@ -40,21 +35,17 @@ impl DistributedParts {
         Ok(DistributedParts {
             logical_codec: Arc::new(PvflowLogicalCodec::new(secrets.clone())),
             physical_codec: Arc::new(PvflowPhysicalCodec::new(secrets)),
-            udfs: crate::udfs(config)?,
-            udafs: pvflow_udfs::all_udafs(),
+            functions: Functions::new(config)?,
             storage: config.storage.clone(),
         })
     }
 
-    /// Registers pvflow's functions on a client's context, after it connects (Ballista's
-    /// client replaces the function lists of the state it is given).
-    pub fn register_functions(&self, ctx: &SessionContext) {
-        for udf in &self.udfs {
-            ctx.register_udf(udf.clone());
-        }
-        for udaf in &self.udafs {
-            ctx.register_udaf(udaf.clone());
-        }
+    /// A Ballista client's context, once connected, made a pvflow one: pvflow's functions
+    /// registered again (Ballista's client replaces the function lists of the state it is
+    /// given) and files queryable by path.
+    pub fn client_context(&self, ctx: SessionContext) -> SessionContext {
+        self.functions.register(&ctx);
+        ctx.enable_url_table()
     }
 
     /// Ballista's session configuration with pvflow's codecs.
@@ -65,23 +56,14 @@ impl DistributedParts {
     }
 
     /// A session state for `config` (a client's settings on top of [`Self::session_config`]):
-    /// Ballista's defaults, Kafka tables, staged writes and pvflow's functions. The scheduler plans every job
-    /// in one of these.
+    /// [`pvflow_state`] on Ballista's defaults. The scheduler plans every job in one of these.
     pub fn session_state(&self, config: SessionConfig) -> Result<SessionState> {
         let state = ballista_core::utils::default_session_builder(config)?;
-        let mut state = SessionStateBuilder::new_from_existing(state)
-            .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
-            .with_query_planner(Arc::new(StagedWriteQueryPlanner))
-            .with_runtime_env(object_stores::runtime_env(None)?)
-            .build();
-        for udf in &self.udfs {
-            state.register_udf(Arc::new(udf.clone()))?;
-        }
-        for udaf in &self.udafs {
-            state.register_udaf(Arc::new(udaf.clone()))?;
-        }
-        crate::datasets::register_datasets(&state, &self.storage)?;
-        Ok(state)
+        pvflow_state(
+            SessionStateBuilder::new_from_existing(state),
+            &self.functions,
+            &self.storage,
+        )
     }
 
     /// The functions an executor resolves plan functions by: Ballista's defaults (built-ins

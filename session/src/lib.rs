@@ -1,23 +1,33 @@
-//! The wiring every pvflow process shares: configuration, DataFusion sessions with all of
-//! pvflow's functions registered, and (in [`distributed`]) the codecs and sessions of a Ballista
-//! cluster, so that a plan means the same thing in the CLI, the scheduler and every executor.
+//! pvflow's composition root: the wiring every pvflow process shares.
+//!
+//! - [`PvflowConfig`]: the configuration file plus `PVFLOW_*` environment variables.
+//! - [`pvflow_state`]: the one place a session is assembled (Kafka tables, staged writes,
+//!   object stores, pvflow's functions, the datasets as tables), used by the embedded
+//!   [`session_context`] and by [`DistributedParts`], which adds the codecs of a Ballista
+//!   cluster, so that a plan means the same thing in the CLI, the scheduler and every executor.
+//! - What binaries share: [`flags`] (every flag as an environment variable), [`logging`],
+//!   [`signals`] and [`object_stores`].
 
-pub mod codec;
-pub mod config;
-pub mod datasets;
-pub mod distributed;
+mod codec;
+mod config;
+mod datasets;
+mod distributed;
 pub mod flags;
 pub mod logging;
 pub mod object_stores;
+pub mod signals;
 
-use config::PvflowConfig;
-use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::ScalarUDF;
+pub use config::{
+    ApiConfig, CONFIG_ENV, ConfigError, KafkaConfig, ModelConfig, PvflowConfig, StorageConfig,
+};
+pub use distributed::DistributedParts;
+
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
 use pvflow_dataset::StagedWriteQueryPlanner;
-use pvflow_udfs::fault_model::{FaultModel, ModelError};
-use pvflow_udfs::normalization::{Normalization, NormalizationError};
+use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
+use pvflow_udfs::{FaultModel, ModelError, Normalization, NormalizationError};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,37 +67,68 @@ pub fn fault_model(config: &PvflowConfig) -> Result<Option<Arc<FaultModel>>, Ses
     Ok(Some(model))
 }
 
-/// Every pvflow function with the parameters and model `config` names: what every session
-/// (embedded, scheduler, executor) registers.
-pub fn udfs(config: &PvflowConfig) -> Result<Vec<ScalarUDF>, SessionError> {
-    Ok(pvflow_udfs::all_udfs(
-        normalization(config)?,
-        fault_model(config)?,
-    ))
+/// Every pvflow function, with the normalisation and model `config` names.
+#[derive(Debug, Clone)]
+pub struct Functions {
+    udfs: Vec<ScalarUDF>,
+    udafs: Vec<AggregateUDF>,
 }
 
-/// An embedded session: DataFusion's defaults, `information_schema` for analysts' `SHOW`
-/// commands, files queryable by path, Kafka tables (`STORED AS KAFKA`), staged Parquet writes
-/// (plan runs' output), and every pvflow function.
-pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
-    let session_config = SessionConfig::new().with_information_schema(true);
-    let state = SessionStateBuilder::new()
-        .with_config(session_config)
-        .with_runtime_env(object_stores::runtime_env(None).map_err(SessionError::Runtime)?)
-        .with_default_features()
+impl Functions {
+    /// Loads the configured normalisation and model: a bad file fails here, naming the file.
+    pub fn new(config: &PvflowConfig) -> Result<Functions, SessionError> {
+        Ok(Functions {
+            udfs: pvflow_udfs::all_udfs(normalization(config)?, fault_model(config)?),
+            udafs: pvflow_udfs::all_udafs(),
+        })
+    }
+
+    /// Registers them on `ctx` (a Ballista client's: it replaces the function lists of the
+    /// state it is given).
+    pub fn register(&self, ctx: &SessionContext) {
+        for udf in &self.udfs {
+            ctx.register_udf(udf.clone());
+        }
+        for udaf in &self.udafs {
+            ctx.register_udaf(udaf.clone());
+        }
+    }
+}
+
+/// The one place a pvflow session is assembled, embedded or on a cluster, so that a plan means
+/// the same thing in the CLI, the scheduler and every executor: `builder`'s state (DataFusion's
+/// defaults or Ballista's) with Kafka tables (`STORED AS KAFKA`), staged Parquet writes (plan
+/// runs' output), pvflow's object stores, every pvflow function, and the datasets of `storage`
+/// as tables.
+pub fn pvflow_state(
+    builder: SessionStateBuilder,
+    functions: &Functions,
+    storage: &StorageConfig,
+) -> datafusion::common::Result<SessionState> {
+    let mut state = builder
         .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
         .with_query_planner(Arc::new(StagedWriteQueryPlanner))
+        .with_runtime_env(object_stores::runtime_env(None)?)
         .build();
-    // enable_url_table: analysts can query a file by its path, `SELECT * FROM 'x.parquet'`.
-    datasets::register_datasets(&state, &config.storage).map_err(SessionError::Runtime)?;
-    let ctx = SessionContext::new_with_state(state).enable_url_table();
-    for udf in udfs(config)? {
-        ctx.register_udf(udf);
+    for udf in &functions.udfs {
+        state.register_udf(Arc::new(udf.clone()))?;
     }
-    for udaf in pvflow_udfs::all_udafs() {
-        ctx.register_udaf(udaf);
+    for udaf in &functions.udafs {
+        state.register_udaf(Arc::new(udaf.clone()))?;
     }
-    Ok(ctx)
+    datasets::register_datasets(&state, storage)?;
+    Ok(state)
+}
+
+/// An embedded session ([`pvflow_state`] on DataFusion's defaults), with `information_schema`
+/// for analysts' `SHOW` commands and files queryable by path (`SELECT * FROM 'x.parquet'`).
+pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
+    let builder = SessionStateBuilder::new()
+        .with_config(SessionConfig::new().with_information_schema(true))
+        .with_default_features();
+    let state = pvflow_state(builder, &Functions::new(config)?, &config.storage)
+        .map_err(SessionError::Runtime)?;
+    Ok(SessionContext::new_with_state(state).enable_url_table())
 }
 
 #[cfg(test)]
