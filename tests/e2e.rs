@@ -4,6 +4,7 @@
 //! builds them before running tests).
 
 use assert_cmd::Command;
+use pvflow_runner::RunCounts;
 use pvflow_testkit::{PvflowCluster, RunApi, S3Server, TansuBroker};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
@@ -75,6 +76,7 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
     );
 
     let cluster = PvflowCluster::start(&bins, 2, 2, &[]).expect("pvflow cluster");
+    let windowed = pvflow_udfs::windowed_readings("r");
     let sql = format!(
         "CREATE EXTERNAL TABLE r STORED AS KAFKA LOCATION 'kafka://{brokers}/pv.e2e';
          SELECT _partition, device_id, count(*) AS readings, min(ts) AS first, max(ts) AS last,
@@ -87,9 +89,7 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
          FROM (SELECT device_id, window_start,
                       pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
                                    pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
-               FROM (SELECT *, date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-                            (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-                     FROM r WHERE ts >= TIMESTAMP '2026-06-01T08:00:00Z' AND ts < TIMESTAMP '2026-06-01T16:00:00Z')
+               FROM ({windowed} WHERE ts >= TIMESTAMP '2026-06-01T08:00:00Z' AND ts < TIMESTAMP '2026-06-01T16:00:00Z')
                GROUP BY device_id, window_start)
          GROUP BY device_id ORDER BY device_id;"
     );
@@ -190,10 +190,10 @@ fn day_content(bins: &std::path::Path, env: &[(&str, String)], sql: &str) -> Str
     stdout(command.args(["sql", "--format", "csv", sql]))
 }
 
-fn count(manifest: &serde_json::Value, name: &str) -> i64 {
-    manifest["counts"][name]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no count {name} in {manifest}"))
+/// A printed manifest's counts, typed: a count the run does not have is 0.
+fn counts(manifest: &serde_json::Value) -> RunCounts {
+    serde_json::from_value(manifest["counts"].clone())
+        .unwrap_or_else(|e| panic!("counts of {manifest}: {e}"))
 }
 
 /// The files a day's directory holds, by name.
@@ -294,15 +294,19 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
             cluster.logs(),
             s3.log()
         );
+        let read = counts(&ingest);
+        let messages = read.messages_read.unwrap_or(0);
         // Every message of the day's range is a windowed reading or quarantined.
-        assert!(count(&ingest, "messages_read") > 6 * 4000, "{ingest}");
+        assert!(messages > 6 * 4000, "{ingest}");
         assert_eq!(
-            count(&ingest, "messages_read"),
-            count(&ingest, "readings_windowed") + count(&ingest, "messages_quarantined"),
+            Some(messages),
+            read.readings_windowed
+                .zip(read.messages_quarantined)
+                .map(|(w, q)| w + q),
             "{ingest}"
         );
         // 67 windows start on the day for each device.
-        assert_eq!(count(&ingest, "windows"), 6 * 67, "{ingest}");
+        assert_eq!(read.windows, Some(6 * 67), "{ingest}");
         let partitions = ingest["kafka"]["partitions"].as_array().expect("offsets");
         assert_eq!(partitions.len(), 3, "{ingest}");
 
@@ -313,13 +317,11 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
             "{predict}\n{}",
             cluster.logs()
         );
-        assert_eq!(
-            count(&predict, "windows_scored"),
-            count(&ingest, "windows_imaged")
-        );
+        let scored = counts(&predict).windows_scored;
+        assert_eq!(scored, read.windows_imaged, "{predict}");
         if !matches!(via, Via::InProcess) {
-            cluster_messages += count(&ingest, "messages_read");
-            cluster_scored += count(&predict, "windows_scored");
+            cluster_messages += messages;
+            cluster_scored += scored.unwrap_or(0);
         }
     }
 

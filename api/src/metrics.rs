@@ -88,8 +88,8 @@ impl RunMetrics {
         self.seconds
             .with_label_values(&[plan, state])
             .observe(manifest.seconds);
-        for (count, value) in &manifest.counts {
-            if let Ok(value) = u64::try_from(*value) {
+        for (count, value) in manifest.counts.iter() {
+            if let Ok(value) = u64::try_from(value) {
                 self.rows.with_label_values(&[plan, count]).inc_by(value);
             }
         }

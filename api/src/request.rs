@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use pvflow_kafka::KafkaTableConfig;
 use pvflow_runner::{ParamError, Plan, Readings, RunParams};
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
 use serde::{Deserialize, Serialize};
 
 /// A request for a run, as `POST /runs` takes it and `pvflow run` builds it from its flags.
@@ -61,12 +61,7 @@ impl RunRequest {
                 format!("'{}' is not a plan (ingest, predict)", self.plan),
             )
         })?;
-        let date = NaiveDate::parse_from_str(&self.date, "%Y-%m-%d").map_err(|e| {
-            invalid(
-                "date",
-                format!("'{}' is not a date YYYY-MM-DD: {e}", self.date),
-            )
-        })?;
+        let date = pvflow_runner::parse_date(&self.date).map_err(|e| invalid("date", e))?;
         let readings = match &self.readings_parquet {
             Some(_) if self.brokers.is_some() || self.topic.is_some() => {
                 return Err(invalid(

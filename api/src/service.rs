@@ -10,7 +10,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 use pvflow_runner::{DatasetRoot, ParamError, Plan, Progress, RunManifest, RunState};
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio_util::sync::CancellationToken;
@@ -252,7 +252,7 @@ impl RunService {
         }
         .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
         let ctx = self.sessions.session().await?;
-        let manifest = pvflow_runner::read_manifest(&ctx, &root, run_id).await?;
+        let manifest = pvflow_runner::read_manifest(&ctx.runtime_env(), &root, run_id).await?;
         Ok(manifest.map(RunStatus::from_manifest))
     }
 

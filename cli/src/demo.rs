@@ -12,8 +12,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use pvflow_runner::{Plan, RunManifest};
-use pvflow_session::config::PvflowConfig;
-use pvflow_session::distributed::DistributedParts;
+use pvflow_session::DistributedParts;
+use pvflow_session::PvflowConfig;
 use rdkafka::mocking::MockCluster;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -24,9 +24,10 @@ scheduler with one executor (pvflow's functions, Kafka tables and codecs built i
 plant's day into Kafka (all six fault classes, realistic sensors), runs the ingest and predict
 plans on that scheduler, and compares gold with the simulator's ground truth. The model is
 [model] path, else models/pv_fault_lean.onnx with models/normalization.json (run from the
-repository). The output stays for `pvflow sql`:
+repository). The output stays for `pvflow sql`, read through the datasets' logs:
 
-  pvflow sql \"SELECT fault_label, count(*) FROM 'target/demo/gold/' GROUP BY 1\"";
+  PVFLOW_STORAGE_SILVER=target/demo/silver PVFLOW_STORAGE_GOLD=target/demo/gold \\
+    pvflow sql \"SELECT fault_label, count(*) FROM gold GROUP BY 1\"";
 
 const TOPIC: &str = "pv.readings";
 /// Readings per day of one device at 20 s.
@@ -47,8 +48,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 200)]
     pub devices: usize,
     /// The simulated day (UTC), YYYY-MM-DD
-    #[arg(long, value_name = "DATE", default_value = "2026-06-01")]
-    pub date: String,
+    #[arg(long, value_name = "DATE", default_value = "2026-06-01", value_parser = pvflow_runner::parse_date)]
+    pub date: NaiveDate,
     /// Random seed of the plant
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -58,9 +59,7 @@ pub struct DemoArgs {
 }
 
 pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
-    let date = NaiveDate::parse_from_str(&args.date, "%Y-%m-%d")
-        .with_context(|| format!("--date {} is not a date YYYY-MM-DD", args.date))
-        .map_err(Failure::usage)?;
+    let date = args.date;
     let config = with_shipped_model(config.clone())?;
     // The model and ONNX Runtime load here: a missing one fails before any work.
     let ctx = standalone_cluster(&config).await?;
@@ -95,7 +94,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         clear_day_probability: None,
         clouds_per_hour: None,
         devices: args.devices,
-        start: date.to_string(),
+        start: date,
         days: 1,
         interval: 20,
         seed: args.seed,
@@ -176,8 +175,7 @@ async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Fai
         .await
         .context("cannot start the in-process Ballista scheduler and executor")
         .map_err(Failure::io)?;
-    parts.register_functions(&ctx);
-    Ok(ctx)
+    Ok(parts.client_context(ctx))
 }
 
 /// The configured model, else the one shipped in models/ (when run from the repository).
@@ -299,22 +297,24 @@ fn print_summary(
         simulate_seconds,
         "plant physics -> Avro readings -> Kafka".into(),
     );
+    let (read, scored) = (&ingest.counts, &predict.counts);
+    let n = |count: Option<i64>| count.unwrap_or(0);
     stage(
         "ingest",
         ingest.seconds,
         format!(
             "{} messages read: {} readings in {} windows ({} imaged), {} quarantined",
-            ingest.count("messages_read"),
-            ingest.count("readings_windowed"),
-            ingest.count("windows"),
-            ingest.count("windows_imaged"),
-            ingest.count("messages_quarantined"),
+            n(read.messages_read),
+            n(read.readings_windowed),
+            n(read.windows),
+            n(read.windows_imaged),
+            n(read.messages_quarantined),
         ),
     );
     stage(
         "predict",
         predict.seconds,
-        format!("{} windows classified", predict.count("windows_scored")),
+        format!("{} windows classified", n(scored.windows_scored)),
     );
     println!("\n  windows by class     true  predicted");
     let truth = comparison.by(|r| &r.0);

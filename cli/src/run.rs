@@ -1,13 +1,14 @@
 //! `pvflow run`: one plan for one day, in-process or on a cluster, with its manifest.
 
-use crate::{Failure, remote, signals};
+use crate::{Failure, remote};
 use anyhow::anyhow;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use pvflow_api::RunRequest;
 use pvflow_runner::{Plan, Progress, RunManifest, RunParams, RunState};
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
+use pvflow_session::signals;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ pub struct PlanDay {
     #[arg(value_enum)]
     pub plan: PlanArg,
     /// The day to process (UTC), YYYY-MM-DD
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    #[arg(long, value_name = "DATE", value_parser = pvflow_runner::parse_date)]
     pub date: NaiveDate,
     #[command(flatten)]
     pub locations: Locations,
@@ -95,11 +96,6 @@ pub struct RunArgs {
     /// Print the run manifest as JSON on standard output instead of a summary
     #[arg(long)]
     pub json: bool,
-}
-
-pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|e| format!("{text} is not a date YYYY-MM-DD: {e}"))
 }
 
 impl PlanDay {
@@ -201,7 +197,7 @@ pub fn print_summary(m: &RunManifest) {
     for stage in &m.stages {
         println!("  {:<36} {:>7.1} s", stage.stage, stage.seconds);
     }
-    for (name, value) in &m.counts {
+    for (name, value) in m.counts.iter() {
         println!("  {name:<36} {value:>9}");
     }
     for output in &m.outputs {
@@ -211,7 +207,7 @@ pub fn print_summary(m: &RunManifest) {
             output
                 .partitions
                 .iter()
-                .map(|p| format!("{}date={p}", output.root))
+                .map(|p| format!("{}{}={p}", output.root, pvflow_runner::DATE_COLUMN))
                 .collect::<Vec<_>>()
                 .join(", "),
             output.files.len(),

@@ -1,22 +1,56 @@
 //! Runs pvflow's plans: the SQL in `plans/` with typed parameters bound (never spliced), the
 //! output written in parallel to staging and committed at once, and a run manifest beside it.
 //!
-//! - [`Plan::Ingest`]: one day of readings from Kafka -> windows -> scalograms -> silver (and
-//!   the day's malformed messages -> `silver/_quarantine/`).
-//! - [`Plan::Predict`]: that day's silver -> `pv_fault_classify` -> gold.
+//! - [`Plan::Ingest`]: one day of readings from Kafka -> windows -> scalograms -> silver, and
+//!   the day's malformed messages -> `silver/_quarantine/` (`plans/ingest.sql`,
+//!   `plans/quarantine.sql`).
+//! - [`Plan::Predict`]: that day's silver -> `pv_fault_classify` -> gold (`plans/predict.sql`).
 //!
 //! The same code runs a plan in-process or on a Ballista cluster: it only needs a
-//! [`SessionContext`] with pvflow's functions, tables and planner.
+//! [`SessionContext`](datafusion::prelude::SessionContext) with pvflow's functions, tables and
+//! planner. docs/plan-runs.md describes runs as operators see them.
+//!
+//! # Example: a day's parameters, checked before anything runs
+//!
+//! ```
+//! use pvflow_runner::{Plan, Readings, RunParams, parse_date};
+//!
+//! let date = parse_date("2026-06-01")?;
+//! let readings = Readings::Kafka(pvflow_kafka::KafkaTableConfig::new("127.0.0.1:9092", "pv.readings"));
+//! let dir = std::env::temp_dir().join("pvflow-runner-doc");
+//! let silver = dir.join("silver");
+//! let params = RunParams::new(Plan::Ingest, date, readings.clone(), silver.to_str().unwrap(), silver.to_str().unwrap());
+//! // Each error names the parameter.
+//! assert_eq!(params.unwrap_err().name, "gold");
+//!
+//! // The day's readings: windows that start on that day, on the 1280 s grid.
+//! let gold = dir.join("gold");
+//! let params = RunParams::new(Plan::Ingest, date, readings, silver.to_str().unwrap(), gold.to_str().unwrap())?;
+//! let range = params.range();
+//! assert_eq!(range.start, Some(1_780_272_640_000));
+//! assert_eq!((range.end.unwrap() - range.start.unwrap()) / 1_280_000, 67);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod cluster;
-pub mod manifest;
-pub mod params;
+mod ingest;
+mod manifest;
+mod params;
+mod predict;
 mod run;
+mod staged;
+#[cfg(test)]
+mod tests;
 
 pub use cluster::ClusterScheduler;
-pub use manifest::{ClusterJob, RunManifest, RunState};
+pub use manifest::{
+    ClusterJob, KafkaConsumed, Output, PartitionOffsets, RunCounts, RunManifest, RunState,
+    StageTiming, read_manifest,
+};
 pub use params::{DatasetRoot, ParamError, Readings, RunParams, day_range};
-pub use run::{new_run_id, read_manifest, register_parquet_files, run};
+pub use pvflow_dataset::layout::{DATE_COLUMN, parse_date};
+pub use run::{new_run_id, run};
+pub use staged::register_parquet_files;
 
 /// A plan pvflow runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +74,7 @@ impl Plan {
         }
     }
 
-    /// The plan's SQL, as in `plans/`.
+    /// The plan's SQL, as in `plans/` (ingest also runs `plans/quarantine.sql`).
     pub fn sql(self) -> &'static str {
         match self {
             Plan::Ingest => include_str!("../../plans/ingest.sql"),

@@ -1,6 +1,11 @@
-//! The record of a run, written as `_runs/<run_id>.json` under each dataset it wrote.
+//! The record of a run, written as `_runs/<run_id>.json` under the dataset it wrote
+//! (silver for ingest, gold for predict), and read back by the run API.
 
-use pvflow_dataset::WrittenFile;
+use crate::params::DatasetRoot;
+use datafusion::common::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use object_store::ObjectStoreExt;
+use pvflow_dataset::{WrittenFile, layout, open_root, path_under};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -82,9 +87,8 @@ pub struct RunManifest {
     pub stages: Vec<StageTiming>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaConsumed>,
-    /// Rows and windows in and out, by name (`messages_read`, `readings_windowed`,
-    /// `messages_quarantined`, `windows`, `windows_imaged`, `windows_scored`, ...).
-    pub counts: BTreeMap<String, i64>,
+    /// Rows and windows in and out.
+    pub counts: RunCounts,
     pub outputs: Vec<Output>,
     /// The jobs of the run's queries on a cluster, in order (none in-process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -93,16 +97,138 @@ pub struct RunManifest {
     pub error: Option<String>,
 }
 
+/// What a run read and wrote, counted as it went. A count is absent where the run's plan or
+/// readings do not have it (Kafka messages in a Parquet ingest, windows scored in an ingest), or
+/// where the run stopped before it. Every message a Kafka ingest read is a windowed reading, a
+/// quarantined message or out of the run's range:
+/// `messages_read = readings_windowed + messages_quarantined + messages_out_of_range`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunCounts {
+    /// Ingest from Kafka: the messages at the run's offsets (the manifest's `kafka`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages_read: Option<i64>,
+    /// Ingest from Parquet: the readings in the run's range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readings_read: Option<i64>,
+    /// Ingest: readings placed in silver's windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readings_windowed: Option<i64>,
+    /// Ingest from Kafka: messages that are not valid readings, kept in the quarantine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages_quarantined: Option<i64>,
+    /// Ingest from Kafka: messages in the range by their Kafka timestamp whose reading time is
+    /// outside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages_out_of_range: Option<i64>,
+    /// Ingest: silver's windows written; predict: silver's windows read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows: Option<i64>,
+    /// Ingest: windows with enough valid readings for a scalogram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_imaged: Option<i64>,
+    /// Predict: gold's rows, one per window with a scalogram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_scored: Option<i64>,
+}
+
+impl RunCounts {
+    /// The counts the run has, by their manifest names, in a fixed order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, i64)> {
+        [
+            ("messages_read", self.messages_read),
+            ("readings_read", self.readings_read),
+            ("readings_windowed", self.readings_windowed),
+            ("messages_quarantined", self.messages_quarantined),
+            ("messages_out_of_range", self.messages_out_of_range),
+            ("windows", self.windows),
+            ("windows_imaged", self.windows_imaged),
+            ("windows_scored", self.windows_scored),
+        ]
+        .into_iter()
+        .filter_map(|(name, count)| count.map(|c| (name, c)))
+    }
+}
+
 impl RunManifest {
-    pub fn succeeded(&self) -> bool {
-        self.state == RunState::Succeeded
-    }
-
-    pub fn count(&self, name: &str) -> i64 {
-        self.counts.get(name).copied().unwrap_or(0)
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// The manifest run `run_id` wrote under `root` when it ended, if there is one.
+pub async fn read_manifest(
+    runtime: &RuntimeEnv,
+    root: &DatasetRoot,
+    run_id: &str,
+) -> Result<Option<RunManifest>, DataFusionError> {
+    let (store, dataset) = open_root(runtime, root.url())?;
+    let location = path_under(&dataset, &layout::manifest_path(run_id));
+    let bytes = match store.get(&location).await {
+        Ok(found) => found.bytes().await,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        DataFusionError::Execution(format!("run manifest {location} is not readable: {e}"))
+    })
+}
+
+/// Writes `_runs/<run_id>.json` under the dataset root; on failure the manifest is only logged
+/// (the run's outcome stands).
+pub(crate) async fn write_manifest(
+    runtime: &RuntimeEnv,
+    root: &DatasetRoot,
+    manifest: &RunManifest,
+) {
+    let location = layout::manifest_path(&manifest.run_id);
+    let written = async {
+        let (store, dataset) = open_root(runtime, root.url())?;
+        store
+            .put(&path_under(&dataset, &location), manifest.to_json().into())
+            .await
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+        Ok::<_, DataFusionError>(())
+    };
+    if let Err(e) = written.await {
+        tracing::warn!(root = %root.url(), manifest = %location, error = %e, "could not write the run manifest");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_written_flat_by_name_and_absent_ones_are_left_out() {
+        let counts = RunCounts {
+            messages_read: Some(10),
+            readings_windowed: Some(8),
+            messages_quarantined: Some(2),
+            messages_out_of_range: Some(0),
+            ..RunCounts::default()
+        };
+        let json = serde_json::to_value(&counts).expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "messages_read": 10,
+                "readings_windowed": 8,
+                "messages_quarantined": 2,
+                "messages_out_of_range": 0,
+            })
+        );
+        let back: RunCounts = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, counts);
+        assert_eq!(
+            counts.iter().collect::<Vec<_>>(),
+            [
+                ("messages_read", 10),
+                ("readings_windowed", 8),
+                ("messages_quarantined", 2),
+                ("messages_out_of_range", 0)
+            ]
+        );
     }
 }

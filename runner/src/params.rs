@@ -2,11 +2,12 @@
 
 use crate::Plan;
 use chrono::{NaiveDate, NaiveTime};
+use datafusion::common::{ParamValues, ScalarValue};
 use pvflow_kafka::{KafkaTableConfig, TimeRange};
+use pvflow_udfs::WINDOW_SECONDS;
+use std::collections::HashMap;
 use std::path::Path;
-
-/// The window length of the plans (64 readings of 20 s): day ranges start and end on its grid.
-pub const WINDOW_SECONDS: i64 = 1280;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid parameter {name}: {why}")]
@@ -64,6 +65,29 @@ impl RunParams {
     /// The readings the run's day covers: see [`day_range`].
     pub fn range(&self) -> TimeRange {
         day_range(self.date)
+    }
+
+    /// The plans' parameters, typed: `$start`/`$end` timestamps (UTC, ms) of the day's range,
+    /// `$date`, `$run_id`.
+    pub(crate) fn bind(&self, run_id: &str) -> ParamValues {
+        let range = self.range();
+        let utc = Some(Arc::from("UTC"));
+        let days = (self.date - NaiveDate::default()).num_days() as i32;
+        ParamValues::from(HashMap::from([
+            (
+                "start".to_string(),
+                ScalarValue::TimestampMillisecond(range.start, utc.clone()),
+            ),
+            (
+                "end".to_string(),
+                ScalarValue::TimestampMillisecond(range.end, utc),
+            ),
+            ("date".to_string(), ScalarValue::Date32(Some(days))),
+            (
+                "run_id".to_string(),
+                ScalarValue::Utf8(Some(run_id.to_string())),
+            ),
+        ]))
     }
 }
 
@@ -182,7 +206,7 @@ mod tests {
     use super::*;
 
     fn date(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+        pvflow_dataset::layout::parse_date(s).expect("date")
     }
 
     #[test]

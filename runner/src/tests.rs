@@ -1,0 +1,251 @@
+//! Runs in this process, on a pvflow session, over a small day of readings in Parquet: what each
+//! plan counts, commits and leaves behind.
+
+use crate::{NoProgress, Plan, Readings, RunManifest, RunParams, RunState, new_run_id, run};
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::SessionContext;
+use pvflow_dataset::{DeltaLog, layout, open_root};
+use pvflow_session::PvflowConfig;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const DAY: &str = "2026-06-01";
+/// Windows that start on the day, per device: the range is 67 windows of 1280 s.
+const WINDOWS_PER_DEVICE: i64 = 67;
+
+fn day() -> NaiveDate {
+    layout::parse_date(DAY).expect("date")
+}
+
+/// A plant of three devices: `pv-000` and `pv-001` report every 20 s from an hour before the
+/// day's range to its end; `pv-002` misses every other reading, so none of its windows has the
+/// 48 valid readings an image needs. Returns the readings inside the day's range, by device.
+fn write_readings(path: &Path) -> [i64; 3] {
+    let range = crate::day_range(day());
+    let (start, end) = (range.start.expect("start"), range.end.expect("end"));
+    let (mut ids, mut ts, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let mut in_range = [0; 3];
+    for (device, every) in [(0, 1), (1, 1), (2, 2)] {
+        let mut t = start - 3_600_000;
+        let mut i = 0;
+        while t < end {
+            if i % every == 0 {
+                ids.push(format!("pv-{device:03}"));
+                ts.push(t);
+                let sun = ((t - start) as f32 / 86_400_000.0 * std::f32::consts::PI).sin();
+                values.push(sun.max(0.0));
+                if t >= start {
+                    in_range[device] += 1;
+                }
+            }
+            t += 20_000;
+            i += 1;
+        }
+    }
+    let scaled = |k: f32, offset: f32| -> Arc<Float32Array> {
+        Arc::new(values.iter().map(|v| offset + k * v).collect())
+    };
+    let batch = RecordBatch::try_new(
+        pvflow_kafka::reading_schema(),
+        vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
+            scaled(120.0, 480.0),
+            scaled(8.0, 0.1),
+            scaled(30.0, 15.0),
+            scaled(900.0, 5.0),
+        ],
+    )
+    .expect("batch");
+    let file = std::fs::File::create(path).expect("readings file");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    in_range
+}
+
+/// A session as `pvflow run` makes one, with the shipped model and its normalisation.
+fn session() -> SessionContext {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut config = PvflowConfig::default();
+    config.model.path = Some(repo.join("models/pv_fault_lean.onnx"));
+    config.model.normalization = Some(repo.join("models/normalization.json"));
+    pvflow_session::session_context(&config).expect("session")
+}
+
+struct Plant {
+    dir: tempfile::TempDir,
+    readings: PathBuf,
+    in_range: [i64; 3],
+}
+
+impl Plant {
+    fn new() -> Plant {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let readings = dir.path().join("readings.parquet");
+        let in_range = write_readings(&readings);
+        Plant {
+            dir,
+            readings,
+            in_range,
+        }
+    }
+
+    fn root(&self, dataset: &str) -> PathBuf {
+        self.dir.path().join(dataset)
+    }
+
+    fn params(&self, plan: Plan, date: NaiveDate) -> RunParams {
+        let readings = Readings::Parquet(self.readings.to_str().expect("utf-8").into());
+        let root = |d| self.root(d).to_str().expect("utf-8").to_string();
+        RunParams::new(plan, date, readings, &root("silver"), &root("gold")).expect("params")
+    }
+
+    async fn run(&self, plan: Plan, date: NaiveDate) -> RunManifest {
+        let run_id = new_run_id(plan, date);
+        let params = self.params(plan, date);
+        run(
+            &session(),
+            run_id,
+            plan,
+            &params,
+            &NoProgress,
+            std::future::pending(),
+        )
+        .await
+    }
+
+    fn dataset_root(&self, dataset: &str) -> crate::DatasetRoot {
+        crate::DatasetRoot::parse("dataset", self.root(dataset).to_str().expect("utf-8"))
+            .expect("root")
+    }
+
+    /// The day's files as the dataset's log lists them.
+    async fn logged_files(&self, dataset: &str) -> Vec<String> {
+        let runtime = SessionContext::new().runtime_env();
+        let (store, root) = open_root(&runtime, self.dataset_root(dataset).url()).expect("store");
+        let snapshot = DeltaLog::new(store, root).snapshot().await.expect("log");
+        snapshot.files_in(DAY).map(|f| f.path.clone()).collect()
+    }
+
+    /// What the dataset's staging holds: nothing once a run has ended.
+    fn staged(&self, dataset: &str) -> Vec<String> {
+        match std::fs::read_dir(self.root(dataset).join(layout::STAGING_DIR)) {
+            Ok(entries) => entries
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The manifest the run left under `dataset`.
+    async fn manifest(&self, dataset: &str, run_id: &str) -> Option<RunManifest> {
+        let root = self.dataset_root(dataset);
+        crate::read_manifest(&SessionContext::new().runtime_env(), &root, run_id)
+            .await
+            .expect("readable")
+    }
+}
+
+fn committed_paths(manifest: &RunManifest) -> Vec<String> {
+    let mut paths: Vec<String> = manifest.outputs[0]
+        .files
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_counts_every_reading_of_its_day_and_commits_silver() {
+    let plant = Plant::new();
+    let ingest = plant.run(Plan::Ingest, day()).await;
+    assert_eq!(ingest.state, RunState::Succeeded, "{}", ingest.to_json());
+
+    let counts = &ingest.counts;
+    let readings: i64 = plant.in_range.iter().sum();
+    // The hour before the range is not the day's; every reading of the range is windowed.
+    assert_eq!(counts.readings_read, Some(readings));
+    assert_eq!(counts.readings_windowed, Some(readings));
+    assert_eq!(counts.windows, Some(3 * WINDOWS_PER_DEVICE));
+    // pv-002's windows hold 32 readings each: too few for an image.
+    assert_eq!(counts.windows_imaged, Some(2 * WINDOWS_PER_DEVICE));
+    // Parquet readings have no Kafka messages, and ingest scores nothing.
+    assert_eq!(counts.messages_read, None);
+    assert_eq!(counts.messages_quarantined, None);
+    assert_eq!(counts.windows_scored, None);
+    let stages: Vec<_> = ingest.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "count Parquet readings",
+            "silver: windows and scalograms",
+            "count silver readings",
+            "commit"
+        ]
+    );
+
+    // What the manifest says it committed is what silver's log lists, and nothing is staged.
+    assert_eq!(ingest.outputs.len(), 1);
+    assert_eq!(ingest.outputs[0].dataset, "silver");
+    let mut logged = plant.logged_files("silver").await;
+    logged.sort();
+    assert_eq!(logged, committed_paths(&ingest));
+    assert!(plant.staged("silver").is_empty());
+    let written = plant
+        .manifest("silver", &ingest.run_id)
+        .await
+        .expect("manifest written");
+    assert_eq!(written.counts, ingest.counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_scores_every_imaged_window_and_a_day_without_silver_leaves_gold() {
+    let plant = Plant::new();
+    let ingest = plant.run(Plan::Ingest, day()).await;
+    assert_eq!(ingest.state, RunState::Succeeded, "{}", ingest.to_json());
+
+    let predict = plant.run(Plan::Predict, day()).await;
+    assert_eq!(predict.state, RunState::Succeeded, "{}", predict.to_json());
+    assert_eq!(predict.counts.windows, ingest.counts.windows);
+    assert_eq!(predict.counts.windows_scored, ingest.counts.windows_imaged);
+    let mut gold = plant.logged_files("gold").await;
+    gold.sort();
+    assert_eq!(gold, committed_paths(&predict));
+
+    // The next day has no silver: the run fails saying so, and gold's log is as it was.
+    let next = day().succ_opt().expect("next day");
+    let missing = plant.run(Plan::Predict, next).await;
+    assert_eq!(missing.state, RunState::Failed);
+    let error = missing.error.as_deref().unwrap_or_default();
+    assert!(error.contains("no silver for 2026-06-02"), "{error}");
+    let mut after = plant.logged_files("gold").await;
+    after.sort();
+    assert_eq!(after, gold);
+    assert!(plant.staged("gold").is_empty());
+    assert!(plant.manifest("gold", &missing.run_id).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_is_cancelled_and_leaves_nothing_staged_or_committed() {
+    let plant = Plant::new();
+    let run_id = new_run_id(Plan::Ingest, day());
+    let stopped = run(
+        &session(),
+        run_id.clone(),
+        Plan::Ingest,
+        &plant.params(Plan::Ingest, day()),
+        &NoProgress,
+        std::future::ready(()),
+    )
+    .await;
+    assert_eq!(stopped.state, RunState::Cancelled);
+    assert!(stopped.outputs.is_empty());
+    assert!(plant.logged_files("silver").await.is_empty());
+    assert!(plant.staged("silver").is_empty());
+    let written = plant.manifest("silver", &run_id).await.expect("manifest");
+    assert_eq!(written.state, RunState::Cancelled);
+}
