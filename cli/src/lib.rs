@@ -6,12 +6,11 @@ mod remote;
 mod run;
 mod runs;
 mod serve;
-mod signals;
 mod simulate;
 mod sql;
 
 use clap::{Parser, Subcommand};
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
 use std::path::PathBuf;
 
 const EXIT_CODES: &str = "\

@@ -1,12 +1,13 @@
 //! `pvflow runs`: start, follow, list and cancel runs through a `pvflow serve` API.
 
+use crate::Failure;
 use crate::run::{PlanDay, StageSpinner, print_summary};
-use crate::{Failure, signals};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use pvflow_api::{ApiClient, ApiError, RunStatus};
 use pvflow_runner::{Progress, RunState};
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
+use pvflow_session::signals;
 use std::time::Duration;
 
 pub const AFTER_HELP: &str = "\

@@ -1,13 +1,14 @@
 //! `pvflow serve`: the run API, for orchestrators that start plan runs over HTTP.
 
-use crate::{Failure, remote, signals};
+use crate::{Failure, remote};
 use anyhow::Context;
 use clap::Args;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 use pvflow_api::{RunService, SessionSource};
-use pvflow_session::config::PvflowConfig;
+use pvflow_session::PvflowConfig;
+use pvflow_session::signals;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -13,8 +13,8 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use clap::Parser;
-use pvflow_session::config::{ApiConfig, PvflowConfig};
-use pvflow_session::distributed::DistributedParts;
+use pvflow_session::DistributedParts;
+use pvflow_session::{ApiConfig, PvflowConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,8 +79,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         served = start_server(cluster, address, Arc::new(scheduler)) => {
             served.with_context(|| format!("scheduler on {address} failed"))
         }
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "pvflow scheduler stopping");
+        signal = pvflow_session::signals::stop() => {
+            tracing::info!(signal = signal.name(), "pvflow scheduler stopping");
             Ok(())
         }
     }
@@ -104,20 +104,4 @@ pub fn scheduler_config(
         config.override_flight_sql_authenticator = Some(Arc::new(authenticator));
     }
     Ok(config)
-}
-
-/// Resolves on SIGINT or SIGTERM (what Kubernetes sends) with the signal's name.
-async fn shutdown_signal() -> &'static str {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the scheduler");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
 }

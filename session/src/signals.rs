@@ -1,6 +1,6 @@
-//! The signals that stop a run: SIGINT (Ctrl-C) and SIGTERM (what Kubernetes, Airflow and
-//! Step Functions send). A stopped run cleans up and exits with 128 + the signal's number, as
-//! shells report a process killed by it.
+//! The signals that stop a pvflow process: SIGINT (Ctrl-C) and SIGTERM (what Kubernetes,
+//! Airflow and Step Functions send). A stopped run cleans up and exits with 128 + the signal's
+//! number, as shells report a process killed by it; the scheduler and the API stop serving.
 
 use tokio::signal::unix::{SignalKind, signal};
 
