@@ -4,6 +4,7 @@
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
+use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use datafusion::arrow::array::{
     ArrayRef, Float32Array, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray,
@@ -11,17 +12,16 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 use indicatif::{ProgressBar, ProgressStyle};
-use pvflow_kafka::avro::{AvroFraming, PvReading};
-use pvflow_kafka::produce::{ReadingProducer, create_topic};
-use pvflow_session::config::PvflowConfig;
+use pvflow_kafka::{AvroFraming, PvReading, ReadingProducer, create_topic, reading_schema};
+use pvflow_session::PvflowConfig;
 use pvflow_simulator::{Plant, PlantConfig, SensorConfig, module_point};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The classification window (DESIGN.md): 64 readings of 20 s on the epoch-aligned grid.
-const WINDOW_MS: i64 = 1_280_000;
+/// The classification window: 64 readings of 20 s on the epoch-aligned grid.
+const WINDOW_MS: i64 = pvflow_udfs::WINDOW_SECONDS * 1000;
 
 pub const AFTER_HELP: &str = "\
 The plant: each device is a 5x3 array of CEC single-diode modules with bypass diodes behind an
@@ -109,8 +109,8 @@ pub struct PlantArgs {
     #[arg(long, default_value_t = 200)]
     pub devices: usize,
     /// First day, YYYY-MM-DD (UTC)
-    #[arg(long, value_name = "DATE", default_value = "2026-01-01")]
-    pub start: String,
+    #[arg(long, value_name = "DATE", default_value = "2026-01-01", value_parser = pvflow_runner::parse_date)]
+    pub start: NaiveDate,
     /// Number of days
     #[arg(long, default_value_t = 1)]
     pub days: u32,
@@ -185,16 +185,11 @@ fn print_module(args: &ModuleArgs) -> Result<(), Failure> {
 }
 
 fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
-    let day = chrono::NaiveDate::parse_from_str(&args.start, "%Y-%m-%d").map_err(|_| {
-        Failure::usage(anyhow!(
-            "--start {:?} is not a date (YYYY-MM-DD)",
-            args.start
-        ))
-    })?;
     let mut config = PlantConfig {
         seed: args.seed,
         devices: args.devices,
-        start_ms: day
+        start_ms: args
+            .start
             .and_time(chrono::NaiveTime::MIN)
             .and_utc()
             .timestamp_millis(),
@@ -391,18 +386,7 @@ const PARQUET_BATCH_ROWS: usize = 65_536;
 /// The readings as one Parquet file with the Kafka table's reading columns, device by device,
 /// written beside and renamed into place when complete. Returns the number of readings.
 fn write_readings(plant: &Plant, path: &Path, progress: &ProgressBar) -> anyhow::Result<u64> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("device_id", DataType::Utf8, false),
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("voltage", DataType::Float32, false),
-        Field::new("current", DataType::Float32, false),
-        Field::new("temperature", DataType::Float32, false),
-        Field::new("irradiance", DataType::Float32, false),
-    ]));
+    let schema = reading_schema();
     let partial = path.with_extension("parquet.partial");
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
