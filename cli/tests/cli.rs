@@ -423,13 +423,10 @@ fn the_shipped_model_scores_a_simulated_plant_end_to_end() {
          SELECT device_id, window_start,
                 pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
                              pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
-         FROM (SELECT *,
-                      date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-                      (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts,
-                                                              TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-               FROM readings)
+         FROM ({})
          GROUP BY device_id, window_start",
-        readings.display()
+        readings.display(),
+        pvflow_udfs::windowed_readings("readings"),
     );
     pvflow()
         .env("PVFLOW_MODEL_NORMALIZATION", &normalization)
@@ -519,23 +516,41 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
     // As the summary suggests: the output as the configured datasets, read through their logs.
     assert!(stdout.contains("FROM gold GROUP BY 1"), "{stdout}");
     let gold = dir.path().join("gold");
-    let query = "SELECT count(*) AS windows, count(DISTINCT run_id) AS runs FROM gold";
-    let sql = || {
+    let query =
+        "SELECT count(*) AS windows, count(DISTINCT run_id) AS runs, min(run_id) AS run FROM gold";
+    let gold_day = || {
         let mut sql = pvflow();
         sql.env("PVFLOW_STORAGE_GOLD", &gold)
             .env("PVFLOW_STORAGE_SILVER", dir.path().join("silver"))
             .args(["sql", "--format", "csv", query]);
-        sql
+        let out = sql.output().expect("sql");
+        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+        let row = csv.lines().nth(1).unwrap_or_default().to_string();
+        let (counts, run) = row.rsplit_once(',').unwrap_or_default();
+        (counts.to_string(), run.to_string())
     };
-    let before = sql().output().expect("sql");
-    assert_eq!(
-        String::from_utf8_lossy(&before.stdout),
-        "windows,runs\n536,1\n"
-    );
+    let day_files = || {
+        let mut names: Vec<_> = std::fs::read_dir(gold.join("date=2026-06-01"))
+            .expect("gold's day")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let (counts_before, run_before) = gold_day();
+    assert_eq!(counts_before, "536,1");
+    let files_before = day_files();
     let rerun = pvflow()
         .env("ORT_DYLIB_PATH", onnxruntime_library())
         .env("PVFLOW_MODEL_PATH", repo.join("models/pv_fault_lean.onnx"))
-        .args(["run", "predict", "--date", "2026-06-01", "--silver"])
+        .args([
+            "run",
+            "predict",
+            "--date",
+            "2026-06-01",
+            "--json",
+            "--silver",
+        ])
         .arg(dir.path().join("silver"))
         .arg("--gold")
         .arg(&gold)
@@ -546,10 +561,18 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
         "{}",
         String::from_utf8_lossy(&rerun.stderr)
     );
-    let after = sql().output().expect("sql");
-    assert_eq!(
-        String::from_utf8_lossy(&after.stdout),
-        "windows,runs\n536,1\n"
+    let manifest: serde_json::Value = serde_json::from_slice(&rerun.stdout).expect("manifest");
+    let rerun_id = manifest["run_id"].as_str().expect("run id");
+
+    // The same windows, now all from the re-run, in files of its own: the day was replaced.
+    let (counts_after, run_after) = gold_day();
+    assert_eq!(counts_after, "536,1");
+    assert_ne!(run_after, run_before);
+    assert_eq!(run_after, rerun_id);
+    let files_after = day_files();
+    assert!(
+        files_after.iter().all(|f| !files_before.contains(f)),
+        "{files_before:?} -> {files_after:?}"
     );
 }
 
