@@ -7,8 +7,8 @@
 # The main job: a simulated plant's day -> in-process Kafka -> ingest -> predict -> gold, with a
 # summary. ONNX Runtime's library is installed from PyPI into ~/.cache/pvflow on first use.
 demo:
-	cargo build --release --workspace --bins
-	ort="$$(scripts/onnxruntime.sh)" && ORT_DYLIB_PATH="$$ort" ./target/release/pvflow demo
+	cargo build --workspace --bins
+	ort="$$(scripts/onnxruntime.sh)" && ORT_DYLIB_PATH="$$ort" ./target/debug/pvflow demo
 
 # Every check and test of the workspace (the exact command CI runs): formatting, clippy, the
 # deployment files, the tests, the doctests (nextest skips them) and the API docs. The tests'
