@@ -3,9 +3,9 @@
 //! Tasks arrive as serialised plans; this executor decodes them with pvflow's codecs (Kafka
 //! scans, `pv_scalogram` with the normalisation the plan carries) and resolves functions in a
 //! registry holding Ballista's defaults and pvflow's. Ballista's own flags are kept as they are.
-//! Its health port also serves Prometheus metrics ([`probes`]).
+//! Its health port also serves Prometheus metrics (`probes.rs`).
 
-pub mod probes;
+mod probes;
 
 use anyhow::Context;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};

@@ -6,7 +6,7 @@
 //! are kept as they are, so its documentation applies; pvflow's settings come from
 //! `pvflow.toml` and `PVFLOW_*` variables.
 
-pub mod flight_sql;
+mod flight_sql;
 
 use anyhow::Context;
 use ballista_scheduler::cluster::BallistaCluster;
