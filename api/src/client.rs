@@ -31,6 +31,10 @@ pub enum ApiError {
     Unreadable(#[from] serde_json::Error),
 }
 
+/// How long one call may take, connecting included: a silent API fails the call (`pvflow runs`
+/// exits 3) instead of hanging an orchestrator's task.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The API at one base URL (`http://host:port`).
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -43,9 +47,15 @@ impl ApiClient {
     pub fn new(base: &str) -> ApiClient {
         ApiClient {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: http_client(REQUEST_TIMEOUT),
             token: None,
         }
+    }
+
+    /// Gives each call `timeout` instead of [`REQUEST_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Duration) -> ApiClient {
+        self.http = http_client(timeout);
+        self
     }
 
     /// Sends `token` as the bearer token the API requires (`[api] token`).
@@ -100,8 +110,7 @@ impl ApiClient {
     }
 
     pub async fn status(&self, run_id: &str) -> Result<RunStatus, ApiError> {
-        self.call(Method::GET, &format!("/runs/{run_id}"), None)
-            .await
+        self.call(Method::GET, &run_path(run_id), None).await
     }
 
     /// The runs the API process knows, newest first.
@@ -111,8 +120,7 @@ impl ApiClient {
 
     /// Asks a running run to stop; it ends `cancelled` shortly after.
     pub async fn cancel(&self, run_id: &str) -> Result<RunStatus, ApiError> {
-        self.call(Method::DELETE, &format!("/runs/{run_id}"), None)
-            .await
+        self.call(Method::DELETE, &run_path(run_id), None).await
     }
 
     /// Polls run `run_id` every `every` until it ended, telling `on_poll` each status seen.
@@ -130,5 +138,68 @@ impl ApiClient {
             }
             tokio::time::sleep(every).await;
         }
+    }
+}
+
+fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .unwrap_or_else(|e| {
+            // Without TLS there is nothing to fail here; should it, calls still work, unbounded.
+            tracing::warn!(error = %e, "cannot set the API client's timeout");
+            reqwest::Client::new()
+        })
+}
+
+/// The path of run `run_id`: the ID is one path segment whatever it holds (`/`, `?`, `%`), and
+/// the API refuses an invalid one by name.
+fn run_path(run_id: &str) -> String {
+    let mut path = String::from("/runs/");
+    for b in run_id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            path.push(char::from(b));
+        } else {
+            path.push_str(&format!("%{b:02X}"));
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_is_one_path_segment() {
+        assert_eq!(
+            run_path("ingest-2026-06-01-0a1b2c3d"),
+            "/runs/ingest-2026-06-01-0a1b2c3d"
+        );
+        assert_eq!(run_path("../x?y=1"), "/runs/..%2Fx%3Fy%3D1");
+    }
+
+    #[tokio::test]
+    async fn a_silent_api_fails_the_call_in_bounded_time() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let client =
+            ApiClient::new(&format!("http://{address}")).with_timeout(Duration::from_millis(200));
+        // The guard turns a call that hangs into a failure instead of a stuck test.
+        let answer = tokio::time::timeout(Duration::from_secs(20), client.status("r"))
+            .await
+            .expect("the call ends by itself");
+        let e = answer.expect_err("no answer");
+        assert!(matches!(e, ApiError::Unreachable { .. }), "{e}");
+        held.abort();
     }
 }

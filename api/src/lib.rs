@@ -24,7 +24,7 @@ mod routes;
 mod service;
 mod status;
 
-pub use client::{ApiClient, ApiError};
+pub use client::{ApiClient, ApiError, REQUEST_TIMEOUT};
 pub use request::{RunRequest, ValidRequest};
 pub use routes::router;
 pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};
