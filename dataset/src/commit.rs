@@ -324,7 +324,8 @@ pub async fn abort(store: &Arc<dyn ObjectStore>, target: &StagedTarget) -> Resul
         .and_then(|u| u.to_file_path().ok())
         .map(|root| root.join(target.staging_prefix()))
     {
-        match std::fs::remove_dir_all(&dir) {
+        // On tokio's blocking pool: a run's staging may hold many files.
+        match tokio::fs::remove_dir_all(&dir).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(CommitError::Io {
                     action: "delete the staging",
@@ -334,7 +335,7 @@ pub async fn abort(store: &Arc<dyn ObjectStore>, target: &StagedTarget) -> Resul
             }
             _ => {
                 if let Some(parent) = dir.parent() {
-                    let _ = std::fs::remove_dir(parent);
+                    let _ = tokio::fs::remove_dir(parent).await;
                 }
             }
         }
