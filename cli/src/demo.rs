@@ -175,7 +175,7 @@ async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Fai
         .await
         .context("cannot start the in-process Ballista scheduler and executor")
         .map_err(Failure::io)?;
-    Ok(parts.client_context(ctx))
+    parts.client_context(ctx).map_err(Failure::query)
 }
 
 /// The configured model, else the one shipped in models/ (when run from the repository).

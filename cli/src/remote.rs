@@ -29,5 +29,5 @@ pub async fn connect(config: &PvflowConfig, url: &str) -> Result<SessionContext,
         .await
         .with_context(|| format!("--scheduler {url} is not a scheduler URL (df://HOST:PORT)"))
         .map_err(Failure::usage)?;
-    Ok(parts.client_context(ctx))
+    parts.client_context(ctx).map_err(Failure::query)
 }

@@ -13,7 +13,7 @@
 //! use pvflow_dataset::layout;
 //!
 //! let day = layout::parse_date("2026-06-01")?;
-//! assert_eq!(layout::partition_dir(day), "date=2026-06-01");
+//! assert_eq!(day.to_string(), "2026-06-01");
 //! assert_eq!(layout::manifest_path("ingest-2026-06-01-0a1b2c3d"), "_runs/ingest-2026-06-01-0a1b2c3d.json");
 //! assert_eq!(layout::quarantine_root("s3://plant/silver"), "s3://plant/silver/_quarantine/");
 //! # Ok::<(), String>(())
@@ -39,11 +39,6 @@ pub(crate) const DATE_FORMAT: &str = "%Y-%m-%d";
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, DATE_FORMAT)
         .map_err(|e| format!("{text:?} is not a date YYYY-MM-DD: {e}"))
-}
-
-/// The directory of `date`'s rows, relative to the root: `date=YYYY-MM-DD`.
-pub fn partition_dir(date: NaiveDate) -> String {
-    format!("{DATE_COLUMN}={}", date.format(DATE_FORMAT))
 }
 
 /// Run `run_id`'s staging directory, relative to the root.

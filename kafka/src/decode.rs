@@ -2,7 +2,7 @@
 //! reason, so `messages = readings + quarantined` always holds.
 
 use crate::avro::AvroFraming;
-use crate::schema::{DATA_COLUMNS, quarantine_schema, readings_schema};
+use crate::schema::{DATA_COLUMNS, quarantine_schema, reading_schema, readings_schema};
 use arrow_avro::reader::ReaderBuilder;
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use datafusion::arrow::array::AsArray;
@@ -246,11 +246,7 @@ impl ChunkDecoder {
 }
 
 fn empty_data() -> Result<RecordBatch, ArrowError> {
-    let schema = readings_schema();
-    let fields: Vec<_> = schema.fields()[..DATA_COLUMNS].to_vec();
-    Ok(RecordBatch::new_empty(Arc::new(
-        datafusion::arrow::datatypes::Schema::new(fields),
-    )))
+    Ok(RecordBatch::new_empty(reading_schema()))
 }
 
 /// A JSON reading: the Avro record's fields, `ts` in epoch milliseconds.

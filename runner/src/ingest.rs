@@ -5,8 +5,7 @@ use crate::Plan;
 use crate::manifest::{KafkaConsumed, PartitionOffsets};
 use crate::params::{DatasetRoot, Readings, RunParams};
 use crate::run::{Result, Stages, timestamp};
-use crate::staged::{Staged, publish, write_staged};
-use datafusion::catalog::TableProvider;
+use crate::staged::{Staged, publish, replace_table, write_staged};
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
@@ -176,12 +175,6 @@ async fn count_windowed_readings(
         counts.messages_out_of_range = Some(read - windowed - quarantined);
     }
     stages.done(stage);
-    Ok(())
-}
-
-fn replace_table(ctx: &SessionContext, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
-    ctx.deregister_table(name)?;
-    ctx.register_table(name, table)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use crate::manifest::Output;
 use crate::params::DatasetRoot;
 use crate::run::{Result, RunError, Stages};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::common::DataFusionError;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::options::ReadOptions;
@@ -118,7 +119,16 @@ pub async fn register_parquet_files(
         .with_listing_options(options)
         .infer_schema(&ctx.state())
         .await?;
+    replace_table(ctx, name, Arc::new(ListingTable::try_new(config)?))
+}
+
+/// Registers `table` as `name`, replacing a table of that name.
+pub(crate) fn replace_table(
+    ctx: &SessionContext,
+    name: &str,
+    table: Arc<dyn TableProvider>,
+) -> std::result::Result<(), DataFusionError> {
     ctx.deregister_table(name)?;
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    ctx.register_table(name, table)?;
     Ok(())
 }

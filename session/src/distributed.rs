@@ -43,9 +43,9 @@ impl DistributedParts {
     /// A Ballista client's context, once connected, made a pvflow one: pvflow's functions
     /// registered again (Ballista's client replaces the function lists of the state it is
     /// given) and files queryable by path.
-    pub fn client_context(&self, ctx: SessionContext) -> SessionContext {
-        self.functions.register(&ctx);
-        ctx.enable_url_table()
+    pub fn client_context(&self, mut ctx: SessionContext) -> Result<SessionContext> {
+        self.functions.register(&mut ctx)?;
+        Ok(ctx.enable_url_table())
     }
 
     /// Ballista's session configuration with pvflow's codecs.

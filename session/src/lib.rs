@@ -83,15 +83,16 @@ impl Functions {
         })
     }
 
-    /// Registers them on `ctx` (a Ballista client's: it replaces the function lists of the
-    /// state it is given).
-    pub fn register(&self, ctx: &SessionContext) {
+    /// Registers them in `registry`: a session state, or a context whose functions were
+    /// replaced (a Ballista client's).
+    pub fn register(&self, registry: &mut dyn FunctionRegistry) -> datafusion::common::Result<()> {
         for udf in &self.udfs {
-            ctx.register_udf(udf.clone());
+            registry.register_udf(Arc::new(udf.clone()))?;
         }
         for udaf in &self.udafs {
-            ctx.register_udaf(udaf.clone());
+            registry.register_udaf(Arc::new(udaf.clone()))?;
         }
+        Ok(())
     }
 }
 
@@ -110,12 +111,7 @@ pub fn pvflow_state(
         .with_query_planner(Arc::new(StagedWriteQueryPlanner))
         .with_runtime_env(object_stores::runtime_env(None)?)
         .build();
-    for udf in &functions.udfs {
-        state.register_udf(Arc::new(udf.clone()))?;
-    }
-    for udaf in &functions.udafs {
-        state.register_udaf(Arc::new(udaf.clone()))?;
-    }
+    functions.register(&mut state)?;
     datasets::register_datasets(&state, storage)?;
     Ok(state)
 }
