@@ -18,6 +18,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::file::metadata::ParquetMetaDataReader;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -96,6 +97,69 @@ pub fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>, Commit
             });
         }
     }
+    Ok(files)
+}
+
+/// The Parquet files in `target`'s staging for `partition`, with their rows and the NULLs of
+/// each column from their footers: for files tasks wrote beside their query's output (a Kafka
+/// scan's quarantine side output), which no staged write reported. Only a complete file has a
+/// footer, and object stores show a file only once it is complete.
+pub async fn staged_parquet_files(
+    store: &Arc<dyn ObjectStore>,
+    target: &StagedTarget,
+    partition: &str,
+) -> Result<Vec<WrittenFile>, CommitError> {
+    let root = root_path(&target.root)?;
+    let relative_dir = format!(
+        "{}/{}={partition}",
+        target.staging_prefix(),
+        target.partition_column
+    );
+    let dir = path_under(&root, &relative_dir);
+    let listed: Vec<_> = store
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .map_err(store_error("list", &dir))?;
+    let mut files = Vec::with_capacity(listed.len());
+    for object in listed {
+        let Some(name) = object.location.filename().map(str::to_string) else {
+            continue;
+        };
+        if !name.ends_with(".parquet") {
+            continue;
+        }
+        // Side-output files are small (a few MiB at most): read whole, then their footer.
+        let bytes = store
+            .get(&object.location)
+            .await
+            .map_err(store_error("read", &object.location))?
+            .bytes()
+            .await
+            .map_err(store_error("read", &object.location))?;
+        let footer = ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .map_err(|e| CommitError::Report(format!("{}: {e}", object.location)))?;
+        let mut null_counts = BTreeMap::new();
+        for row_group in footer.row_groups() {
+            for column in row_group.columns() {
+                let nulls = column
+                    .statistics()
+                    .and_then(|s| s.null_count_opt())
+                    .unwrap_or(0);
+                *null_counts
+                    .entry(column.column_path().parts()[0].clone())
+                    .or_insert(0) += nulls as i64;
+            }
+        }
+        files.push(WrittenFile {
+            partition: partition.to_string(),
+            path: format!("{relative_dir}/{name}"),
+            rows: footer.file_metadata().num_rows(),
+            null_counts,
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 

@@ -173,10 +173,10 @@ impl ExecutionPlan for StagedParquetWriteExec {
     }
 }
 
-/// zstd throughout. Floats inside lists (scalograms, probability vectors) are written with
-/// `BYTE_STREAM_SPLIT` and neither a dictionary nor min/max statistics: their values do not
-/// repeat and nobody prunes on them, and for 64 KiB images the dictionary attempt and the
-/// statistics cost more than the compression (measured in docs/benchmarks.md).
+/// zstd throughout. Floats inside lists (silver's series, probability vectors) are written with
+/// `BYTE_STREAM_SPLIT` and neither a dictionary nor min/max statistics: their values rarely
+/// repeat and nobody prunes on them (for silver's former 64 KiB images the dictionary attempt
+/// and the statistics cost more than the compression; docs/benchmarks.md).
 fn writer_properties(schema: &Schema) -> Result<WriterProperties> {
     let parquet_schema = ArrowSchemaConverter::new()
         .convert(schema)
@@ -296,8 +296,8 @@ impl PartitionWriter {
             }
             let failed = |e| DataFusionError::External(Box::new(e));
             file.writer.write(&part).await.map_err(failed)?;
-            // Rows are wide (a scalogram is 64 KiB): end row groups by size, not by row count,
-            // so a task holds at most this much encoded data.
+            // End row groups by size, not by row count, so a task holds at most this much
+            // encoded data however wide its rows.
             if file.writer.in_progress_size() > ROW_GROUP_BYTES {
                 file.writer.flush().await.map_err(failed)?;
             }

@@ -60,7 +60,7 @@ mod log_table;
 mod logical;
 mod planner;
 
-pub use commit::{CommitError, WrittenFile, abort, commit, written_files};
+pub use commit::{CommitError, WrittenFile, abort, commit, staged_parquet_files, written_files};
 pub use delta_log::{DeltaLog, LogError, LogFile, NewFile, PartitionReplacement, Snapshot};
 pub use exec::StagedParquetWriteExec;
 pub use log_table::LogTable;

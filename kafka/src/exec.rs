@@ -6,6 +6,7 @@ use crate::error::KafkaError;
 use crate::metrics::ScanCounters;
 use crate::offsets::KafkaSlice;
 use crate::options::{KafkaTableConfig, redacted};
+use crate::quarantine_output::QuarantineWriter;
 use crate::schema::{KAFKA_TIMESTAMP, TS, quarantine_schema, readings_schema};
 use crate::time_range::TimeRange;
 use datafusion::arrow::array::{AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch};
@@ -207,6 +208,9 @@ impl DisplayAs for KafkaScanExec {
             self.config.quarantine,
             self.range,
         )?;
+        if let Some(dir) = &self.config.quarantine_output {
+            write!(f, ", quarantine_output={dir}")?;
+        }
         if let Some(slices) = self.planned_slices() {
             let messages: i64 = slices.iter().map(|s| s.end - s.start).sum();
             write!(f, ", slices={}, messages={messages}", slices.len())?;
@@ -294,6 +298,7 @@ impl ExecutionPlan for KafkaScanExec {
                 .counter("messages_out_of_range", partition),
             node: ScanCounters::new(&self.config.topic, self.config.quarantine),
         };
+        let runtime = context.runtime_env();
         let mut slices = self.slices.execute(partition, context)?;
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema(), 2);
         let tx = builder.tx();
@@ -307,7 +312,13 @@ impl ExecutionPlan for KafkaScanExec {
             }
             let read = tokio::task::spawn_blocking(move || {
                 for slice in planned {
-                    let open = read_slice(&config, slice, range, &metrics, |batch| {
+                    let side_output = match &config.quarantine_output {
+                        Some(dir) if !config.quarantine => {
+                            Some(QuarantineWriter::open(dir, slice, &runtime)?)
+                        }
+                        _ => None,
+                    };
+                    let open = read_slice(&config, slice, range, &metrics, side_output, |batch| {
                         let batch = match &projection {
                             Some(p) => batch.project(p)?,
                             None => batch,
@@ -332,13 +343,15 @@ impl ExecutionPlan for KafkaScanExec {
     }
 }
 
-/// Reads `slice`, handing each decoded, range-filtered batch to `emit` until it returns false;
-/// returns whether `emit` still wants rows.
+/// Reads `slice`, handing each decoded, range-filtered batch to `emit` until it returns false,
+/// and the slice's malformed messages to `side_output` if there is one; returns whether `emit`
+/// still wants rows.
 fn read_slice(
     config: &KafkaTableConfig,
     slice: KafkaSlice,
     range: TimeRange,
     metrics: &ScanMetrics,
+    mut side_output: Option<QuarantineWriter>,
     mut emit: impl FnMut(RecordBatch) -> Result<bool>,
 ) -> Result<bool> {
     let started = Instant::now();
@@ -370,6 +383,7 @@ fn read_slice(
             config.quarantine,
             range,
             metrics,
+            side_output.as_mut(),
             &mut emit,
         )
     };
@@ -400,6 +414,9 @@ fn read_slice(
         }
     }
     let open = flush_chunk(&mut chunk)?;
+    if open && let Some(side_output) = side_output {
+        side_output.finish()?;
+    }
     metrics.node.seconds.inc_by(started.elapsed().as_secs_f64());
     tracing::debug!(
         topic = %config.topic,
@@ -415,13 +432,15 @@ fn read_slice(
 }
 
 /// Decodes the chunk and emits the side the table shows, keeping rows in `range`: readings by
-/// their `ts`, quarantined messages by their Kafka timestamp.
+/// their `ts`, quarantined messages by their Kafka timestamp. A readings scan with a side
+/// output hands it the quarantined messages.
 fn flush(
     decoder: &ChunkDecoder,
     chunk: &mut MessageChunk,
     quarantine: bool,
     range: TimeRange,
     metrics: &ScanMetrics,
+    side_output: Option<&mut QuarantineWriter>,
     emit: &mut impl FnMut(RecordBatch) -> Result<bool>,
 ) -> Result<bool> {
     if chunk.is_empty() {
@@ -441,7 +460,14 @@ fn flush(
     metrics
         .out_of_range
         .add(decoded_total - readings.num_rows() - quarantined.num_rows());
-    let batch = if quarantine { quarantined } else { readings };
+    let batch = if quarantine {
+        quarantined
+    } else {
+        if let Some(side_output) = side_output {
+            side_output.push(quarantined)?;
+        }
+        readings
+    };
     metrics.node.rows.inc_by(batch.num_rows() as u64);
     if batch.num_rows() == 0 {
         return Ok(true);

@@ -76,6 +76,7 @@ mod offsets;
 mod options;
 mod produce;
 mod provider;
+mod quarantine_output;
 mod schema;
 mod time_range;
 

@@ -49,6 +49,12 @@ pub struct KafkaTableConfig {
     pub timeout_ms: u64,
     /// librdkafka settings passed through (`kafka.security.protocol` -> `security.protocol`).
     pub client: BTreeMap<String, String>,
+    /// A readings scan writes the malformed messages it meets (in its range, by Kafka
+    /// timestamp) as Parquet files of quarantine rows under this directory (a URL or absolute
+    /// path the session's object stores resolve), so one pass keeps both. Set by programs (the
+    /// ingest run), not a table option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_output: Option<String>,
 }
 
 impl KafkaTableConfig {
@@ -61,6 +67,7 @@ impl KafkaTableConfig {
             max_slice_messages: 1_000_000,
             timeout_ms: 10_000,
             client: BTreeMap::new(),
+            quarantine_output: None,
         }
     }
 
@@ -231,6 +238,7 @@ impl fmt::Debug for KafkaTableConfig {
             .field("max_slice_messages", &self.max_slice_messages)
             .field("timeout_ms", &self.timeout_ms)
             .field("client", &redacted(&self.client))
+            .field("quarantine_output", &self.quarantine_output)
             .finish()
     }
 }

@@ -135,7 +135,7 @@ async fn day_round_trip(brokers: String) {
     let day = Arc::new(Day::new(brokers).await);
 
     type Case = fn(Arc<Day>) -> futures::future::BoxFuture<'static, ()>;
-    let cases: [(&str, Case); 8] = [
+    let cases: [(&str, Case); 9] = [
         ("every_reading_is_read_once", |d| {
             Box::pin(every_reading_is_read_once(d))
         }),
@@ -164,6 +164,10 @@ async fn day_round_trip(brokers: String) {
         ("a_missing_topic_is_named", |d| {
             Box::pin(a_missing_topic_is_named(d))
         }),
+        (
+            "a_readings_scan_keeps_the_quarantine_as_a_side_output",
+            |d| Box::pin(a_readings_scan_keeps_the_quarantine_as_a_side_output(d)),
+        ),
     ];
     let mut failed = Vec::new();
     for (name, case) in cases {
@@ -382,6 +386,48 @@ async fn a_pinned_table_reads_its_slices_whatever_the_query_range(day: Arc<Day>)
         count(ctx, "SELECT count(*) FROM pinned_quarantine").await,
         2
     );
+}
+
+/// With `quarantine_output`, one pass over a range yields its readings and writes its malformed
+/// messages (those a quarantine table of the same slices shows) as Parquet files; a second
+/// pass, as a retried task makes, rewrites the same files instead of adding copies.
+async fn a_readings_scan_keeps_the_quarantine_as_a_side_output(day: Arc<Day>) {
+    let ctx = &day.ctx;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let slices = day
+        .table
+        .plan(morning_to_evening_ms(), None)
+        .await
+        .expect("plan")
+        .planned_slices()
+        .expect("slices");
+    let mut config = day.table.config().clone();
+    config.quarantine_output = Some(dir.path().to_str().expect("utf-8").into());
+    ctx.register_table("side_output", Arc::new(KafkaTable::pinned(config, slices)))
+        .expect("register");
+    let in_range = DEVICES as i64 * READINGS_IN_RANGE;
+    for _ in 0..2 {
+        assert_eq!(
+            count(ctx, "SELECT count(*) FROM side_output").await,
+            in_range
+        );
+        let kept = ctx
+            .read_parquet(
+                dir.path().to_str().expect("utf-8"),
+                datafusion::prelude::ParquetReadOptions::default(),
+            )
+            .await
+            .expect("side output files")
+            .collect()
+            .await
+            .expect("read");
+        let rows: usize = kept.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 2, "the two malformed messages of the range, once");
+        assert_eq!(
+            kept[0].schema().fields().len(),
+            pvflow_kafka::quarantine_schema().fields().len()
+        );
+    }
 }
 
 async fn dates_between_and_ranges_past_the_end_are_understood(day: Arc<Day>) {

@@ -1,21 +1,21 @@
-//! Ingest: a day of readings -> silver's windows and scalograms (`plans/ingest.sql`), and the
-//! day's malformed messages -> silver's quarantine (`plans/quarantine.sql`), published together.
+//! Ingest: a day of readings -> silver's windows (`plans/ingest.sql`), and the day's malformed
+//! messages -> silver's quarantine, kept by the same Kafka scan as it reads the readings; both
+//! are published together.
 
 use crate::Plan;
-use crate::manifest::{KafkaConsumed, PartitionOffsets};
+use crate::manifest::{KafkaConsumed, Output, PartitionOffsets};
 use crate::params::{DatasetRoot, Readings, RunParams};
 use crate::run::{Result, Stages, timestamp};
 use crate::staged::{Staged, publish, replace_table, write_staged};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
-use pvflow_dataset::layout;
-use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange};
+use pvflow_dataset::layout::{self, DATE_COLUMN};
+use pvflow_dataset::{StagedTarget, open_root, staged_parquet_files};
+use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange, quarantine_schema};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Ingest's second query: the quarantine of malformed messages.
-const QUARANTINE_SQL: &str = include_str!("../../plans/quarantine.sql");
 
 pub(crate) async fn ingest(
     ctx: &SessionContext,
@@ -23,16 +23,17 @@ pub(crate) async fn ingest(
     stages: &mut Stages<'_>,
 ) -> Result<()> {
     let bound = params.bind(stages.run_id());
-    match &params.readings {
-        Readings::Kafka(kafka) => pin_kafka_offsets(ctx, kafka, params.range(), stages).await?,
+    let quarantine = match &params.readings {
+        Readings::Kafka(kafka) => Some(pin_kafka_offsets(ctx, kafka, params, stages).await?),
         Readings::Parquet(location) => {
             count_parquet_readings(ctx, location, &bound, stages).await?;
+            None
         }
-    }
+    };
     let silver = write_silver(ctx, params, &bound, stages).await?;
-    let quarantine = match params.readings {
-        Readings::Kafka(_) => Some(write_quarantine(ctx, params, &bound, stages).await?),
-        Readings::Parquet(_) => None,
+    let quarantine = match quarantine {
+        Some(target) => Some(staged_quarantine(ctx, params, target, stages).await?),
+        None => None,
     };
     count_windowed_readings(ctx, &params.silver, &silver, stages).await?;
 
@@ -47,16 +48,18 @@ pub(crate) async fn ingest(
     Ok(())
 }
 
-/// Finds the day's offsets once and registers `readings` and `readings_quarantine` as exactly
-/// those: every message read is then a windowed reading or quarantined, whatever the brokers
-/// answer later, and the manifest records what was read.
+/// Finds the day's offsets once and registers `readings` as exactly those, with the scan's
+/// malformed messages going to the quarantine's staging: every message read is then a windowed
+/// reading or quarantined, whatever the brokers answer later, and the manifest records what was
+/// read. Returns where the quarantine is staged.
 async fn pin_kafka_offsets(
     ctx: &SessionContext,
     kafka: &KafkaTableConfig,
-    range: TimeRange,
+    params: &RunParams,
     stages: &mut Stages<'_>,
-) -> Result<()> {
+) -> Result<StagedTarget> {
     let stage = stages.start("plan Kafka offsets");
+    let range = params.range();
     let slices = KafkaTable::new(kafka.clone())
         .plan(range, None)
         .await?
@@ -67,17 +70,27 @@ async fn pin_kafka_offsets(
     let consumed = kafka_consumed(kafka, range, &slices);
     stages.counts().messages_read = Some(consumed.messages);
     stages.manifest.kafka = Some(consumed);
-    let readings = KafkaTable::pinned(kafka.clone(), slices.clone());
-    replace_table(ctx, "readings", Arc::new(readings))?;
-    let mut quarantine = kafka.clone();
-    quarantine.quarantine = true;
+
+    let root = DatasetRoot::parse("silver", &layout::quarantine_root(params.silver.url()))?;
+    let target = StagedTarget {
+        root: root.url().into(),
+        run_id: stages.run_id().into(),
+        partition_column: DATE_COLUMN.into(),
+    };
+    stages.in_flight.stage(&target);
+    let mut readings = kafka.clone();
+    readings.quarantine_output = Some(root.join(&format!(
+        "{}/{DATE_COLUMN}={}",
+        target.staging_prefix(),
+        params.date
+    )));
     replace_table(
         ctx,
-        "readings_quarantine",
-        Arc::new(KafkaTable::pinned(quarantine, slices)),
+        "readings",
+        Arc::new(KafkaTable::pinned(readings, slices)),
     )?;
     stages.done(stage);
-    Ok(())
+    Ok(target)
 }
 
 /// Registers the Parquet readings at `location` as `readings` and counts those in the range.
@@ -100,45 +113,47 @@ async fn count_parquet_readings(
     Ok(())
 }
 
-/// Windows the day's readings into silver's staging and counts its windows and images from the
-/// tasks' file reports (reading the images back to count them would cost as much as writing
-/// them).
+/// Windows the day's readings into silver's staging and counts its windows from the tasks' file
+/// reports.
 async fn write_silver(
     ctx: &SessionContext,
     params: &RunParams,
     bound: &ParamValues,
     stages: &mut Stages<'_>,
 ) -> Result<Staged> {
-    let stage = stages.start("silver: windows and scalograms");
+    let stage = stages.start("silver: windows");
     let silver = ctx
         .sql(Plan::Ingest.sql())
         .await?
         .with_param_values(bound.clone())?;
     let date = params.date.to_string();
     let silver = write_staged(ctx, stages, silver, &params.silver, "silver", &date).await?;
-    let windows = silver.rows();
-    let counts = stages.counts();
-    counts.windows = Some(windows);
-    counts.windows_imaged = Some(windows - silver.nulls("scalogram"));
+    stages.counts().windows = Some(silver.rows());
     stages.done(stage);
     Ok(silver)
 }
 
-/// Writes the day's malformed messages into the quarantine's staging.
-async fn write_quarantine(
+/// The quarantine the readings scan staged as it read: its files, rows and NULLs from their
+/// footers.
+async fn staged_quarantine(
     ctx: &SessionContext,
     params: &RunParams,
-    bound: &ParamValues,
+    target: StagedTarget,
     stages: &mut Stages<'_>,
 ) -> Result<Staged> {
     let stage = stages.start("quarantine: malformed messages");
-    let quarantined = ctx
-        .sql(QUARANTINE_SQL)
-        .await?
-        .with_param_values(bound.clone())?;
-    let root = DatasetRoot::parse("silver", &layout::quarantine_root(params.silver.url()))?;
     let date = params.date.to_string();
-    let quarantine = write_staged(ctx, stages, quarantined, &root, "quarantine", &date).await?;
+    let (store, _) = open_root(&ctx.runtime_env(), &target.root)?;
+    let files = staged_parquet_files(&store, &target, &date).await?;
+    let mut fields = quarantine_schema().fields().to_vec();
+    fields.push(Arc::new(Field::new(DATE_COLUMN, DataType::Date32, true)));
+    let output = Output {
+        dataset: "quarantine".into(),
+        root: target.root.clone(),
+        partitions: vec![date],
+        files,
+    };
+    let quarantine = Staged::new(target, Arc::new(Schema::new(fields)), output);
     stages.counts().messages_quarantined = Some(quarantine.rows());
     stages.done(stage);
     Ok(quarantine)

@@ -25,18 +25,19 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
+    /// Files already in `target`'s staging (a side output), with the columns `schema` (the
+    /// partition column included).
+    pub(crate) fn new(target: StagedTarget, schema: SchemaRef, output: Output) -> Staged {
+        Staged {
+            target,
+            schema,
+            output,
+        }
+    }
+
     /// The rows of every file written, as the tasks reported them.
     pub(crate) fn rows(&self) -> i64 {
         self.output.files.iter().map(|f| f.rows).sum()
-    }
-
-    /// The NULLs of `column` in every file written, as the tasks reported them.
-    pub(crate) fn nulls(&self, column: &str) -> i64 {
-        self.output
-            .files
-            .iter()
-            .filter_map(|f| f.null_counts.get(column))
-            .sum()
     }
 }
 
