@@ -1,4 +1,4 @@
--- ingest: one day (or any range) of readings from Kafka -> windows -> scalograms -> silver.
+-- ingest: one day (or any range) of readings from Kafka -> 64-reading windows -> silver.
 --
 -- Parameters, bound by type by `pvflow run` (never spliced into this text):
 --   $start   TIMESTAMP  first reading time read (inclusive), on the window grid
@@ -8,10 +8,11 @@
 -- Output: silver, partitioned by `date` (the date of window_start, UTC).
 --
 -- Windows: 64 readings of 20 s = 1280 s, aligned to the epoch, so re-runs give the same windows
--- and every reading belongs to exactly one window and every window to one date. A window with
--- too few valid readings keeps its row (its readings are accounted for) with a NULL scalogram
--- (docs/udfs.md, pv_scalogram rule 5). pv_window_series places each reading in its slot as it
--- arrives (the earliest of duplicates wins), so no window's readings are held or sorted.
+-- and every reading belongs to exactly one window and every window to one date. Silver keeps
+-- each window's four series on its 64 slots (about 1 KiB), not its scalogram (64 KiB):
+-- predict images and classifies them in one pass, and analysts image them with pv_scalogram.
+-- pv_window_series places each reading in its slot as it arrives (the earliest of duplicates
+-- wins, an empty slot is NULL), so no window's readings are held or sorted.
 SELECT device_id,
        window_start,
        CAST(window_start AS DATE) AS date,
@@ -20,9 +21,10 @@ SELECT device_id,
        avg(current) AS current_mean,
        avg(temperature) AS temperature_mean,
        avg(irradiance) AS irradiance_mean,
-       pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
-                    pv_window_series(slot, ts, temperature),
-                    pv_window_series(slot, ts, irradiance)) AS scalogram,
+       pv_window_series(slot, ts, voltage) AS voltage_series,
+       pv_window_series(slot, ts, current) AS current_series,
+       pv_window_series(slot, ts, temperature) AS temperature_series,
+       pv_window_series(slot, ts, irradiance) AS irradiance_series,
        $run_id AS run_id
 FROM (SELECT *,
              date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,

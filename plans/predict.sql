@@ -5,8 +5,10 @@
 -- Tables the runner registers: `silver`, that day's silver partition.
 -- Output: gold, partitioned by `date` (the date of window_start, UTC).
 --
--- Windows without a scalogram (too few valid readings) cannot be classified and are not in gold;
--- the run manifest counts them.
+-- pv_fault_classify over the four series images each window and classifies it in one pass,
+-- 128 windows at a time: no image is kept or written. Windows without a scalogram (too few
+-- valid readings, pv_scalogram's rules) get a NULL diagnosis and are not in gold; the run
+-- manifest counts them.
 --
 -- The struct is expanded with unnest, not read field by field (`diagnosis.fault_code`, ...):
 -- DataFusion 55's leaf-projection pushdown inlines each field access into the scan as its own
@@ -20,6 +22,8 @@ SELECT device_id,
        "diagnosis.model_version" AS model_version,
        $run_id AS run_id
 FROM (SELECT device_id, window_start, unnest(diagnosis)
-      FROM (SELECT device_id, window_start, pv_fault_classify(scalogram) AS diagnosis
-            FROM silver
-            WHERE scalogram IS NOT NULL))
+      FROM (SELECT device_id, window_start,
+                   pv_fault_classify(voltage_series, current_series, temperature_series,
+                                     irradiance_series) AS diagnosis
+            FROM silver))
+WHERE "diagnosis.fault_code" IS NOT NULL

@@ -1,13 +1,15 @@
 """Checks that pvflow and the PySpark baseline diagnosed one day the same way.
 
-    compare.py --date D PVFLOW_GOLD BASELINE_GOLD [--silver PVFLOW_SILVER BASELINE_SILVER]
+    compare.py --date D PVFLOW_GOLD BASELINE_GOLD [--silver PVFLOW_SCALOGRAMS BASELINE_SILVER]
 
 Reads each root's date=D partition. Gold: the same (device_id, window_start) windows, the same
 fault_code and model_version, probabilities within --tolerance. With --silver, also the same
 windows with and without a scalogram, and how far pvflow's scalograms are from PyWavelets' (the
 baseline's), per channel relative to the channel's largest coefficient, as pvflow's CWT is
-validated; over --scalogram-tolerance is a mismatch. Silver is compared in memory (about
-130 KB per window), so keep it to plants of a few hundred devices.
+validated; over --scalogram-tolerance is a mismatch. pvflow's silver keeps series, not images:
+PVFLOW_SCALOGRAMS is a Parquet file of (device_id, window_start, scalogram) made from it with
+pv_scalogram (README.md shows the command). Silver is compared in memory (about 130 KB per
+window), so keep it to plants of a few hundred devices.
 
 Prints a report; exits 0 when everything matches, 1 otherwise.
 """
@@ -33,8 +35,13 @@ def read_day(root, date, columns):
     partition = Path(root) / f"date={date}"
     if not partition.is_dir():
         sys.exit(f"error: {partition} does not exist")
+    return read_windows(partition, columns)
+
+
+def read_windows(path, columns):
+    """A Parquet file or directory of windows, with the window start as epoch milliseconds."""
     # Files starting with _ or . (pvflow's _staging, Spark's .crc) are ignored, as readers do.
-    table = pq.read_table(partition, columns=KEYS + columns)
+    table = pq.read_table(path, columns=KEYS + columns)
     start = table.column("window_start")
     millis = start.cast(pa.timestamp("ms", tz=start.type.tz)).cast(pa.int64())
     return table.set_column(table.schema.get_field_index("window_start"), "window_start", millis)
@@ -83,7 +90,7 @@ def compare_gold(args, problems):
 
 
 def compare_silver(args, problems):
-    both = join(read_day(args.silver[0], args.date, ["scalogram"]),
+    both = join(read_windows(args.silver[0], ["scalogram"]),
                 read_day(args.silver[1], args.date, ["scalogram"]), "silver", problems)
     has = {side: both[f"scalogram_{side}"].notna().to_numpy() for side in ("pvflow", "baseline")}
     disagree = has["pvflow"] != has["baseline"]
@@ -127,8 +134,9 @@ def main():
     parser.add_argument("--date", required=True, help="YYYY-MM-DD")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="largest allowed |difference| of a probability (default 1e-4)")
-    parser.add_argument("--silver", nargs=2, metavar=("PVFLOW_SILVER", "BASELINE_SILVER"),
-                        help="also compare the two pipelines' silver scalograms")
+    parser.add_argument("--silver", nargs=2, metavar=("PVFLOW_SCALOGRAMS", "BASELINE_SILVER"),
+                        help="also compare pvflow's scalograms of its silver (a Parquet file) "
+                             "with the baseline's silver")
     parser.add_argument("--scalogram-tolerance", type=float, default=1e-4,
                         help="largest allowed scalogram difference relative to the channel's "
                              "largest coefficient (default 1e-4)")

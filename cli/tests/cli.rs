@@ -543,6 +543,10 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
     let rerun = pvflow()
         .env("ORT_DYLIB_PATH", onnxruntime_library())
         .env("PVFLOW_MODEL_PATH", repo.join("models/pv_fault_lean.onnx"))
+        .env(
+            "PVFLOW_MODEL_NORMALIZATION",
+            repo.join("models/normalization.json"),
+        )
         .args([
             "run",
             "predict",
@@ -574,6 +578,104 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
         files_after.iter().all(|f| !files_before.contains(f)),
         "{files_before:?} -> {files_after:?}"
     );
+}
+
+/// Gold for the demo's day (200 devices, seed 7, realistic sensors, the shipped lean model)
+/// equals the gold pvflow wrote when silver held each window's image instead of its series:
+/// the same windows, the same classes, probabilities within 1e-5. The reference,
+/// `tests/data/gold-demo-2026-06-01.parquet`, is that gold's `device_id, window_start,
+/// fault_code, probabilities`, written by commit a401fcc's `pvflow run ingest` and `pvflow run
+/// predict` from these readings.
+#[test]
+fn gold_of_the_demo_day_equals_the_gold_of_silver_that_kept_images() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let readings = dir.path().join("readings.parquet");
+    pvflow()
+        .args(["simulate", "--devices", "200", "--start", "2026-06-01"])
+        .args(["--seed", "7", "--sensors", "realistic", "--output-parquet"])
+        .arg(&readings)
+        .assert()
+        .success();
+    let (silver, gold) = (dir.path().join("silver"), dir.path().join("gold"));
+    let model = |cmd: &mut Command| {
+        cmd.env("ORT_DYLIB_PATH", onnxruntime_library())
+            .env("PVFLOW_MODEL_PATH", repo.join("models/pv_fault_lean.onnx"))
+            .env(
+                "PVFLOW_MODEL_NORMALIZATION",
+                repo.join("models/normalization.json"),
+            )
+            .env("PVFLOW_STORAGE_SILVER", &silver)
+            .env("PVFLOW_STORAGE_GOLD", &gold);
+    };
+    for plan in ["ingest", "predict"] {
+        let mut run = pvflow();
+        model(&mut run);
+        run.args(["run", plan, "--date", "2026-06-01"]);
+        if plan == "ingest" {
+            run.arg("--readings-parquet").arg(&readings);
+        }
+        run.assert().success();
+    }
+    let reference =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gold-demo-2026-06-01.parquet");
+    let differences = (1..=6)
+        .map(|i| format!("abs(g.probabilities[{i}] - r.probabilities[{i}])"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let compare = format!(
+        "CREATE EXTERNAL TABLE reference STORED AS PARQUET LOCATION '{}';
+         SELECT (SELECT count(*) FROM reference) AS reference_windows,
+                (SELECT count(*) FROM gold) AS windows,
+                count(*) AS both,
+                sum(CASE WHEN g.fault_code = r.fault_code THEN 1 ELSE 0 END) AS same_class,
+                max(greatest({differences})) AS max_difference
+         FROM gold g JOIN reference r USING (device_id, window_start)",
+        reference.display()
+    );
+    let mut sql = pvflow();
+    model(&mut sql);
+    let out = sql
+        .args(["sql", "--format", "json", &compare])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a row")).expect("JSON");
+    let windows = row["reference_windows"].as_u64().expect("count");
+    assert!(windows > 13_000, "{row}");
+    for column in ["windows", "both", "same_class"] {
+        assert_eq!(row[column].as_u64(), Some(windows), "{column}: {row}");
+    }
+    let difference = row["max_difference"].as_f64().expect("difference");
+    assert!(difference <= 1e-5, "{row}");
+
+    // docs/udfs.md's example of scalograms from silver runs on this silver.
+    let mut example = pvflow();
+    model(&mut example);
+    let out = example
+        .current_dir(&repo)
+        .args([
+            "sql",
+            "--format",
+            "csv",
+            "-f",
+            "examples/silver_scalograms.sql",
+        ])
+        .output()
+        .expect("runs");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(csv.matches("pv-00042,").count(), 5, "{csv}");
 }
 
 /// Bad parameters are refused before anything runs, naming the parameter; a day without silver

@@ -1,10 +1,12 @@
 """Labelled scalograms for training and evaluation, made by pvflow itself.
 
 Every image comes from the path pvflow scores: `pvflow simulate --output-parquet` writes a
-plant's readings and `--truth` its window labels; `pvflow sql` windows the readings with the
-docs/udfs.md idiom and `pv_scalogram` (with `PVFLOW_MODEL_NORMALIZATION` pointing at the
-normalisation fitted on the training readings) makes the 4x64x64 images. No Python
-re-implementation of the CWT or of the windowing exists here, so there is no train/serve skew.
+plant's readings and `--truth` its window labels; `pvflow sql` windows the readings into
+silver's four 64-slot series (`pv_window_series`, as plans/ingest.sql does) and `pv_scalogram`
+over those series (with `PVFLOW_MODEL_NORMALIZATION` pointing at the normalisation fitted on the
+training readings) makes the 4x64x64 images, as `pv_fault_classify` does in plans/predict.sql.
+No Python re-implementation of the CWT or of the windowing exists here, so there is no
+train/serve skew.
 
 Usage: dataset.py --pvflow BIN --work DIR --out DIR
 Writes DIR/<set>.parquet (device_id, window_start, fault_code, readings, peak_irradiance,
@@ -115,18 +117,23 @@ SCALOGRAM_SQL = """
 CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{readings}';
 CREATE EXTERNAL TABLE chosen STORED AS PARQUET LOCATION '{chosen}';
 COPY (
-  SELECT device_id, window_start, fault_code, count(*) AS readings,
-         max(irradiance) AS peak_irradiance,
-         pv_scalogram(pv_window_series(slot, ts, voltage), pv_window_series(slot, ts, current),
-                      pv_window_series(slot, ts, temperature), pv_window_series(slot, ts, irradiance)) AS scalogram
-  FROM (SELECT r.*, c.fault_code,
-               date_bin(INTERVAL '1280 seconds', r.ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
-               (to_unixtime(r.ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', r.ts,
-                                                         TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
-        FROM readings r
-        JOIN chosen c ON r.device_id = c.device_id
-                     AND date_bin(INTERVAL '1280 seconds', r.ts, TIMESTAMP '1970-01-01T00:00:00Z') = c.window_start)
-  GROUP BY device_id, window_start, fault_code
+  SELECT device_id, window_start, fault_code, readings, peak_irradiance,
+         pv_scalogram(voltage_series, current_series, temperature_series, irradiance_series) AS scalogram
+  FROM (
+    SELECT device_id, window_start, fault_code, count(*) AS readings,
+           max(irradiance) AS peak_irradiance,
+           pv_window_series(slot, ts, voltage) AS voltage_series,
+           pv_window_series(slot, ts, current) AS current_series,
+           pv_window_series(slot, ts, temperature) AS temperature_series,
+           pv_window_series(slot, ts, irradiance) AS irradiance_series
+    FROM (SELECT r.*, c.fault_code,
+                 date_bin(INTERVAL '1280 seconds', r.ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
+                 (to_unixtime(r.ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', r.ts,
+                                                           TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
+          FROM readings r
+          JOIN chosen c ON r.device_id = c.device_id
+                       AND date_bin(INTERVAL '1280 seconds', r.ts, TIMESTAMP '1970-01-01T00:00:00Z') = c.window_start)
+    GROUP BY device_id, window_start, fault_code)
   ORDER BY device_id, window_start
 ) TO '{out}' STORED AS PARQUET;
 """

@@ -1,10 +1,11 @@
 //! Runs pvflow's plans: the SQL in `plans/` with typed parameters bound (never spliced), the
 //! output written in parallel to staging and committed at once, and a run manifest beside it.
 //!
-//! - [`Plan::Ingest`]: one day of readings from Kafka -> windows -> scalograms -> silver, and
-//!   the day's malformed messages -> `silver/_quarantine/` (`plans/ingest.sql`,
-//!   `plans/quarantine.sql`).
-//! - [`Plan::Predict`]: that day's silver -> `pv_fault_classify` -> gold (`plans/predict.sql`).
+//! - [`Plan::Ingest`]: one day of readings from Kafka -> windows (four 64-slot series each) ->
+//!   silver, and, from the same scan, the day's malformed messages -> `silver/_quarantine/`
+//!   (`plans/ingest.sql`).
+//! - [`Plan::Predict`]: that day's silver -> scalograms -> `pv_fault_classify` -> gold
+//!   (`plans/predict.sql`).
 //!
 //! The same code runs a plan in-process or on a Ballista cluster: it only needs a
 //! [`SessionContext`](datafusion::prelude::SessionContext) with pvflow's functions, tables and
@@ -74,7 +75,7 @@ impl Plan {
         }
     }
 
-    /// The plan's SQL, as in `plans/` (ingest also runs `plans/quarantine.sql`).
+    /// The plan's SQL, as in `plans/`.
     pub fn sql(self) -> &'static str {
         match self {
             Plan::Ingest => include_str!("../../plans/ingest.sql"),

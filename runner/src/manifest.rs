@@ -124,12 +124,12 @@ pub struct RunCounts {
     /// Ingest: silver's windows written; predict: silver's windows read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub windows: Option<i64>,
-    /// Ingest: windows with enough valid readings for a scalogram.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub windows_imaged: Option<i64>,
     /// Predict: gold's rows, one per window with a scalogram.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub windows_scored: Option<i64>,
+    /// Predict: silver's windows without a diagnosis (too few valid readings for a scalogram).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_unscored: Option<i64>,
 }
 
 impl RunCounts {
@@ -142,8 +142,8 @@ impl RunCounts {
             ("messages_quarantined", self.messages_quarantined),
             ("messages_out_of_range", self.messages_out_of_range),
             ("windows", self.windows),
-            ("windows_imaged", self.windows_imaged),
             ("windows_scored", self.windows_scored),
+            ("windows_unscored", self.windows_unscored),
         ]
         .into_iter()
         .filter_map(|(name, count)| count.map(|c| (name, c)))

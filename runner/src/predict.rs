@@ -8,6 +8,14 @@ use crate::staged::{publish, register_parquet_files, write_staged};
 use datafusion::prelude::SessionContext;
 use pvflow_dataset::{DeltaLog, open_root};
 
+/// The silver columns predict classifies: each window's four 64-slot series.
+const SERIES_COLUMNS: [&str; 4] = [
+    "voltage_series",
+    "current_series",
+    "temperature_series",
+    "irradiance_series",
+];
+
 pub(crate) async fn predict(
     ctx: &SessionContext,
     params: &RunParams,
@@ -25,7 +33,9 @@ pub(crate) async fn predict(
         .await?
         .with_param_values(params.bind(stages.run_id()))?;
     let gold = write_staged(ctx, stages, gold, &params.gold, "gold", &date).await?;
-    stages.counts().windows_scored = Some(gold.rows());
+    let counts = stages.counts();
+    counts.windows_scored = Some(gold.rows());
+    counts.windows_unscored = Some(windows - gold.rows());
     stages.done(stage);
 
     let stage = stages.start("commit");
@@ -36,8 +46,9 @@ pub(crate) async fn predict(
 
 /// Registers the day's silver files, as silver's log lists them now, as `silver` (so the run
 /// reads that version whatever is committed meanwhile) and counts their windows from the log's
-/// file statistics: the images are not read.
-async fn register_day_of_silver(
+/// file statistics. Silver written before it kept series (with a `scalogram` column instead) is
+/// refused: predict cannot classify it.
+pub(crate) async fn register_day_of_silver(
     ctx: &SessionContext,
     in_flight: &InFlight,
     silver: &DatasetRoot,
@@ -60,6 +71,22 @@ async fn register_day_of_silver(
     }
     let urls = files.iter().map(|f| silver.join(&f.path)).collect();
     register_parquet_files(ctx, "silver", urls).await?;
+    let schema = ctx.table_provider("silver").await?.schema();
+    let missing: Vec<&str> = SERIES_COLUMNS
+        .into_iter()
+        .filter(|c| schema.column_with_name(c).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(RunError::OldSilver {
+            date: date.into(),
+            root: silver.url().into(),
+            found: if schema.column_with_name("scalogram").is_some() {
+                "scalogram images (silver from pvflow before 2026-12)".into()
+            } else {
+                format!("no {}", missing.join(", "))
+            },
+        });
+    }
     match files.iter().map(|f| f.rows).sum::<Option<i64>>() {
         Some(windows) => Ok(windows),
         // Another writer's files may come without statistics.

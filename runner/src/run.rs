@@ -18,11 +18,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-/// Rows per batch in plan runs: a batch of scalograms is 16 MiB, under glibc's largest mmap
-/// threshold (32 MiB), so freed batches are reused from the heap rather than mapped, faulted in
-/// and zeroed anew each time (at 512 rows predict took 15 % longer, mostly in the kernel).
-const WINDOW_BATCH_ROWS: &str = "256";
-
 /// Why a run failed; the manifest's `error` is its text.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RunError {
@@ -40,6 +35,15 @@ pub(crate) enum RunError {
         "silver for {date} under {root} has no windows (the day had no readings): nothing to classify"
     )]
     EmptySilver { date: String, root: String },
+    #[error(
+        "silver for {date} under {root} holds {found}, not the windows' series this pvflow \
+         classifies: re-run ingest for {date} (`pvflow run ingest --date {date}`), then predict"
+    )]
+    OldSilver {
+        date: String,
+        root: String,
+        found: String,
+    },
     #[error("{dataset} rows of {found} in a run for {date}")]
     StrayPartition {
         dataset: &'static str,
@@ -64,9 +68,8 @@ pub fn new_run_id(plan: Plan, date: NaiveDate) -> String {
 /// (a signal, an API cancel), leaves the previous output as it was: its staging is removed and,
 /// on a cluster whose session carries a [`ClusterScheduler`], its unfinished jobs are cancelled.
 ///
-/// The run sets up `ctx` for itself: it sets `datafusion.execution.batch_size` for wide rows and
-/// registers the tables its plans read (`readings`, `readings_quarantine`, `silver`), replacing
-/// any of those names. Give each run a session of its own, or expect those changes.
+/// The run registers the tables its plans read in `ctx` (`readings`, `silver`), replacing any
+/// of those names. Give each run a session of its own, or expect that.
 pub async fn run(
     ctx: &SessionContext,
     run_id: String,
@@ -77,17 +80,6 @@ pub async fn run(
 ) -> RunManifest {
     let started = Instant::now();
     let mut manifest = new_manifest(run_id, plan, params);
-    // A window row is wide (a 4x64x64 scalogram is 64 KiB): DataFusion's default 8192-row
-    // batches would be half a gigabyte each.
-    if let Err(e) = ctx
-        .state_ref()
-        .write()
-        .config_mut()
-        .options_mut()
-        .set("datafusion.execution.batch_size", WINDOW_BATCH_ROWS)
-    {
-        tracing::warn!(error = %e, "could not set the batch size for wide rows");
-    }
     tracing::info!(run = %manifest.run_id, plan = %plan, date = %params.date, "run started");
     let in_flight = InFlight::default();
     let outcome = {

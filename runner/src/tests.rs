@@ -171,8 +171,6 @@ async fn ingest_counts_every_reading_of_its_day_and_commits_silver() {
     assert_eq!(counts.readings_read, Some(readings));
     assert_eq!(counts.readings_windowed, Some(readings));
     assert_eq!(counts.windows, Some(3 * WINDOWS_PER_DEVICE));
-    // pv-002's windows hold 32 readings each: too few for an image.
-    assert_eq!(counts.windows_imaged, Some(2 * WINDOWS_PER_DEVICE));
     // Parquet readings have no Kafka messages, and ingest scores nothing.
     assert_eq!(counts.messages_read, None);
     assert_eq!(counts.messages_quarantined, None);
@@ -182,7 +180,7 @@ async fn ingest_counts_every_reading_of_its_day_and_commits_silver() {
         stages,
         [
             "count Parquet readings",
-            "silver: windows and scalograms",
+            "silver: windows",
             "count silver readings",
             "commit"
         ]
@@ -211,7 +209,9 @@ async fn predict_scores_every_imaged_window_and_a_day_without_silver_leaves_gold
     let predict = plant.run(Plan::Predict, day()).await;
     assert_eq!(predict.state, RunState::Succeeded, "{}", predict.to_json());
     assert_eq!(predict.counts.windows, ingest.counts.windows);
-    assert_eq!(predict.counts.windows_scored, ingest.counts.windows_imaged);
+    // pv-002's windows hold 32 readings each: too few for an image, so for a diagnosis.
+    assert_eq!(predict.counts.windows_scored, Some(2 * WINDOWS_PER_DEVICE));
+    assert_eq!(predict.counts.windows_unscored, Some(WINDOWS_PER_DEVICE));
     let mut gold = plant.logged_files("gold").await;
     gold.sort();
     assert_eq!(gold, committed_paths(&predict));
@@ -248,4 +248,145 @@ async fn a_stopped_run_is_cancelled_and_leaves_nothing_staged_or_committed() {
     assert!(plant.staged("silver").is_empty());
     let written = plant.manifest("silver", &run_id).await.expect("manifest");
     assert_eq!(written.state, RunState::Cancelled);
+}
+
+/// The sum of a counter family of the process' Prometheus registry, over its labels.
+fn counter_total(name: &str) -> f64 {
+    prometheus::gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric())
+        .map(|m| m.get_counter().value())
+        .sum()
+}
+
+// The metrics are the process' own: nextest runs each test in a process of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_images_and_classifies_each_window_once() {
+    let plant = Plant::new();
+    let ingest = plant.run(Plan::Ingest, day()).await;
+    assert_eq!(ingest.state, RunState::Succeeded, "{}", ingest.to_json());
+    let windows = ingest.counts.windows.expect("windows") as f64;
+
+    let (imaged, classified) = (
+        counter_total("pvflow_scalograms_total"),
+        counter_total("pvflow_windows_classified_total"),
+    );
+    let predict = plant.run(Plan::Predict, day()).await;
+    assert_eq!(predict.state, RunState::Succeeded, "{}", predict.to_json());
+    assert_eq!(counter_total("pvflow_scalograms_total") - imaged, windows);
+    assert_eq!(
+        counter_total("pvflow_windows_classified_total") - classified,
+        windows
+    );
+
+    // The plan says the same: one classifier call, which makes the images itself.
+    let ctx = session();
+    let silver = plant.dataset_root("silver");
+    crate::predict::register_day_of_silver(&ctx, &Default::default(), &silver, DAY)
+        .await
+        .expect("silver");
+    let explain = format!("EXPLAIN {}", crate::Plan::Predict.sql());
+    let plan = ctx
+        .sql(&explain)
+        .await
+        .expect("plans")
+        .with_param_values(plant.params(Plan::Predict, day()).bind("explain"))
+        .expect("binds")
+        .to_string()
+        .await
+        .expect("explains");
+    let physical = plan.split("physical_plan").nth(1).expect("a physical plan");
+    assert_eq!(physical.matches("pv_fault_classify(").count(), 1, "{plan}");
+    assert_eq!(physical.matches("pv_scalogram(").count(), 0, "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_refuses_silver_that_holds_images_and_says_to_reingest() {
+    use datafusion::arrow::array::{FixedSizeListArray, Int64Array};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use pvflow_dataset::{StagedTarget, WrittenFile, commit};
+
+    // A day of silver as pvflow wrote it before silver kept series: a `scalogram` column.
+    let plant = Plant::new();
+    let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+    let file_schema = Arc::new(Schema::new(vec![
+        Field::new("device_id", DataType::Utf8, false),
+        Field::new(
+            "window_start",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("readings", DataType::Int64, false),
+        Field::new("scalogram", DataType::FixedSizeList(item.clone(), 4), true),
+        Field::new("run_id", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&file_schema),
+        vec![
+            Arc::new(StringArray::from(vec!["pv-000"])),
+            Arc::new(TimestampMillisecondArray::from(vec![1_780_272_000_000]).with_timezone("UTC")),
+            Arc::new(Int64Array::from(vec![64])),
+            Arc::new(
+                FixedSizeListArray::try_new(
+                    item,
+                    4,
+                    Arc::new(Float32Array::from(vec![0.0; 4])),
+                    None,
+                )
+                .expect("image"),
+            ),
+            Arc::new(StringArray::from(vec!["ingest-old"])),
+        ],
+    )
+    .expect("batch");
+    let path = format!(
+        "{}/ingest-old/date={DAY}/part-0.parquet",
+        layout::STAGING_DIR
+    );
+    let full = plant.root("silver").join(&path);
+    std::fs::create_dir_all(full.parent().expect("parent")).expect("staging dir");
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(&full).expect("file"),
+        file_schema,
+        None,
+    )
+    .expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let mut fields = batch.schema().fields().to_vec();
+    fields.push(Arc::new(Field::new("date", DataType::Date32, false)));
+    let root = plant.root("silver").to_str().expect("utf-8").to_string();
+    let (store, _) = open_root(&SessionContext::new().runtime_env(), &root).expect("store");
+    let target = StagedTarget {
+        root,
+        run_id: "ingest-old".into(),
+        partition_column: "date".into(),
+    };
+    let file = WrittenFile {
+        partition: DAY.into(),
+        path,
+        rows: 1,
+        null_counts: Default::default(),
+    };
+    commit(
+        &store,
+        &target,
+        &Schema::new(fields),
+        &[file],
+        &[DAY.into()],
+    )
+    .await
+    .expect("old silver committed");
+
+    let predict = plant.run(Plan::Predict, day()).await;
+    assert_eq!(predict.state, RunState::Failed);
+    let error = predict.error.as_deref().unwrap_or_default();
+    assert!(error.contains("scalogram images"), "{error}");
+    assert!(
+        error.contains("re-run ingest for 2026-06-01 (`pvflow run ingest --date 2026-06-01`)"),
+        "{error}"
+    );
+    assert!(plant.logged_files("gold").await.is_empty());
+    assert!(plant.staged("gold").is_empty());
 }

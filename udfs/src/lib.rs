@@ -78,7 +78,10 @@ pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) ->
     vec![
         ScalarUDF::from(cwt_morlet::CwtMorlet::new()),
         ScalarUDF::from(PvScalogram::new(normalization)),
-        ScalarUDF::from(pv_fault_classify::PvFaultClassify::new(model)),
+        ScalarUDF::from(pv_fault_classify::PvFaultClassify::new(
+            normalization,
+            model,
+        )),
     ]
 }
 

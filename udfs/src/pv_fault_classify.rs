@@ -1,15 +1,24 @@
-//! `pv_fault_classify(scalogram)`: the fault class of each window's 4x64x64 scalogram, by the
-//! configured ONNX model, batched over whole arrays.
+//! `pv_fault_classify(scalogram)` or `pv_fault_classify(voltage, current, temperature,
+//! irradiance)`: the fault class of each window, by the configured ONNX model, batched over
+//! whole arrays.
+//!
+//! The four-series form images and classifies in one pass: it makes the scalograms of
+//! [`BATCH_ROWS`] windows at a time (`pv_scalogram`'s code and normalisation), scores them and
+//! drops them, so a query never holds more than one model batch of images however many windows
+//! it classifies. This is what `plans/predict.sql` runs over silver's series.
 
-use crate::common::IMAGE_LEN;
+use crate::common::{CHANNELS, IMAGE_LEN};
 use crate::fault_model::{FAULT_LABELS, FaultModel};
-use crate::list_args::{list_element, list_of};
+use crate::list_args::{coerce_float_list, list_element, list_of};
 use crate::metrics;
+use crate::normalization::Normalization;
+use crate::pv_scalogram::PvScalogram;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, Int32Array, StringArray,
     StructArray,
 };
 use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float32Type};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
@@ -56,21 +65,44 @@ pub struct PvFaultClassify {
     signature: Signature,
     /// `None` when no `[model] path` is configured: planning works, running says what to set.
     model: Option<Arc<FaultModel>>,
+    /// Images the four-series form: the model's normalisation (`[model] normalization`).
+    scalogram: PvScalogram,
 }
 
 impl PvFaultClassify {
-    pub fn new(model: Option<Arc<FaultModel>>) -> Self {
+    pub fn new(normalization: Normalization, model: Option<Arc<FaultModel>>) -> Self {
         Self {
             signature: Signature::user_defined(Volatility::Immutable),
             model,
+            scalogram: PvScalogram::new(normalization),
+        }
+    }
+
+    /// Images and classifies `series` (the four channels as `List<Float32>`) [`BATCH_ROWS`]
+    /// windows at a time.
+    fn classify_series(&self, model: &FaultModel, series: &[ArrayRef]) -> Result<ArrayRef> {
+        let rows = series[0].len();
+        let mut parts = Vec::with_capacity(rows.div_ceil(BATCH_ROWS));
+        for start in (0..rows.max(1)).step_by(BATCH_ROWS) {
+            let len = BATCH_ROWS.min(rows - start);
+            let chunk: Vec<ArrayRef> = series.iter().map(|a| a.slice(start, len)).collect();
+            parts.push(classify(model, &self.scalogram.scalograms(&chunk)?)?);
+        }
+        match parts.as_slice() {
+            [one] => Ok(Arc::clone(one)),
+            _ => Ok(concat(
+                &parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
+            )?),
         }
     }
 }
 
-// Two instances are the same function when they run the same model file.
+// Two instances are the same function when they run the same model file with the same
+// normalisation.
 impl PartialEq for PvFaultClassify {
     fn eq(&self, other: &Self) -> bool {
         self.model.as_ref().map(|m| m.version()) == other.model.as_ref().map(|m| m.version())
+            && self.scalogram == other.scalogram
     }
 }
 
@@ -79,6 +111,7 @@ impl Eq for PvFaultClassify {}
 impl Hash for PvFaultClassify {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.model.as_ref().map(|m| m.version()).hash(state);
+        self.scalogram.hash(state);
     }
 }
 
@@ -92,9 +125,20 @@ impl ScalarUDFImpl for PvFaultClassify {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() == CHANNELS.len() {
+            return CHANNELS
+                .iter()
+                .zip(arg_types)
+                .map(|(name, arg)| {
+                    coerce_float_list("pv_fault_classify", name, arg)?;
+                    Ok(list_of(DataType::Float32))
+                })
+                .collect();
+        }
         let [arg] = arg_types else {
             return plan_err!(
-                "pv_fault_classify takes one argument (a scalogram), got {}",
+                "pv_fault_classify takes a scalogram, or a window's four series (voltage, \
+                 current, temperature, irradiance), got {} arguments",
                 arg_types.len()
             );
         };
@@ -121,9 +165,15 @@ impl ScalarUDFImpl for PvFaultClassify {
                  to the ONNX model file"
             );
         };
-        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let result = classify(model, &arrays[0])?;
+        let result = match arrays.as_slice() {
+            [scalograms] => classify(model, scalograms)?,
+            series => self.classify_series(model, series)?,
+        };
         Ok(if scalar {
             ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
         } else {
@@ -135,19 +185,25 @@ impl ScalarUDFImpl for PvFaultClassify {
         static DOC: LazyLock<Documentation> = LazyLock::new(|| {
             Documentation::builder(
                 MACHINE_LEARNING,
-                "The fault class of a window's scalogram by the configured ONNX model \
-                 (`[model] path`, `PVFLOW_MODEL_PATH`). Returns a struct: `fault_code` (0 \
-                 normal, 1 line_line, 2 line_ground, 3 open_circuit, 4 partial_shading, \
-                 5 arc_fault: the most probable class), `fault_label`, the six \
-                 `probabilities` in that order, and `model_version` (`sha256:` of the model \
-                 file). The result is NULL for a NULL scalogram, one that is not 16384 \
-                 (4x64x64) values long, or one with a NULL, NaN or infinite value.",
-                "pv_fault_classify(scalogram)",
+                "The fault class of a window by the configured ONNX model (`[model] path`, \
+                 `PVFLOW_MODEL_PATH`), from its scalogram or from its four 64-slot series. \
+                 Returns a struct: `fault_code` (0 normal, 1 line_line, 2 line_ground, \
+                 3 open_circuit, 4 partial_shading, 5 arc_fault: the most probable class), \
+                 `fault_label`, the six `probabilities` in that order, and `model_version` \
+                 (`sha256:` of the model file). Given the four series (silver's \
+                 `voltage_series`, ...), it is `pv_fault_classify(pv_scalogram(...))` computed \
+                 128 windows at a time with the model's normalisation (`[model] \
+                 normalization`), the images never kept. The result is NULL for a window \
+                 without a scalogram (`pv_scalogram`'s rules), a NULL scalogram, one that is \
+                 not 16384 (4x64x64) values long, or one with a NULL, NaN or infinite value.",
+                "pv_fault_classify(scalogram) or pv_fault_classify(voltage, current, temperature, irradiance)",
             )
             .with_sql_example(
                 r#"```sql
 > SELECT device_id, window_start, c.fault_label, c.probabilities
-  FROM (SELECT device_id, window_start, pv_fault_classify(scalogram) AS c FROM silver);
+  FROM (SELECT device_id, window_start,
+               pv_fault_classify(voltage_series, current_series, temperature_series, irradiance_series) AS c
+        FROM silver);
 ```"#,
             )
             .with_argument(
@@ -155,6 +211,12 @@ impl ScalarUDFImpl for PvFaultClassify {
                 "A 4x64x64 image laid out [channel][scale][time]: pv_scalogram's \
                  FixedSizeList<Float32, 16384>, or any list of 16384 numbers.",
             )
+            .with_argument(
+                "voltage, current, temperature, irradiance",
+                "Instead of a scalogram: the window's four series, as pv_scalogram takes them \
+                 (silver's 64-slot series from pv_window_series).",
+            )
+            .with_related_udf("pv_window_series")
             .with_related_udf("pv_scalogram")
             .build()
         });

@@ -93,16 +93,7 @@ impl ScalarUDFImpl for PvScalogram {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let started = Instant::now();
         let result = self.scalograms(&arrays)?;
-        metrics::SCALOGRAM_SECONDS.inc_by(started.elapsed().as_secs_f64());
-        let without_image = result.null_count() as u64;
-        metrics::SCALOGRAMS
-            .with_label_values(&["imaged"])
-            .inc_by(result.len() as u64 - without_image);
-        metrics::SCALOGRAMS
-            .with_label_values(&["no_image"])
-            .inc_by(without_image);
         Ok(if all_scalar {
             ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
         } else {
@@ -149,7 +140,23 @@ impl ScalarUDFImpl for PvScalogram {
 }
 
 impl PvScalogram {
-    fn scalograms(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    /// The images of every row of `arrays` (the four series as `List<Float32>`, then the
+    /// optional `List<Int64>` of slots), NULL where a row has none; counted in the metrics.
+    pub(crate) fn scalograms(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
+        let started = Instant::now();
+        let result = self.images(arrays)?;
+        metrics::SCALOGRAM_SECONDS.inc_by(started.elapsed().as_secs_f64());
+        let without_image = result.null_count() as u64;
+        metrics::SCALOGRAMS
+            .with_label_values(&["imaged"])
+            .inc_by(result.len() as u64 - without_image);
+        metrics::SCALOGRAMS
+            .with_label_values(&["no_image"])
+            .inc_by(without_image);
+        Ok(result)
+    }
+
+    fn images(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
         let rows = arrays[0].len();
         let channels: Vec<&ListArray> = arrays[..4].iter().map(|a| a.as_list::<i32>()).collect();
         let slots = arrays.get(4).map(|a| a.as_list::<i32>());
