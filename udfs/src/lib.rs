@@ -6,8 +6,9 @@
 //!   out on its 64 slots ([`WINDOW_LEN`]), the series `pv_scalogram` takes.
 //! - `pv_scalogram(voltage, current, temperature, irradiance [, slot])`: a window's four sensor
 //!   series as one normalised 4x64x64 image for the CNN.
-//! - `pv_fault_classify(scalogram)`: a scalogram's fault class by the configured ONNX model
-//!   ([`FaultModel`]), run by ONNX Runtime in batches.
+//! - `pv_fault_classify(scalogram)`, or `pv_fault_classify(voltage, current, temperature,
+//!   irradiance)`: a window's fault class by the configured ONNX model ([`FaultModel`]), run by
+//!   ONNX Runtime in batches; the four-series form makes the scalograms itself, 128 at a time.
 //!
 //! `docs/udfs.md` is their SQL reference; `SHOW FUNCTIONS` prints the same text. All of them
 //! are vectorised over whole Arrow arrays: the transform of every equal-length series in a batch

@@ -442,6 +442,60 @@ mod fault_classify {
         Ok(())
     }
 
+    /// Classifying a window's four series is classifying its scalogram: over 300 windows (so
+    /// more than one 128-window chunk), some with too few valid readings for an image.
+    #[tokio::test]
+    async fn the_four_series_form_equals_classifying_the_scalogram() -> Result<()> {
+        let windows = 300;
+        let channel = |c: usize| {
+            let values: Vec<Option<f32>> = (0..windows * WINDOW_LEN)
+                .map(|i| {
+                    let (w, slot) = (i / WINDOW_LEN, i % WINDOW_LEN);
+                    // Every seventh window keeps only 40 of its 64 readings.
+                    (w % 7 != 3 || slot < 40)
+                        .then(|| ((i * (c + 3)) % 97) as f32 / 10.0 + (w % 5) as f32)
+                })
+                .collect();
+            Ok::<_, datafusion::arrow::error::ArrowError>(Arc::new(FixedSizeListArray::try_new(
+                Arc::new(Field::new_list_field(DataType::Float32, true)),
+                WINDOW_LEN as i32,
+                Arc::new(Float32Array::from(values)),
+                None,
+            )?) as Arc<dyn Array>)
+        };
+        let batch = RecordBatch::try_from_iter([
+            ("v", channel(0)?),
+            ("c", channel(1)?),
+            ("t", channel(2)?),
+            ("g", channel(3)?),
+        ])?;
+        let ctx = classify_context(fixture_model());
+        ctx.register_batch("windows", batch)?;
+        let batches = collect(
+            &ctx,
+            "SELECT pv_fault_classify(v, c, t, g) AS fused,
+                    pv_fault_classify(pv_scalogram(v, c, t, g)) AS imaged
+             FROM windows",
+        )
+        .await?;
+        let (mut rows, mut without) = (0, 0);
+        for batch in &batches {
+            let (fused, imaged) = (batch.column(0).as_struct(), batch.column(1).as_struct());
+            for row in 0..batch.num_rows() {
+                assert_eq!(fused.is_null(row), imaged.is_null(row), "row {rows}");
+                if fused.is_null(row) {
+                    without += 1;
+                } else {
+                    assert_eq!(probabilities(fused, row), probabilities(imaged, row));
+                }
+                rows += 1;
+            }
+        }
+        let short = (0..windows).filter(|w| w % 7 == 3).count();
+        assert_eq!((rows, without), (windows, short));
+        Ok(())
+    }
+
     #[tokio::test]
     async fn bad_images_give_null_rows_and_plain_lists_are_accepted() -> Result<()> {
         let (input, _) = npy_f32("lenet_input_4x4x64x64.npy");
