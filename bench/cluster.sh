@@ -38,6 +38,8 @@ ORT_DYLIB_PATH="$(scripts/onnxruntime.sh)"
 export ORT_DYLIB_PATH
 export PVFLOW_MODEL_PATH="$PWD/models/pv_fault_lean.onnx"
 export PVFLOW_MODEL_NORMALIZATION="$PWD/models/normalization.json"
+# One task per slot per stage (docs/configuration.md, [cluster] partitions).
+export PVFLOW_CLUSTER_PARTITIONS=$((EXECUTORS * SLOTS))
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

@@ -189,8 +189,11 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
 /// Kafka tables and staged writes: the plans take the same path as on a cluster.
 async fn standalone_cluster(config: &PvflowConfig) -> Result<SessionContext, Failure> {
     let parts = DistributedParts::new(config).map_err(Failure::usage)?;
+    // As many partitions as the embedded executor has task slots (one per core): Ballista's
+    // default of 16 made four times as many tasks as slots, each paying the scheduling cost.
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state = parts
-        .session_state(parts.session_config())
+        .session_state(parts.session_config().with_target_partitions(slots))
         .map_err(Failure::query)?;
     let ctx = SessionContext::standalone_with_state(state)
         .await

@@ -12,14 +12,23 @@ use std::sync::Arc;
 
 /// A session that plans locally (DDL, Kafka tables) and runs every query on the scheduler at
 /// `url` (`df://host:port`). The cluster is first contacted by the first query.
-pub async fn connect(config: &PvflowConfig, url: &str) -> Result<SessionContext, Failure> {
-    let parts = DistributedParts::new(config).map_err(Failure::usage)?;
+pub async fn connect(pvflow: &PvflowConfig, url: &str) -> Result<SessionContext, Failure> {
+    let parts = DistributedParts::new(pvflow).map_err(Failure::usage)?;
     // Where a stopped `pvflow run` cancels its jobs. It needs each query's job ID while the job
     // runs: Ballista's pull mode has it on submission, its push mode only with the first status
     // update, which may come when the first stage ends.
     let mut config = parts
         .session_config()
         .with_extension(Arc::new(ClusterScheduler::from_client_url(url)));
+    match pvflow.cluster.partitions {
+        Some(0) => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "[cluster] partitions (PVFLOW_CLUSTER_PARTITIONS) must be at least 1"
+            )));
+        }
+        Some(partitions) => config = config.with_target_partitions(partitions),
+        None => {}
+    }
     config
         .options_mut()
         .set(BALLISTA_CLIENT_PULL, "true")

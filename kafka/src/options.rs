@@ -186,6 +186,10 @@ impl KafkaTableConfig {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
+            // A scan drains its queue as fast as it fills: librdkafka's default pauses a
+            // partition's fetching for a whole second whenever 100,000 messages are queued,
+            // which made each 200,000-message slice wait about 1 s (docs/benchmarks.md).
+            .set("fetch.queue.backoff.ms", "10")
             .set("socket.timeout.ms", self.timeout_ms.max(10).to_string())
             .set("allow.auto.create.topics", "false");
         for (k, v) in &self.client {

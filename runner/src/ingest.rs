@@ -10,7 +10,7 @@ use crate::staged::{Staged, publish, replace_table, write_staged};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
 use pvflow_dataset::layout::{self, DATE_COLUMN};
 use pvflow_dataset::{StagedTarget, open_root, staged_parquet_files};
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange, quarantine_schema};
@@ -177,7 +177,9 @@ async fn count_windowed_readings(
     let windowed = if files.is_empty() {
         0
     } else {
-        let total = ctx
+        // One small column, read here: as a cluster job its scheduling cost more than the read.
+        let local = SessionContext::new_with_config_rt(SessionConfig::new(), ctx.runtime_env());
+        let total = local
             .read_parquet(files, ParquetReadOptions::default())
             .await?
             .aggregate(vec![], vec![sum(col("readings"))])?;

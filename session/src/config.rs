@@ -28,6 +28,17 @@ pub struct PvflowConfig {
     pub kafka: KafkaConfig,
     pub storage: StorageConfig,
     pub api: ApiConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: how clients of a pvflow cluster (`--scheduler`) split their queries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Partitions of a job's stages: its shuffles' width, so the tasks of a stage
+    /// (`PVFLOW_CLUSTER_PARTITIONS`). Best equal to the executors' task slots in total: more
+    /// tasks than slots each pay the scheduling cost for nothing. Unset: Ballista's 16.
+    pub partitions: Option<usize>,
 }
 
 /// `[api]`: the run API (`pvflow serve`) and its clients (`pvflow runs`).
@@ -126,7 +137,7 @@ pub struct ModelConfig {
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
 /// are not configuration keys.
-const SECTIONS: &[&str] = &["model", "kafka", "storage", "api"];
+const SECTIONS: &[&str] = &["model", "kafka", "storage", "api", "cluster"];
 
 impl PvflowConfig {
     /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it
