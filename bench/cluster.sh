@@ -53,6 +53,11 @@ trap stop EXIT
 "$BIN_DIR/pvflow-scheduler" --bind-host 127.0.0.1 --external-host 127.0.0.1 \
     --bind-port "$PORT" --min-ready-executors "$EXECUTORS" > "$WORK/scheduler.log" 2>&1 &
 pids+=($!)
+# Executors that start before the scheduler listens exit at once.
+for _ in $(seq 100); do
+    (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break
+    sleep 0.1
+done
 health_ports=()
 for ((i = 0; i < EXECUTORS; i++)); do
     base=$((PORT + 1 + 3 * i))
@@ -70,6 +75,13 @@ for port in "${health_ports[@]}"; do
         curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break
         sleep 0.2
     done
+done
+
+for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2> /dev/null; then
+        echo "error: a cluster process exited at start; logs in $WORK" >&2
+        exit 1
+    fi
 done
 
 python3 bench/measure.py "$WORK/demo.measure.json" "$BIN_DIR/pvflow" demo --devices "$DEVICES" \
