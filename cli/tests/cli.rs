@@ -28,6 +28,23 @@ fn pvflow() -> Command {
     Command::from_std(pvflow_process())
 }
 
+/// Runs `cmd`, which must succeed, and returns its stdout; a failure shows both outputs.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The last line of `pvflow sql --format json` output: its one row.
+fn last_json_row(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("a row")).expect("JSON")
+}
+
 #[test]
 fn cwt_morlet_from_the_shell() {
     pvflow()
@@ -207,24 +224,16 @@ fn simulate_module_matches_pvlib_within_one_percent() {
         ("v_mp", 30.099_990_41),
         ("p_mp", 249.829_940_0),
     ];
-    let out = pvflow()
-        .args([
-            "simulate",
-            "module",
-            "--irradiance",
-            "1000",
-            "--cell-temp",
-            "25",
-            "--json",
-        ])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let out = stdout_of(pvflow().args([
+        "simulate",
+        "module",
+        "--irradiance",
+        "1000",
+        "--cell-temp",
+        "25",
+        "--json",
+    ]));
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     for (key, expect) in pvlib {
         let got = json[key].as_f64().expect("number");
         assert!(
@@ -343,16 +352,7 @@ fn simulate_writes_parquet_readings_clean_or_realistic() {
         clean.display(),
         realistic.display()
     );
-    let out = pvflow()
-        .args(["sql", "--format", "csv", &sql])
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of(pvflow().args(["sql", "--format", "csv", &sql]));
     // Clean: every one of a day's 4320 readings per device, each once.
     assert!(
         stdout.contains("ts_utc,v_type,n,distinct_readings\ntrue,Float32,12960,12960\n"),
@@ -449,20 +449,12 @@ fn the_shipped_model_scores_a_simulated_plant_end_to_end() {
         silver.display(),
         truth.display()
     );
-    let out = pvflow()
-        .env("PVFLOW_MODEL_PATH", &model)
-        .env("ORT_DYLIB_PATH", onnxruntime_library())
-        .args(["sql", "--format", "json", &score])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let row: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a row")).expect("JSON");
+    let row = last_json_row(&stdout_of(
+        pvflow()
+            .env("PVFLOW_MODEL_PATH", &model)
+            .env("ORT_DYLIB_PATH", onnxruntime_library())
+            .args(["sql", "--format", "json", &score]),
+    ));
     let count = |key: &str| {
         row[key]
             .as_u64()
@@ -491,18 +483,12 @@ fn the_shipped_model_scores_a_simulated_plant_end_to_end() {
 fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
     let dir = tempfile::tempdir().expect("temp dir");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = pvflow()
-        .current_dir(&repo)
-        .env("ORT_DYLIB_PATH", onnxruntime_library())
-        .args(["demo", "--devices", "8", "--seed", "3", "--output"])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = stdout_of(
+        pvflow()
+            .current_dir(&repo)
+            .env("ORT_DYLIB_PATH", onnxruntime_library())
+            .args(["demo", "--devices", "8", "--seed", "3", "--output"])
+            .arg(dir.path()),
     );
     // 8 devices x 67 windows starting on the day, all classified.
     assert!(stdout.contains("536 windows classified"), "{stdout}");
@@ -635,18 +621,7 @@ fn gold_of_the_demo_day_equals_the_gold_of_silver_that_kept_images() {
     );
     let mut sql = pvflow();
     model(&mut sql);
-    let out = sql
-        .args(["sql", "--format", "json", &compare])
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let row: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a row")).expect("JSON");
+    let row = last_json_row(&stdout_of(sql.args(["sql", "--format", "json", &compare])));
     let windows = row["reference_windows"].as_u64().expect("count");
     assert!(windows > 13_000, "{row}");
     for column in ["windows", "both", "same_class"] {
@@ -658,23 +633,13 @@ fn gold_of_the_demo_day_equals_the_gold_of_silver_that_kept_images() {
     // docs/udfs.md's example of scalograms from silver runs on this silver.
     let mut example = pvflow();
     model(&mut example);
-    let out = example
-        .current_dir(&repo)
-        .args([
-            "sql",
-            "--format",
-            "csv",
-            "-f",
-            "examples/silver_scalograms.sql",
-        ])
-        .output()
-        .expect("runs");
-    let csv = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let csv = stdout_of(example.current_dir(&repo).args([
+        "sql",
+        "--format",
+        "csv",
+        "-f",
+        "examples/silver_scalograms.sql",
+    ]));
     assert_eq!(csv.matches("pv-00042,").count(), 5, "{csv}");
 }
 

@@ -110,11 +110,7 @@ pub async fn staged_parquet_files(
     partition: &str,
 ) -> Result<Vec<WrittenFile>, CommitError> {
     let root = root_path(&target.root)?;
-    let relative_dir = format!(
-        "{}/{}={partition}",
-        target.staging_prefix(),
-        target.partition_column
-    );
+    let relative_dir = target.staging_partition_dir(partition);
     let dir = path_under(&root, &relative_dir);
     let listed: Vec<_> = store
         .list(Some(&dir))

@@ -310,10 +310,8 @@ impl PartitionWriter {
             // Task-chosen unique names: Ballista numbers partitions per task, so two tasks (or
             // two attempts of one) must never pick the same name.
             let path = format!(
-                "{}/{}={}/part-{}.parquet",
-                self.target.staging_prefix(),
-                self.target.partition_column,
-                date_string(day)?,
+                "{}/part-{}.parquet",
+                self.target.staging_partition_dir(&date_string(day)?),
                 uuid::Uuid::new_v4()
             );
             let location = path_under(&self.root, &path);

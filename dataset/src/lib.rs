@@ -111,6 +111,16 @@ impl StagedTarget {
     pub fn staging_prefix(&self) -> String {
         layout::staging_dir(&self.run_id)
     }
+
+    /// Where the run stages the files of partition value `partition` (`YYYY-MM-DD`), relative
+    /// to the root: `_staging/<run id>/<column>=<partition>`.
+    pub fn staging_partition_dir(&self, partition: &str) -> String {
+        format!(
+            "{}/{}={partition}",
+            self.staging_prefix(),
+            self.partition_column
+        )
+    }
 }
 
 /// What a staged write returns: one row per file written, with its row count and the NULLs in

@@ -79,11 +79,8 @@ async fn pin_kafka_offsets(
     };
     stages.in_flight.stage(&target);
     let mut readings = kafka.clone();
-    readings.quarantine_output = Some(root.join(&format!(
-        "{}/{DATE_COLUMN}={}",
-        target.staging_prefix(),
-        params.date
-    )));
+    readings.quarantine_output =
+        Some(root.join(&target.staging_partition_dir(&params.date.to_string())));
     replace_table(
         ctx,
         "readings",

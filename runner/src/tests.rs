@@ -59,11 +59,17 @@ fn write_readings(path: &Path) -> [i64; 3] {
         ],
     )
     .expect("batch");
-    let file = std::fs::File::create(path).expect("readings file");
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_parquet(path, &batch);
     in_range
+}
+
+/// `batch` as the Parquet file `path`, its directory made if need be.
+fn write_parquet(path: &Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("directory");
+    let file = std::fs::File::create(path).expect("file");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
 }
 
 /// A session as `pvflow run` makes one, with the shipped model and its normalisation.
@@ -322,7 +328,7 @@ async fn predict_refuses_silver_that_holds_images_and_says_to_reingest() {
         Field::new("run_id", DataType::Utf8, false),
     ]));
     let batch = RecordBatch::try_new(
-        Arc::clone(&file_schema),
+        file_schema,
         vec![
             Arc::new(StringArray::from(vec!["pv-000"])),
             Arc::new(TimestampMillisecondArray::from(vec![1_780_272_000_000]).with_timezone("UTC")),
@@ -340,29 +346,17 @@ async fn predict_refuses_silver_that_holds_images_and_says_to_reingest() {
         ],
     )
     .expect("batch");
-    let path = format!(
-        "{}/ingest-old/date={DAY}/part-0.parquet",
-        layout::STAGING_DIR
-    );
-    let full = plant.root("silver").join(&path);
-    std::fs::create_dir_all(full.parent().expect("parent")).expect("staging dir");
-    let mut writer = ArrowWriter::try_new(
-        std::fs::File::create(&full).expect("file"),
-        file_schema,
-        None,
-    )
-    .expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
-    let mut fields = batch.schema().fields().to_vec();
-    fields.push(Arc::new(Field::new("date", DataType::Date32, false)));
     let root = plant.root("silver").to_str().expect("utf-8").to_string();
-    let (store, _) = open_root(&SessionContext::new().runtime_env(), &root).expect("store");
     let target = StagedTarget {
-        root,
+        root: root.clone(),
         run_id: "ingest-old".into(),
         partition_column: "date".into(),
     };
+    let path = format!("{}/part-0.parquet", target.staging_partition_dir(DAY));
+    write_parquet(&plant.root("silver").join(&path), &batch);
+    let mut fields = batch.schema().fields().to_vec();
+    fields.push(Arc::new(Field::new("date", DataType::Date32, false)));
+    let (store, _) = open_root(&SessionContext::new().runtime_env(), &root).expect("store");
     let file = WrittenFile {
         partition: DAY.into(),
         path,
