@@ -23,11 +23,18 @@ fn day() -> NaiveDate {
 /// day's range to its end; `pv-002` misses every other reading, so none of its windows has the
 /// 48 valid readings an image needs. Returns the readings inside the day's range, by device.
 fn write_readings(path: &Path) -> [i64; 3] {
+    let in_range = write_readings_of(path, &[(0, 1), (1, 1), (2, 2)]);
+    [in_range[0], in_range[1], in_range[2]]
+}
+
+/// Readings of `devices`, each `(number, every)` reporting every `every`th reading; returns
+/// their readings inside the day's range.
+fn write_readings_of(path: &Path, devices: &[(usize, usize)]) -> Vec<i64> {
     let range = crate::day_range(day());
     let (start, end) = (range.start.expect("start"), range.end.expect("end"));
     let (mut ids, mut ts, mut values) = (Vec::new(), Vec::new(), Vec::new());
-    let mut in_range = [0; 3];
-    for (device, every) in [(0, 1), (1, 1), (2, 2)] {
+    let mut in_range = vec![0; devices.len()];
+    for (i_device, &(device, every)) in devices.iter().enumerate() {
         let mut t = start - 3_600_000;
         let mut i = 0;
         while t < end {
@@ -37,7 +44,7 @@ fn write_readings(path: &Path) -> [i64; 3] {
                 let sun = ((t - start) as f32 / 86_400_000.0 * std::f32::consts::PI).sin();
                 values.push(sun.max(0.0));
                 if t >= start {
-                    in_range[device] += 1;
+                    in_range[i_device] += 1;
                 }
             }
             t += 20_000;
@@ -74,11 +81,15 @@ fn write_parquet(path: &Path, batch: &RecordBatch) {
 
 /// A session as `pvflow run` makes one, with the shipped model and its normalisation.
 fn session() -> SessionContext {
+    pvflow_session::session_context(&config()).expect("session")
+}
+
+fn config() -> PvflowConfig {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut config = PvflowConfig::default();
     config.model.path = Some(repo.join("models/pv_fault_lean.onnx"));
     config.model.normalization = Some(repo.join("models/normalization.json"));
-    pvflow_session::session_context(&config).expect("session")
+    config
 }
 
 struct Plant {
@@ -204,6 +215,73 @@ async fn ingest_counts_every_reading_of_its_day_and_commits_silver() {
         .await
         .expect("manifest written");
     assert_eq!(written.counts, ingest.counts);
+}
+
+/// Ingest's windows under a memory pool smaller than their state (40 devices' 2,680 windows of
+/// about 3 KiB): the window aggregate spills them to disk and merges them back, and silver's
+/// rows are the same as without a pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_spills_windows_that_do_not_fit_its_memory_pool() {
+    use datafusion::physical_plan::{ExecutionPlan, collect};
+
+    fn aggregate_spills(plan: &Arc<dyn ExecutionPlan>) -> usize {
+        let own = match plan.name() {
+            "AggregateExec" => plan.metrics().and_then(|m| m.spill_count()),
+            _ => None,
+        };
+        own.unwrap_or_default()
+            + plan
+                .children()
+                .into_iter()
+                .map(aggregate_spills)
+                .sum::<usize>()
+    }
+
+    let plant = Plant::new();
+    let fleet: Vec<_> = (0..40).map(|d| (d, 1)).collect();
+    write_readings_of(&plant.readings, &fleet);
+    let windows = async |pool: &str| {
+        let mut config = config();
+        config.memory.pool = pool.parse().expect("pool size");
+        let ctx = pvflow_session::session_context(&config).expect("session");
+        // Batches of a few windows, so that a spill file's batch is small beside the pool (at
+        // DataFusion's 8,192 rows it is 25 MB, which the merge of spill files holds per file).
+        ctx.sql("SET datafusion.execution.batch_size = 128")
+            .await
+            .expect("set");
+        ctx.register_parquet(
+            "readings",
+            plant.readings.to_str().expect("utf-8"),
+            Default::default(),
+        )
+        .await
+        .expect("readings");
+        let plan = ctx
+            .sql(Plan::Ingest.sql())
+            .await
+            .expect("plans")
+            .with_param_values(plant.params(Plan::Ingest, day()).bind("spill"))
+            .expect("binds")
+            .create_physical_plan()
+            .await
+            .expect("physical plan");
+        let rows = collect(Arc::clone(&plan), ctx.task_ctx())
+            .await
+            .expect("runs");
+        let printed = datafusion::arrow::util::pretty::pretty_format_batches(&rows)
+            .expect("prints")
+            .to_string();
+        let mut rows: Vec<String> = printed.lines().map(str::to_string).collect();
+        rows.sort();
+        (rows, aggregate_spills(&plan))
+    };
+    let (unbounded, no_spills) = windows("0").await;
+    assert_eq!(no_spills, 0);
+    let (pooled, spilled) = windows("2MiB").await;
+    assert!(spilled > 0, "the aggregate held every window in 2 MiB");
+    assert_eq!(pooled, unbounded);
+    // Three border lines and the header around the windows.
+    assert_eq!(unbounded.len(), 40 * WINDOWS_PER_DEVICE as usize + 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

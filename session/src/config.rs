@@ -1,6 +1,7 @@
 //! pvflow's configuration: `pvflow.toml`, then `PVFLOW_<SECTION>_<KEY>` environment variables,
 //! then command-line flags (applied by the binaries), later sources winning.
 
+use crate::memory::MemoryConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ pub struct PvflowConfig {
     pub storage: StorageConfig,
     pub api: ApiConfig,
     pub cluster: ClusterConfig,
+    pub memory: MemoryConfig,
 }
 
 /// `[cluster]`: how clients of a pvflow cluster (`--scheduler`) split their queries.
@@ -137,7 +139,7 @@ pub struct ModelConfig {
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
 /// are not configuration keys.
-const SECTIONS: &[&str] = &["model", "kafka", "storage", "api", "cluster"];
+const SECTIONS: &[&str] = &["model", "kafka", "storage", "api", "cluster", "memory"];
 
 impl PvflowConfig {
     /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it
@@ -217,6 +219,27 @@ mod tests {
             jail.set_env(CONFIG_ENV, "elsewhere.toml");
             let c = PvflowConfig::load(None).expect("loads");
             assert_eq!(c.model.normalization, Some(PathBuf::from("n.json")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_memory_pool_is_a_size_a_share_or_none() {
+        use crate::memory::PoolSize;
+        figment::Jail::expect_with(|jail| {
+            let c = PvflowConfig::load(None).expect("defaults");
+            assert_eq!(c.memory.pool, PoolSize::Share(50));
+            jail.create_file("pool.toml", "[memory]\npool = \"4GiB\"\n")?;
+            let c = PvflowConfig::load(Some(Path::new("pool.toml"))).expect("loads");
+            assert_eq!(c.memory.pool_bytes(), Some(4 << 30));
+            jail.set_env("PVFLOW_MEMORY_POOL", "0");
+            jail.set_env("PVFLOW_MEMORY_SPILL_DIR", "/var/tmp/spill");
+            let c = PvflowConfig::load(Some(Path::new("pool.toml"))).expect("loads");
+            assert_eq!(c.memory.pool, PoolSize::Unbounded);
+            assert_eq!(c.memory.spill_dir, Some(PathBuf::from("/var/tmp/spill")));
+            jail.set_env("PVFLOW_MEMORY_POOL", "lots");
+            let e = PvflowConfig::load(None).unwrap_err().to_string();
+            assert!(e.contains("memory pool `lots`"), "{e}");
             Ok(())
         });
     }

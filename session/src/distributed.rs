@@ -7,6 +7,7 @@
 
 use crate::codec::{NodeSecrets, PvflowLogicalCodec, PvflowPhysicalCodec};
 use crate::config::{PvflowConfig, StorageConfig};
+use crate::memory::MemoryConfig;
 use crate::{Functions, SessionError, pvflow_state};
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
@@ -27,6 +28,8 @@ pub struct DistributedParts {
     functions: Functions,
     /// Where the datasets every session shows are ([`crate::datasets`]).
     storage: StorageConfig,
+    /// The pool of sessions run in this process (the demo's embedded executor).
+    memory: MemoryConfig,
 }
 
 impl DistributedParts {
@@ -37,6 +40,7 @@ impl DistributedParts {
             physical_codec: Arc::new(PvflowPhysicalCodec::new(secrets)),
             functions: Functions::new(config)?,
             storage: config.storage.clone(),
+            memory: config.memory.clone(),
         })
     }
 
@@ -63,6 +67,7 @@ impl DistributedParts {
             SessionStateBuilder::new_from_existing(state),
             &self.functions,
             &self.storage,
+            &self.memory,
         )
     }
 

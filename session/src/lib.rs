@@ -14,6 +14,7 @@ mod datasets;
 mod distributed;
 pub mod flags;
 pub mod logging;
+mod memory;
 pub mod object_stores;
 pub mod signals;
 
@@ -22,6 +23,7 @@ pub use config::{
     StorageConfig,
 };
 pub use distributed::DistributedParts;
+pub use memory::{MemoryConfig, PoolSize};
 
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -100,17 +102,19 @@ impl Functions {
 /// The one place a pvflow session is assembled, embedded or on a cluster, so that a plan means
 /// the same thing in the CLI, the scheduler and every executor: `builder`'s state (DataFusion's
 /// defaults or Ballista's) with Kafka tables (`STORED AS KAFKA`), staged Parquet writes (plan
-/// runs' output), pvflow's object stores, every pvflow function, and the datasets of `storage`
-/// as tables.
+/// runs' output), pvflow's object stores, `memory`'s pool and spill directory, every pvflow
+/// function, and the datasets of `storage` as tables.
 pub fn pvflow_state(
     builder: SessionStateBuilder,
     functions: &Functions,
     storage: &StorageConfig,
+    memory: &MemoryConfig,
 ) -> datafusion::common::Result<SessionState> {
+    let runtime = object_stores::runtime_env(memory.spill_dir.clone(), memory.pool())?;
     let mut state = builder
         .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
         .with_query_planner(Arc::new(StagedWriteQueryPlanner))
-        .with_runtime_env(object_stores::runtime_env(None)?)
+        .with_runtime_env(runtime)
         .build();
     functions.register(&mut state)?;
     datasets::register_datasets(&state, storage)?;
@@ -123,7 +127,8 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
     let builder = SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_information_schema(true))
         .with_default_features();
-    let state = pvflow_state(builder, &Functions::new(config)?, &config.storage)
+    let functions = Functions::new(config)?;
+    let state = pvflow_state(builder, &functions, &config.storage, &config.memory)
         .map_err(SessionError::Runtime)?;
     Ok(SessionContext::new_with_state(state).enable_url_table())
 }

@@ -7,6 +7,7 @@
 //! never travel between nodes.
 
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use object_store::ObjectStore;
@@ -79,12 +80,19 @@ impl ObjectStoreRegistry for PvflowObjectStores {
     }
 }
 
-/// A runtime with pvflow's object stores; spill files go to `temp_dir` when given.
-pub fn runtime_env(temp_dir: Option<PathBuf>) -> Result<Arc<RuntimeEnv>> {
+/// A runtime with pvflow's object stores; spill files go to `temp_dir` when given, and
+/// queries draw from `pool` when given (else without limit).
+pub fn runtime_env(
+    temp_dir: Option<PathBuf>,
+    pool: Option<Arc<dyn MemoryPool>>,
+) -> Result<Arc<RuntimeEnv>> {
     let mut builder = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(PvflowObjectStores::default()));
     if let Some(dir) = temp_dir {
         builder = builder.with_temp_file_path(dir);
+    }
+    if let Some(pool) = pool {
+        builder = builder.with_memory_pool(pool);
     }
     builder.build_arc()
 }
