@@ -244,9 +244,10 @@ async fn ingest_spills_windows_that_do_not_fit_its_memory_pool() {
         let mut config = config();
         config.memory.pool = pool.parse().expect("pool size");
         let ctx = pvflow_session::session_context(&config).expect("session");
-        // Batches of a few windows, so that a spill file's batch is small beside the pool (at
-        // DataFusion's 8,192 rows it is 25 MB, which the merge of spill files holds per file).
-        ctx.sql("SET datafusion.execution.batch_size = 128")
+        // Batches of a few windows, so that a spill file's batch is small beside the pool: the
+        // merge of spill files holds two batches per file (at DataFusion's 8,192 rows, 25 MB
+        // each, which a pool of gigabytes affords).
+        ctx.sql("SET datafusion.execution.batch_size = 16")
             .await
             .expect("set");
         ctx.register_parquet(
