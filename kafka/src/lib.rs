@@ -85,7 +85,7 @@ pub use decode::{CHUNK_MESSAGES, ChunkDecoder, MessageChunk, ValueFormat};
 pub use error::KafkaError;
 pub use exec::KafkaScanExec;
 pub use offsets::KafkaSlice;
-pub use options::{KafkaTableConfig, OptionsError, is_secret};
+pub use options::{DEFAULT_LATENESS_MS, KafkaTableConfig, OptionsError, is_secret};
 pub use produce::{DeliveryReport, ReadingProducer, create_topic};
 pub use provider::{KAFKA_FORMAT, KafkaTable, KafkaTableFactory};
 pub use schema::{PV_READING_AVSC, quarantine_schema, reading_schema, readings_schema};

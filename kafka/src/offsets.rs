@@ -4,9 +4,11 @@
 //! Not every broker answers it correctly (librdkafka's mock cluster returns "end" for every
 //! timestamp; tansu returns 0 past the last message), so every answer is checked against the
 //! timestamps of the messages around it, and a wrong answer falls back to a binary search that
-//! reads message timestamps. Both assume what Kafka's own time index assumes: within a
-//! partition, producers write in timestamp order. Rows outside the range are filtered exactly
-//! at scan time whatever the offsets.
+//! reads message timestamps. A search assumes what Kafka's own time index assumes, that within a
+//! partition producers write in timestamp order, up to the table's `lateness`: the offsets
+//! planned reach `lateness` past both ends of the range, so a reading stored behind newer ones
+//! by up to that much is still read. Rows outside the range are filtered exactly at scan time
+//! whatever the offsets.
 
 use crate::error::KafkaError;
 use crate::options::KafkaTableConfig;
@@ -17,7 +19,7 @@ use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// One unit of scan work: messages `start..end` (offsets) of one Kafka partition.
@@ -69,37 +71,38 @@ pub fn plan_slices(
     if range.is_empty() {
         return Ok(slices);
     }
-    let reader = TimestampReader {
-        consumer: &consumer,
-        config,
-    };
-    let starts = range
-        .start
-        .map(|t| reader.broker_offsets_for(&partitions, t))
-        .transpose()?;
-    let ends = range
-        .end
-        .map(|t| reader.broker_offsets_for(&partitions, t))
-        .transpose()?;
+    let mut bounds = Vec::with_capacity(partitions.len());
     for &p in &partitions {
         let (low, high) = consumer
             .fetch_watermarks(&config.topic, p, config.timeout())
             .map_err(unreachable)?;
-        let bound = |t: Option<i64>, answers: &Option<HashMap<i32, Offset>>, default: i64| match (
-            t, answers,
-        ) {
-            (Some(t), Some(a)) => {
-                reader.first_offset_at_or_after(p, t, low, high, a.get(&p).copied())
-            }
-            _ => Ok(default),
-        };
-        let start = bound(range.start, &starts, low)?;
-        let end = bound(range.end, &ends, high)?;
+        bounds.push(PartitionBounds {
+            partition: p,
+            low,
+            high,
+        });
+    }
+    let reader = TimestampReader {
+        consumer: &consumer,
+        config,
+    };
+    // Readings may be stored up to `lateness` behind newer ones, so the offsets read reach that
+    // far past both ends of the range; the scan keeps exactly the range's rows.
+    let read = range.widened(config.lateness_ms);
+    let starts = match read.start {
+        Some(t) => reader.first_offsets_at_or_after(t, &bounds)?,
+        None => bounds.iter().map(|b| b.low).collect(),
+    };
+    let ends = match read.end {
+        Some(t) => reader.first_offsets_at_or_after(t, &bounds)?,
+        None => bounds.iter().map(|b| b.high).collect(),
+    };
+    for ((b, start), end) in bounds.iter().zip(starts).zip(ends) {
         let mut s = start;
         while s < end {
             let e = end.min(s.saturating_add(config.max_slice_messages));
             slices.push(KafkaSlice {
-                partition: p,
+                partition: b.partition,
                 start: s,
                 end: e,
             });
@@ -108,6 +111,14 @@ pub fn plan_slices(
     }
     tracing::debug!(topic = %config.topic, ?range, slices = slices.len(), elapsed_ms = started.elapsed().as_millis() as u64, "planned Kafka scan");
     Ok(slices)
+}
+
+/// A partition's offsets when planning began: `low..high` hold its messages.
+#[derive(Debug, Clone, Copy)]
+struct PartitionBounds {
+    partition: i32,
+    low: i64,
+    high: i64,
 }
 
 struct TimestampReader<'a> {
@@ -119,13 +130,13 @@ impl TimestampReader<'_> {
     /// The broker's offsets-for-times answer for every partition (unchecked).
     fn broker_offsets_for(
         &self,
-        partitions: &[i32],
+        bounds: &[PartitionBounds],
         t: i64,
     ) -> Result<HashMap<i32, Offset>, KafkaError> {
         let mut tpl = TopicPartitionList::new();
-        for &p in partitions {
-            tpl.add_partition_offset(&self.config.topic, p, Offset::Offset(t))
-                .map_err(|e| self.read_error(p, t, e.to_string()))?;
+        for b in bounds {
+            tpl.add_partition_offset(&self.config.topic, b.partition, Offset::Offset(t))
+                .map_err(|e| self.read_error(b.partition, t, e.to_string()))?;
         }
         let answer = self
             .consumer
@@ -143,62 +154,111 @@ impl TimestampReader<'_> {
             .collect())
     }
 
-    /// The first offset in `low..=high` whose message timestamp is `>= t` (`high` if none):
-    /// the broker's answer when the neighbouring messages confirm it, else a binary search.
-    fn first_offset_at_or_after(
+    /// Per partition (in `bounds`' order), the first offset in `low..=high` whose message
+    /// timestamp is `>= t` (`high` if none): the broker's answer where the neighbouring messages
+    /// confirm it, else a binary search. Every partition's lookup goes at once, so each step
+    /// costs one fetch round trip whatever the number of partitions.
+    fn first_offsets_at_or_after(
         &self,
-        p: i32,
         t: i64,
-        low: i64,
-        high: i64,
-        answer: Option<Offset>,
-    ) -> Result<i64, KafkaError> {
-        if low >= high {
-            return Ok(low);
-        }
-        let candidate = match answer {
-            Some(Offset::Offset(o)) => Some(o.clamp(low, high)),
-            Some(Offset::End) => Some(high),
+        bounds: &[PartitionBounds],
+    ) -> Result<Vec<i64>, KafkaError> {
+        let answers = self.broker_offsets_for(bounds, t)?;
+        let candidate = |b: &PartitionBounds| match answers.get(&b.partition) {
+            Some(Offset::Offset(o)) => Some((*o).clamp(b.low, b.high)),
+            Some(Offset::End) => Some(b.high),
             _ => None,
         };
-        if let Some(o) = candidate {
-            let before_ok = o == low || self.timestamp_at(p, o - 1)? < t;
-            let at_ok = o == high || self.timestamp_at(p, o)? >= t;
+        // Invariant of each search: timestamp(lo - 1) < t (or lo == low), and timestamp(hi) >= t
+        // (or hi == high).
+        let mut searches: Vec<(i64, i64)> = bounds.iter().map(|b| (b.low, b.high)).collect();
+        let candidates: Vec<Option<i64>> = bounds
+            .iter()
+            .map(|b| candidate(b).filter(|_| b.low < b.high))
+            .collect();
+        let before = self.timestamps_at(
+            bounds
+                .iter()
+                .zip(&candidates)
+                .filter_map(|(b, c)| c.filter(|&o| o > b.low).map(|o| (b.partition, o - 1))),
+        )?;
+        let at = self.timestamps_at(
+            bounds
+                .iter()
+                .zip(&candidates)
+                .filter_map(|(b, c)| c.filter(|&o| o < b.high).map(|o| (b.partition, o))),
+        )?;
+        for ((b, c), search) in bounds.iter().zip(&candidates).zip(searches.iter_mut()) {
+            let Some(o) = *c else { continue };
+            let before_ok = o == b.low || before.get(&b.partition).is_some_and(|&ts| ts < t);
+            let at_ok = o == b.high || at.get(&b.partition).is_some_and(|&ts| ts >= t);
             if before_ok && at_ok {
-                return Ok(o);
-            }
-            tracing::debug!(
-                partition = p,
-                t,
-                answer = o,
-                "broker offsets-for-times answer is wrong; searching"
-            );
-        }
-        // Invariant: timestamp(lo - 1) < t (or lo == low) and timestamp(hi) >= t (or hi == high).
-        let (mut lo, mut hi) = (low, high);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.timestamp_at(p, mid)? < t {
-                lo = mid + 1;
+                *search = (o, o);
             } else {
-                hi = mid;
+                tracing::debug!(
+                    partition = b.partition,
+                    t,
+                    answer = o,
+                    "broker offsets-for-times answer is wrong; searching"
+                );
             }
         }
-        Ok(lo)
+        loop {
+            let mids: Vec<(i32, i64)> = bounds
+                .iter()
+                .zip(&searches)
+                .filter(|(_, (lo, hi))| lo < hi)
+                .map(|(b, (lo, hi))| (b.partition, lo + (hi - lo) / 2))
+                .collect();
+            if mids.is_empty() {
+                return Ok(searches.into_iter().map(|(lo, _)| lo).collect());
+            }
+            let timestamps = self.timestamps_at(mids.iter().copied())?;
+            for (b, (lo, hi)) in bounds.iter().zip(searches.iter_mut()) {
+                if lo >= hi {
+                    continue;
+                }
+                let mid = *lo + (*hi - *lo) / 2;
+                match timestamps.get(&b.partition) {
+                    Some(&ts) if ts < t => *lo = mid + 1,
+                    _ => *hi = mid,
+                }
+            }
+        }
     }
 
-    /// The timestamp of the first message at or after `offset` (offsets can have gaps).
-    fn timestamp_at(&self, p: i32, offset: i64) -> Result<i64, KafkaError> {
+    /// Per partition, the timestamp of the first message at or after its offset (offsets can
+    /// have gaps); a partition with none there is left out. One partition at most once.
+    fn timestamps_at(
+        &self,
+        wanted: impl IntoIterator<Item = (i32, i64)>,
+    ) -> Result<HashMap<i32, i64>, KafkaError> {
+        let wanted: HashMap<i32, i64> = wanted.into_iter().collect();
+        let mut found = HashMap::with_capacity(wanted.len());
+        if wanted.is_empty() {
+            return Ok(found);
+        }
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.config.topic, p, Offset::Offset(offset))
-            .map_err(|e| self.read_error(p, offset, e.to_string()))?;
+        for (&p, &offset) in &wanted {
+            tpl.add_partition_offset(&self.config.topic, p, Offset::Offset(offset))
+                .map_err(|e| self.read_error(p, offset, e.to_string()))?;
+        }
+        let (&first_p, &first_offset) = wanted.iter().next().expect("not empty");
         self.consumer
             .assign(&tpl)
-            .map_err(|e| self.read_error(p, offset, e.to_string()))?;
+            .map_err(|e| self.read_error(first_p, first_offset, e.to_string()))?;
+        let mut ended = HashSet::new();
         let deadline = Instant::now() + self.config.timeout();
-        loop {
+        while found.len() + ended.len() < wanted.len() {
             let left = deadline.saturating_duration_since(Instant::now());
+            let pending = || {
+                wanted
+                    .iter()
+                    .find(|(p, _)| !found.contains_key(*p))
+                    .map_or((first_p, first_offset), |(&p, &o)| (p, o))
+            };
             if left.is_zero() {
+                let (p, offset) = pending();
                 return Err(self.read_error(
                     p,
                     offset,
@@ -206,15 +266,30 @@ impl TimestampReader<'_> {
                 ));
             }
             match self.consumer.poll(left) {
-                Some(Ok(m)) if m.partition() == p && m.offset() >= offset => {
-                    return m.timestamp().to_millis().ok_or_else(|| {
-                        self.read_error(p, offset, "message has no timestamp".into())
-                    });
+                Some(Ok(m)) => {
+                    let p = m.partition();
+                    if found.contains_key(&p) || wanted.get(&p).is_none_or(|&o| m.offset() < o) {
+                        continue;
+                    }
+                    let ts = m.timestamp().to_millis().ok_or_else(|| {
+                        self.read_error(p, m.offset(), "message has no timestamp".into())
+                    })?;
+                    found.insert(p, ts);
                 }
-                Some(Ok(_)) | Some(Err(RdKafkaError::PartitionEOF(_))) | None => continue,
-                Some(Err(e)) => return Err(self.read_error(p, offset, e.to_string())),
+                // Nothing at or after the offset (a gap up to the end): left out.
+                Some(Err(RdKafkaError::PartitionEOF(p))) if wanted.contains_key(&p) => {
+                    if !found.contains_key(&p) {
+                        ended.insert(p);
+                    }
+                }
+                Some(Err(RdKafkaError::PartitionEOF(_))) | None => continue,
+                Some(Err(e)) => {
+                    let (p, offset) = pending();
+                    return Err(self.read_error(p, offset, e.to_string()));
+                }
             }
         }
+        Ok(found)
     }
 
     fn read_error(&self, partition: i32, offset: i64, why: String) -> KafkaError {

@@ -23,14 +23,20 @@ pub enum OptionsError {
 }
 
 /// The options a Kafka table takes besides `kafka.<librdkafka setting>`.
-const KNOWN_OPTIONS: [&str; 6] = [
+const KNOWN_OPTIONS: [&str; 7] = [
     "format",
     "avro.framing",
     "avro.schema_id",
+    "lateness.ms",
     "quarantine",
     "slice.max_messages",
     "timeout.ms",
 ];
+
+/// Three hours: readings delivered up to three hours after newer ones are read with their day,
+/// for reading up to a quarter more of the topic than a day holds (an eighth for a day that
+/// ended less than three hours ago, whose scan ends at the partitions' ends).
+pub const DEFAULT_LATENESS_MS: u64 = 3 * 3_600_000;
 
 /// Everything a scan needs to reach and decode a topic. Plain data, so a planned scan can be
 /// shipped to other processes.
@@ -47,6 +53,10 @@ pub struct KafkaTableConfig {
     pub max_slice_messages: i64,
     /// Bound on every broker round trip (metadata, offsets, a poll that should return data).
     pub timeout_ms: u64,
+    /// How far behind newer messages of its partition a message may be stored, by timestamp:
+    /// a scan of a time range reads the offsets of this much more on both sides, so readings
+    /// delivered late (a gateway reconnecting, a historian's backlog) are still in their day.
+    pub lateness_ms: u64,
     /// librdkafka settings passed through (`kafka.security.protocol` -> `security.protocol`).
     pub client: BTreeMap<String, String>,
     /// A readings scan writes the malformed messages it meets (in its range, by Kafka
@@ -66,6 +76,7 @@ impl KafkaTableConfig {
             quarantine: false,
             max_slice_messages: 1_000_000,
             timeout_ms: 10_000,
+            lateness_ms: DEFAULT_LATENESS_MS,
             client: BTreeMap::new(),
             quarantine_output: None,
         }
@@ -160,6 +171,14 @@ impl KafkaTableConfig {
                 invalid(
                     "timeout.ms",
                     format!("{v:?} is not a positive number of milliseconds"),
+                )
+            })?;
+        }
+        if let Some(v) = get("lateness.ms") {
+            config.lateness_ms = v.parse().map_err(|_| {
+                invalid(
+                    "lateness.ms",
+                    format!("{v:?} is not a number of milliseconds (0 or more)"),
                 )
             })?;
         }

@@ -29,6 +29,15 @@ impl TimeRange {
         matches!((self.start, self.end), (Some(s), Some(e)) if s >= e)
     }
 
+    /// The range reaching `margin_ms` further on each bounded side.
+    pub fn widened(self, margin_ms: u64) -> TimeRange {
+        let margin_ms = i64::try_from(margin_ms).unwrap_or(i64::MAX);
+        TimeRange {
+            start: self.start.map(|s| s.saturating_sub(margin_ms)),
+            end: self.end.map(|e| e.saturating_add(margin_ms)),
+        }
+    }
+
     /// The intersection of two ranges.
     pub fn and(self, other: TimeRange) -> TimeRange {
         TimeRange {

@@ -212,8 +212,11 @@ impl Day {
         )
         .await
         .expect("quarantine table");
+        // Planned without a lateness allowance: the day is in time order, so a range's slices
+        // are exactly its messages.
+        let exact = HashMap::from([("lateness.ms".to_string(), "0".to_string())]);
         let table = KafkaTable::new(
-            KafkaTableConfig::from_ddl(&format!("kafka://{brokers}/pv.readings"), &HashMap::new())
+            KafkaTableConfig::from_ddl(&format!("kafka://{brokers}/pv.readings"), &exact)
                 .expect("config"),
         );
         Day {
@@ -544,6 +547,89 @@ async fn json_topics_decode_and_quarantine() {
             .value(0)
             .contains("invalid type")
     );
+    drop(cluster);
+}
+
+/// Readings stored behind newer ones are still read with their day, as long as they are no more
+/// than the table's `lateness.ms` behind: a plant whose gateway delivers 2 % of its readings
+/// one to three hours late, and a historian exporting each device's three days one device
+/// after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_and_reordered_readings_are_read_with_their_day() {
+    const DEVICES: usize = 4;
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    for topic in ["pv.late", "pv.backlog"] {
+        cluster.create_topic(topic, 2, 1).expect("topic");
+    }
+    let brokers = cluster.bootstrap_servers();
+    // The day before, the day, and the day after.
+    let days = -READINGS_PER_DEVICE..2 * READINGS_PER_DEVICE;
+    let b = brokers.clone();
+    tokio::task::spawn_blocking(move || {
+        let producer = |topic| {
+            ReadingProducer::new(&b, topic, AvroFraming::SingleObject, &BTreeMap::new())
+                .expect("producer")
+        };
+        // In time order, but every 50th reading held back for 180 to 539 readings (1 to 3 h).
+        let mut late = producer("pv.late");
+        let mut held: Vec<(i64, PvReading)> = Vec::new();
+        for i in days.clone() {
+            held.retain(|(release, r)| {
+                let due = *release <= i;
+                if due {
+                    late.send(r).expect("queued");
+                }
+                !due
+            });
+            for d in 0..DEVICES {
+                if (i + d as i64).rem_euclid(50) == 0 {
+                    held.push((i + 180 + i.rem_euclid(360), reading(d, i)));
+                } else {
+                    late.send(&reading(d, i)).expect("queued");
+                }
+            }
+        }
+        for (_, r) in held {
+            late.send(&r).expect("queued");
+        }
+        // A historian's export: one device's three days after another's.
+        let mut backlog = producer("pv.backlog");
+        for d in 0..DEVICES {
+            for i in days.clone() {
+                backlog.send(&reading(d, i)).expect("queued");
+            }
+        }
+        for producer in [late, backlog] {
+            let report = producer.finish(Duration::from_secs(30)).expect("flushed");
+            assert_eq!(report.failed, 0, "{:?}", report.first_error);
+        }
+    })
+    .await
+    .expect("produced");
+
+    let ctx = context();
+    let day_of = async |topic: &str, lateness: &str| {
+        let name = format!("{}_{lateness}", topic.replace('.', "_"));
+        collect(
+            &ctx,
+            &format!("CREATE EXTERNAL TABLE {name} STORED AS KAFKA LOCATION 'kafka://{brokers}/{topic}' OPTIONS ('lateness.ms' '{lateness}')"),
+        )
+        .await
+        .expect("table");
+        count(
+            &ctx,
+            &format!("SELECT count(*) FROM {name} WHERE ts >= TIMESTAMP '2026-01-01T00:00:00Z' AND ts < TIMESTAMP '2026-01-02T00:00:00Z'"),
+        )
+        .await
+    };
+    let day = DEVICES as i64 * READINGS_PER_DEVICE;
+    let three_hours = pvflow_kafka::DEFAULT_LATENESS_MS.to_string();
+    assert_eq!(day_of("pv.late", &three_hours).await, day);
+    // Without the allowance, the readings of the day's last hours delivered after midnight are
+    // past the offset where the day ends by time, and are lost.
+    assert!(day_of("pv.late", "0").await < day);
+    let three_days = (3 * 86_400_000).to_string();
+    assert_eq!(day_of("pv.backlog", &three_days).await, day);
     drop(cluster);
 }
 
