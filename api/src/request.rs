@@ -82,6 +82,7 @@ impl RunRequest {
                     .unwrap_or_else(|| config.kafka.topic.clone());
                 let mut kafka = KafkaTableConfig::new(brokers, topic);
                 kafka.client = config.kafka.client.clone();
+                kafka.lateness_ms = config.kafka.lateness_ms;
                 Readings::Kafka(kafka)
             }
         };

@@ -60,16 +60,43 @@ async fn pin_kafka_offsets(
 ) -> Result<StagedTarget> {
     let stage = stages.start("plan Kafka offsets");
     let range = params.range();
-    let slices = KafkaTable::new(kafka.clone())
-        .plan(range, None)
-        .await?
-        .planned_slices()
-        .ok_or_else(|| {
-            DataFusionError::Internal("a new Kafka scan has no planned slices".into())
-        })?;
+    let slices = plan_slices(kafka, range).await?;
+    // Where the day ends by offsets, were every reading stored in time order (the slices up to
+    // the range's end): what the scan reads past it is there for late readings.
+    let before_end = TimeRange {
+        start: None,
+        end: range.end,
+    };
+    let on_time = plan_slices(
+        &KafkaTableConfig {
+            lateness_ms: 0,
+            ..kafka.clone()
+        },
+        before_end,
+    )
+    .await?;
     let consumed = kafka_consumed(kafka, range, &slices);
     stages.counts().messages_read = Some(consumed.messages);
     stages.manifest.kafka = Some(consumed);
+    stages.done(stage);
+
+    let stage = stages.start("count late readings");
+    let late = past_on_time_ends(&slices, &on_time);
+    stages.counts().readings_late = Some(if late.is_empty() {
+        0
+    } else {
+        replace_table(
+            ctx,
+            "late_readings",
+            Arc::new(KafkaTable::pinned(kafka.clone(), late)),
+        )?;
+        let late = ctx
+            .sql("SELECT count(*) FROM late_readings WHERE ts >= $start AND ts < $end")
+            .await?
+            .with_param_values(params.bind(stages.run_id()))?;
+        stages.in_flight.single_count(late).await?
+    });
+    stages.done(stage);
 
     let root = DatasetRoot::parse("silver", &layout::quarantine_root(params.silver.url()))?;
     let target = StagedTarget {
@@ -86,8 +113,33 @@ async fn pin_kafka_offsets(
         "readings",
         Arc::new(KafkaTable::pinned(readings, slices)),
     )?;
-    stages.done(stage);
     Ok(target)
+}
+
+async fn plan_slices(kafka: &KafkaTableConfig, range: TimeRange) -> Result<Vec<KafkaSlice>> {
+    let scan = KafkaTable::new(kafka.clone()).plan(range, None).await?;
+    Ok(scan.planned_slices().ok_or_else(|| {
+        DataFusionError::Internal("a new Kafka scan has no planned slices".into())
+    })?)
+}
+
+/// The parts of `slices` at or past the end of each partition's `on_time` slices (all of a
+/// partition that has none: its messages all come after the range's end).
+fn past_on_time_ends(slices: &[KafkaSlice], on_time: &[KafkaSlice]) -> Vec<KafkaSlice> {
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for s in on_time {
+        let end = ends.entry(s.partition).or_insert(s.end);
+        *end = (*end).max(s.end);
+    }
+    slices
+        .iter()
+        .filter_map(|s| {
+            let start = s
+                .start
+                .max(ends.get(&s.partition).copied().unwrap_or(s.start));
+            (start < s.end).then_some(KafkaSlice { start, ..*s })
+        })
+        .collect()
 }
 
 /// Registers the Parquet readings at `location` as `readings` and counts those in the range.

@@ -114,6 +114,11 @@ pub struct RunCounts {
     /// Ingest: readings placed in silver's windows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readings_windowed: Option<i64>,
+    /// Ingest from Kafka: readings of the range stored past the offset where its end falls by
+    /// time, behind newer readings (read thanks to `[kafka] lateness_ms`; they are also among
+    /// `readings_windowed`): how late the topic runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readings_late: Option<i64>,
     /// Ingest from Kafka: messages that are not valid readings, kept in the quarantine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages_quarantined: Option<i64>,
@@ -139,6 +144,7 @@ impl RunCounts {
             ("messages_read", self.messages_read),
             ("readings_read", self.readings_read),
             ("readings_windowed", self.readings_windowed),
+            ("readings_late", self.readings_late),
             ("messages_quarantined", self.messages_quarantined),
             ("messages_out_of_range", self.messages_out_of_range),
             ("windows", self.windows),

@@ -285,6 +285,122 @@ async fn ingest_spills_windows_that_do_not_fit_its_memory_pool() {
     assert_eq!(unbounded.len(), 40 * WINDOWS_PER_DEVICE as usize + 4);
 }
 
+/// From Kafka, a day's readings delivered up to three hours late (2 % of them, behind newer
+/// readings of the same partition) are all windowed with their day, and the manifest counts
+/// those stored past the offset where the day ends by time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
+    use pvflow_kafka::{AvroFraming, KafkaTableConfig, PvReading, ReadingProducer};
+    use std::collections::BTreeMap;
+
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock broker");
+    cluster.create_topic("pv.readings", 2, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let range = crate::day_range(day());
+    let (start, end) = (range.start.expect("start"), range.end.expect("end"));
+    let b = brokers.clone();
+    // Three devices from the day before to the day after, in time order but for every 50th
+    // reading, held back for one to three hours. Returns the day's readings, and those of them
+    // delivered after a reading of the next day.
+    let (of_the_day, after_midnight) = tokio::task::spawn_blocking(move || {
+        let mut producer = ReadingProducer::new(
+            &b,
+            "pv.readings",
+            AvroFraming::SingleObject,
+            &BTreeMap::new(),
+        )
+        .expect("producer");
+        let reading = |device: usize, ts: i64| PvReading {
+            device_id: format!("pv-{device:03}"),
+            ts,
+            voltage: 500.0,
+            current: 8.0,
+            temperature: 30.0,
+            irradiance: 800.0,
+        };
+        let (mut of_the_day, mut after_midnight) = (0, 0);
+        let mut held: Vec<(i64, PvReading)> = Vec::new();
+        let mut t = start - 86_400_000;
+        while t < end + 86_400_000 {
+            held.retain(|(release, r)| {
+                let due = *release <= t;
+                if due {
+                    if (start..end).contains(&r.ts) && t >= end {
+                        after_midnight += 1;
+                    }
+                    producer.send(r).expect("queued");
+                }
+                !due
+            });
+            for device in 0..3 {
+                of_the_day += i64::from((start..end).contains(&t));
+                let i = t / 20_000 + device as i64;
+                if i % 50 == 0 {
+                    held.push((t + 3_600_000 + i % 360 * 20_000, reading(device, t)));
+                } else {
+                    producer.send(&reading(device, t)).expect("queued");
+                }
+            }
+            t += 20_000;
+        }
+        for (_, r) in held {
+            producer.send(&r).expect("queued");
+        }
+        let report = producer
+            .finish(std::time::Duration::from_secs(30))
+            .expect("flushed");
+        assert_eq!(report.failed, 0, "{:?}", report.first_error);
+        (of_the_day, after_midnight)
+    })
+    .await
+    .expect("produced");
+    assert!(after_midnight > 0);
+
+    let plant = Plant::new();
+    let root = |d| plant.root(d).to_str().expect("utf-8").to_string();
+    let kafka = KafkaTableConfig::new(brokers, "pv.readings");
+    let params = RunParams::new(
+        Plan::Ingest,
+        day(),
+        Readings::Kafka(kafka),
+        &root("silver"),
+        &root("gold"),
+    )
+    .expect("params");
+    let run_id = new_run_id(Plan::Ingest, day());
+    let ingest = run(
+        &session(),
+        run_id,
+        Plan::Ingest,
+        &params,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await;
+    assert_eq!(ingest.state, RunState::Succeeded, "{}", ingest.to_json());
+    let counts = &ingest.counts;
+    assert_eq!(
+        counts.readings_windowed,
+        Some(of_the_day),
+        "{}",
+        ingest.to_json()
+    );
+    // The offset where the day ends by time comes after a reading of the next day, so what is
+    // stored past it was delivered after midnight; the mock broker does not answer offsets for
+    // times, and the search through message timestamps that replaces it may end the day after
+    // some of those, never before.
+    let late = counts.readings_late.expect("late readings counted");
+    assert!(late > 0 && late <= after_midnight, "{}", ingest.to_json());
+    assert_eq!(
+        counts.messages_read,
+        counts
+            .readings_windowed
+            .zip(counts.messages_out_of_range)
+            .map(|(w, o)| w + o + counts.messages_quarantined.unwrap_or(0)),
+    );
+    drop(cluster);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_scores_every_imaged_window_and_a_day_without_silver_leaves_gold() {
     let plant = Plant::new();

@@ -110,6 +110,9 @@ pub struct KafkaConfig {
     /// `PVFLOW_KAFKA_CLIENT='{"sasl.password"="..."}'`). Secrets among them never travel in
     /// plans: each node decoding a Kafka scan adds its own.
     pub client: BTreeMap<String, String>,
+    /// How late a reading may be stored, behind newer ones of its partition, and still be read
+    /// with its day (`PVFLOW_KAFKA_LATENESS_MS`; a Kafka table's `lateness.ms`).
+    pub lateness_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -118,6 +121,7 @@ impl Default for KafkaConfig {
             brokers: None,
             topic: "pv.readings".into(),
             client: BTreeMap::new(),
+            lateness_ms: pvflow_kafka::DEFAULT_LATENESS_MS,
         }
     }
 }
