@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use pvflow_api::RunRequest;
-use pvflow_runner::{Plan, Progress, RunManifest, RunParams, RunState};
+use pvflow_runner::{DayFreshness, Plan, Progress, RunManifest, RunParams, RunState};
 use pvflow_session::PvflowConfig;
 use pvflow_session::signals;
 use std::sync::OnceLock;
@@ -28,8 +28,14 @@ SIGTERM or SIGINT stops a run cleanly: its cluster jobs are cancelled, its stagi
 previous output left as it was, the manifest written with state cancelled; the exit code is
 143 (SIGTERM) or 130 (SIGINT).
 
+Readings delivered late (stored behind newer ones, up to [kafka] lateness_ms) are read with
+their day. Those that arrive after the day's run are picked up by running it again; with
+--if-late, ingest runs only if the topic now holds readings of the day its last run did not
+read (a scheduler can run it for recent days every hour at little cost).
+
 Examples:
   pvflow run ingest --date 2026-06-01 --brokers 127.0.0.1:9092
+  pvflow run ingest --date 2026-06-01 --if-late
   pvflow run predict --date 2026-06-01
   pvflow run ingest --date 2026-06-01 --scheduler df://scheduler:50050 --json";
 
@@ -96,6 +102,10 @@ pub struct RunArgs {
     /// Print the run manifest as JSON on standard output instead of a summary
     #[arg(long)]
     pub json: bool,
+    /// ingest: run only if the topic holds readings of the day that the day's last ingest did
+    /// not read (late arrivals), or the day was never ingested; otherwise say so and exit 0
+    #[arg(long)]
+    pub if_late: bool,
 }
 
 impl PlanDay {
@@ -161,6 +171,40 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
         let _ = stopped_by.set(signal);
     };
     let plan = args.run.plan.into();
+    if args.if_late {
+        if plan != Plan::Ingest {
+            return Err(Failure::usage(anyhow!(
+                "--if-late is for ingest: predict after an ingest that ran"
+            )));
+        }
+        let freshness = pvflow_runner::day_freshness(&ctx, &params)
+            .await
+            .map_err(Failure::query)?;
+        match &freshness {
+            DayFreshness::UpToDate { run_id } => {
+                let date = args.run.date;
+                if args.json {
+                    let up_to_date = serde_json::json!({
+                        "plan": "ingest", "date": date.to_string(), "state": "up_to_date",
+                        "last_run_id": run_id,
+                    });
+                    println!("{up_to_date}");
+                } else {
+                    println!(
+                        "ingest of {date} is up to date: the topic holds no reading of the day \
+                         that run {run_id} did not read"
+                    );
+                }
+                return Ok(());
+            }
+            DayFreshness::Unread { run_id, readings } => {
+                tracing::info!(last_run_id = %run_id, readings, "readings of the day arrived since its last ingest; running it again");
+            }
+            DayFreshness::NotIngested => {
+                tracing::info!("the day has no ingest from Kafka yet; running it");
+            }
+        }
+    }
     let run_id = pvflow_runner::new_run_id(plan, args.run.date);
     let manifest = pvflow_runner::run(&ctx, run_id, plan, &params, &spinner, shutdown).await;
     spinner.finish();

@@ -81,7 +81,7 @@ async fn pin_kafka_offsets(
     stages.done(stage);
 
     let stage = stages.start("count late readings");
-    let late = past_on_time_ends(&slices, &on_time);
+    let late = past_ends(&slices, &ends_of(&on_time));
     stages.counts().readings_late = Some(if late.is_empty() {
         0
     } else {
@@ -116,21 +116,29 @@ async fn pin_kafka_offsets(
     Ok(target)
 }
 
-async fn plan_slices(kafka: &KafkaTableConfig, range: TimeRange) -> Result<Vec<KafkaSlice>> {
+pub(crate) async fn plan_slices(
+    kafka: &KafkaTableConfig,
+    range: TimeRange,
+) -> Result<Vec<KafkaSlice>> {
     let scan = KafkaTable::new(kafka.clone()).plan(range, None).await?;
     Ok(scan.planned_slices().ok_or_else(|| {
         DataFusionError::Internal("a new Kafka scan has no planned slices".into())
     })?)
 }
 
-/// The parts of `slices` at or past the end of each partition's `on_time` slices (all of a
-/// partition that has none: its messages all come after the range's end).
-fn past_on_time_ends(slices: &[KafkaSlice], on_time: &[KafkaSlice]) -> Vec<KafkaSlice> {
+/// Where each partition's `slices` end.
+fn ends_of(slices: &[KafkaSlice]) -> BTreeMap<i32, i64> {
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-    for s in on_time {
+    for s in slices {
         let end = ends.entry(s.partition).or_insert(s.end);
         *end = (*end).max(s.end);
     }
+    ends
+}
+
+/// The parts of `slices` at or past each partition's offset in `ends` (all of a partition
+/// without one).
+pub(crate) fn past_ends(slices: &[KafkaSlice], ends: &BTreeMap<i32, i64>) -> Vec<KafkaSlice> {
     slices
         .iter()
         .filter_map(|s| {

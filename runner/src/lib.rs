@@ -34,6 +34,7 @@
 //! ```
 
 mod cluster;
+mod freshness;
 mod ingest;
 mod manifest;
 mod params;
@@ -44,6 +45,7 @@ mod staged;
 mod tests;
 
 pub use cluster::ClusterScheduler;
+pub use freshness::{DayFreshness, FreshnessError, day_freshness};
 pub use manifest::{
     ClusterJob, KafkaConsumed, Output, PartitionOffsets, RunCounts, RunManifest, RunState,
     StageTiming, read_manifest,

@@ -287,20 +287,31 @@ async fn ingest_spills_windows_that_do_not_fit_its_memory_pool() {
 
 /// From Kafka, a day's readings delivered up to three hours late (2 % of them, behind newer
 /// readings of the same partition) are all windowed with their day, and the manifest counts
-/// those stored past the offset where the day ends by time.
+/// those stored past the offset where the day ends by time. Readings of the day that arrive
+/// after its run make it stale (what `--if-late` asks), and running it again windows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
     use pvflow_kafka::{AvroFraming, KafkaTableConfig, PvReading, ReadingProducer};
     use std::collections::BTreeMap;
 
+    fn reading(device: usize, ts: i64) -> PvReading {
+        PvReading {
+            device_id: format!("pv-{device:03}"),
+            ts,
+            voltage: 500.0,
+            current: 8.0,
+            temperature: 30.0,
+            irradiance: 800.0,
+        }
+    }
     let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock broker");
     cluster.create_topic("pv.readings", 2, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
     let range = crate::day_range(day());
     let (start, end) = (range.start.expect("start"), range.end.expect("end"));
     let b = brokers.clone();
-    // Three devices from the day before to the day after, in time order but for every 50th
-    // reading, held back for one to three hours. Returns the day's readings, and those of them
+    // Three devices from the day before to two hours into the next (the run is that soon after
+    // midnight), in time order but for every 50th reading, held back for one to three hours. Returns the day's readings, and those of them
     // delivered after a reading of the next day.
     let (of_the_day, after_midnight) = tokio::task::spawn_blocking(move || {
         let mut producer = ReadingProducer::new(
@@ -310,18 +321,10 @@ async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
             &BTreeMap::new(),
         )
         .expect("producer");
-        let reading = |device: usize, ts: i64| PvReading {
-            device_id: format!("pv-{device:03}"),
-            ts,
-            voltage: 500.0,
-            current: 8.0,
-            temperature: 30.0,
-            irradiance: 800.0,
-        };
         let (mut of_the_day, mut after_midnight) = (0, 0);
         let mut held: Vec<(i64, PvReading)> = Vec::new();
         let mut t = start - 86_400_000;
-        while t < end + 86_400_000 {
+        while t < end + 2 * 3_600_000 {
             held.retain(|(release, r)| {
                 let due = *release <= t;
                 if due {
@@ -344,6 +347,7 @@ async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
             t += 20_000;
         }
         for (_, r) in held {
+            after_midnight += i64::from((start..end).contains(&r.ts));
             producer.send(&r).expect("queued");
         }
         let report = producer
@@ -398,7 +402,67 @@ async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
             .zip(counts.messages_out_of_range)
             .map(|(w, o)| w + o + counts.messages_quarantined.unwrap_or(0)),
     );
+
+    // The day is up to date until readings of it arrive; then running it again windows them.
+    let ctx = session();
+    let first_run = ingest.run_id.clone();
+    assert_eq!(
+        crate::day_freshness(&ctx, &params).await.expect("fresh"),
+        crate::DayFreshness::UpToDate {
+            run_id: first_run.clone()
+        }
+    );
+    let b = brokers_of(&params);
+    tokio::task::spawn_blocking(move || {
+        let mut producer = ReadingProducer::new(
+            &b,
+            "pv.readings",
+            AvroFraming::SingleObject,
+            &BTreeMap::new(),
+        )
+        .expect("producer");
+        for i in 0..5 {
+            let mut r = reading(9, start + 3_600_000 + i * 20_000);
+            r.device_id = "pv-late".into();
+            producer.send(&r).expect("queued");
+        }
+        producer
+            .finish(std::time::Duration::from_secs(30))
+            .expect("flushed");
+    })
+    .await
+    .expect("produced");
+    assert_eq!(
+        crate::day_freshness(&ctx, &params).await.expect("fresh"),
+        crate::DayFreshness::Unread {
+            run_id: first_run,
+            readings: 5
+        }
+    );
+    let again = run(
+        &session(),
+        new_run_id(Plan::Ingest, day()),
+        Plan::Ingest,
+        &params,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await;
+    assert_eq!(again.counts.readings_windowed, Some(of_the_day + 5));
+    assert_eq!(
+        crate::day_freshness(&ctx, &params).await.expect("fresh"),
+        crate::DayFreshness::UpToDate {
+            run_id: again.run_id.clone()
+        }
+    );
     drop(cluster);
+}
+
+fn brokers_of(params: &RunParams) -> String {
+    match &params.readings {
+        Readings::Kafka(kafka) => kafka.brokers.clone(),
+        Readings::Parquet(_) => unreachable!("a Kafka run"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
