@@ -13,9 +13,11 @@
 use crate::error::KafkaError;
 use crate::options::KafkaTableConfig;
 use crate::time_range::TimeRange;
+use rdkafka::ClientContext;
 use rdkafka::Offset;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use serde::{Deserialize, Serialize};
@@ -39,10 +41,10 @@ pub fn plan_slices(
     let started = Instant::now();
     // Timestamp lookups fetch one message at a time: answer each fetch as soon as any data is
     // there instead of waiting for more (librdkafka's default waits up to 500 ms).
-    let consumer: BaseConsumer = config
+    let consumer: BaseConsumer<LookupContext> = config
         .consumer_config()
         .set("fetch.wait.max.ms", "10")
-        .create()
+        .create_with_context(LookupContext)
         .map_err(|source| KafkaError::Client {
             brokers: config.brokers.clone(),
             source: Box::new(source),
@@ -113,6 +115,28 @@ pub fn plan_slices(
     Ok(slices)
 }
 
+/// The lookups' consumer moves between partitions and offsets: a partition's end, reached just
+/// before it moved on, is reported as a client error, which is expected here and not logged as
+/// one.
+struct LookupContext;
+
+impl ClientContext for LookupContext {
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        match error {
+            RdKafkaError::PartitionEOF(_)
+            | RdKafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::trace!(%reason, "partition end");
+            }
+            error => tracing::error!(%error, %reason, "Kafka client error"),
+        }
+    }
+}
+
+impl ConsumerContext for LookupContext {}
+
+/// Partitions whose timestamps are read together (see `first_offsets_at_or_after`).
+const LOOKUP_PARTITIONS: usize = 16;
+
 /// A partition's offsets when planning began: `low..high` hold its messages.
 #[derive(Debug, Clone, Copy)]
 struct PartitionBounds {
@@ -122,7 +146,7 @@ struct PartitionBounds {
 }
 
 struct TimestampReader<'a> {
-    consumer: &'a BaseConsumer,
+    consumer: &'a BaseConsumer<LookupContext>,
     config: &'a KafkaTableConfig,
 }
 
@@ -156,14 +180,28 @@ impl TimestampReader<'_> {
 
     /// Per partition (in `bounds`' order), the first offset in `low..=high` whose message
     /// timestamp is `>= t` (`high` if none): the broker's answer where the neighbouring messages
-    /// confirm it, else a binary search. Every partition's lookup goes at once, so each step
-    /// costs one fetch round trip whatever the number of partitions.
+    /// confirm it, else a binary search. The broker answers for every partition at once; the
+    /// checks and searches go `LOOKUP_PARTITIONS` partitions at a time, each step one fetch for
+    /// all of them (a fetch brings a whole batch of messages per partition, so not all at once).
     fn first_offsets_at_or_after(
         &self,
         t: i64,
         bounds: &[PartitionBounds],
     ) -> Result<Vec<i64>, KafkaError> {
         let answers = self.broker_offsets_for(bounds, t)?;
+        let mut offsets = Vec::with_capacity(bounds.len());
+        for chunk in bounds.chunks(LOOKUP_PARTITIONS) {
+            offsets.extend(self.search(t, chunk, &answers)?);
+        }
+        Ok(offsets)
+    }
+
+    fn search(
+        &self,
+        t: i64,
+        bounds: &[PartitionBounds],
+        answers: &HashMap<i32, Offset>,
+    ) -> Result<Vec<i64>, KafkaError> {
         let candidate = |b: &PartitionBounds| match answers.get(&b.partition) {
             Some(Offset::Offset(o)) => Some((*o).clamp(b.low, b.high)),
             Some(Offset::End) => Some(b.high),
