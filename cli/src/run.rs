@@ -159,17 +159,6 @@ impl Progress for StageSpinner {
 
 pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
     let params = args.run.params(config)?;
-    let ctx = match &args.scheduler {
-        Some(url) => remote::connect(config, url).await?,
-        None => pvflow_session::session_context(config).map_err(Failure::usage)?,
-    };
-    let spinner = StageSpinner::new();
-    let stopped_by = OnceLock::new();
-    let shutdown = async {
-        let signal = signals::stop().await;
-        tracing::warn!(signal = signal.name(), "stopping the run");
-        let _ = stopped_by.set(signal);
-    };
     let plan = args.run.plan.into();
     if args.if_late {
         if plan != Plan::Ingest {
@@ -177,6 +166,17 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
                 "--if-late is for ingest: predict after an ingest that ran"
             )));
         }
+        if args.run.locations.readings_parquet.is_some() {
+            return Err(Failure::usage(anyhow!(
+                "--if-late compares Kafka offsets: it does not go with --readings-parquet"
+            )));
+        }
+    }
+    let ctx = match &args.scheduler {
+        Some(url) => remote::connect(config, url).await?,
+        None => pvflow_session::session_context(config).map_err(Failure::usage)?,
+    };
+    if args.if_late {
         let freshness = pvflow_runner::day_freshness(&ctx, &params)
             .await
             .map_err(Failure::query)?;
@@ -205,6 +205,13 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
             }
         }
     }
+    let spinner = StageSpinner::new();
+    let stopped_by = OnceLock::new();
+    let shutdown = async {
+        let signal = signals::stop().await;
+        tracing::warn!(signal = signal.name(), "stopping the run");
+        let _ = stopped_by.set(signal);
+    };
     let run_id = pvflow_runner::new_run_id(plan, args.run.date);
     let manifest = pvflow_runner::run(&ctx, run_id, plan, &params, &spinner, shutdown).await;
     spinner.finish();
