@@ -296,15 +296,19 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         );
         let read = counts(&ingest);
         let messages = read.messages_read.unwrap_or(0);
-        // Every message of the day's range is a windowed reading or quarantined.
+        // Every message read is a windowed reading, quarantined, or outside the day's range: the
+        // scan reads `lateness_ms` past both ends of the range, and the readings before its
+        // start (00:10:40) are in a window that began the day before.
         assert!(messages > 6 * 4000, "{ingest}");
         assert_eq!(
             Some(messages),
             read.readings_windowed
                 .zip(read.messages_quarantined)
-                .map(|(w, q)| w + q),
+                .zip(read.messages_out_of_range)
+                .map(|((w, q), o)| w + q + o),
             "{ingest}"
         );
+        assert_eq!(read.readings_late, Some(0), "{ingest}");
         // 67 windows start on the day for each device.
         assert_eq!(read.windows, Some(6 * 67), "{ingest}");
         let partitions = ingest["kafka"]["partitions"].as_array().expect("offsets");

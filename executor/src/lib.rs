@@ -8,6 +8,7 @@
 mod probes;
 
 use anyhow::Context;
+use ballista_core::error::BallistaError;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use clap::Parser;
 use pvflow_session::DistributedParts;
@@ -66,6 +67,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
     .parse()
     .context("--bind-host/--bind-health-port do not form a socket address")?;
+    let scheduler = format!(
+        "{}:{}",
+        args.ballista.scheduler_host, args.ballista.scheduler_port
+    );
     let executor = executor_config(args.ballista, &parts)?;
 
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel();
@@ -74,7 +79,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot serve probes and metrics on {health_address}"))?;
     let result = start_executor_process(Arc::new(executor))
         .await
-        .context("executor failed");
+        .map_err(|e| match e {
+            BallistaError::GrpcConnectionError(_) => anyhow::anyhow!(
+                "cannot reach the scheduler at {scheduler}: start it first, or let the executor \
+                 wait for it with --scheduler-connect-timeout-seconds N \
+                 (PVFLOW_EXECUTOR_SCHEDULER_CONNECT_TIMEOUT_SECONDS)"
+            ),
+            e => anyhow::Error::new(e).context("executor failed"),
+        });
     let _ = stop_probes.send(());
     if let Ok(Err(e)) = probes.await {
         tracing::warn!(error = %e, "probe server stopped with an error");

@@ -28,3 +28,35 @@ fn a_missing_configuration_file_is_named() {
         .code(1)
         .stderr(predicate::str::contains("/nonexistent/pvflow.toml"));
 }
+
+/// Started before its scheduler (nothing listens at the address), the executor exits 1 naming
+/// the address and the flag that makes it wait.
+#[test]
+fn a_scheduler_that_is_not_there_is_named_with_the_flag_to_wait() {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+            .to_string()
+    };
+    let scheduler = free_port();
+    Command::new(env!("CARGO_BIN_EXE_pvflow-executor"))
+        .args(["--bind-host", "127.0.0.1", "--scheduler-host", "127.0.0.1"])
+        .args(["--scheduler-port", &scheduler])
+        .args([
+            "--bind-port",
+            &free_port(),
+            "--bind-grpc-port",
+            &free_port(),
+        ])
+        .args(["--bind-health-port", &free_port()])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains(format!("127.0.0.1:{scheduler}")).and(
+                predicate::str::contains("--scheduler-connect-timeout-seconds"),
+            ),
+        );
+}
