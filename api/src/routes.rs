@@ -4,7 +4,7 @@ use crate::request::RunRequest;
 use crate::service::{CancelError, RunService, SubmitError};
 use crate::status::{ErrorBody, RunStatus};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -13,13 +13,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// The largest request body taken (a run request is a few hundred bytes); a larger one is
+/// refused with 413 before it is read whole (docs/run-api.md).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
 /// `POST /runs`, `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`, `GET /healthz`,
 /// `GET /metrics`. With a token configured, the `/runs` routes require it as a bearer token;
 /// probes and metrics never do (they start and reveal nothing).
 pub fn router(service: Arc<RunService>) -> Router {
     let mut runs = Router::new()
         .route("/runs", get(list).post(submit))
-        .route("/runs/{id}", get(status).delete(cancel));
+        .route("/runs/{id}", get(status).delete(cancel))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     if service.token().is_some() {
         runs = runs.route_layer(middleware::from_fn_with_state(
             Arc::clone(&service),

@@ -246,3 +246,59 @@ async fn with_a_token_runs_need_it_and_probes_do_not() {
     }
     api.stop().await;
 }
+
+/// Bodies an attacker or a broken client sends: too large (413), and generated ones, cut,
+/// bit-flipped, spliced with random bytes or of wrong types (400 naming why); none is a server
+/// error or starts a run.
+#[tokio::test]
+async fn oversized_and_broken_bodies_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    let http = reqwest::Client::new();
+    let post = async |body: Vec<u8>| {
+        http.post(format!("{}/runs", api.client_base()))
+            .body(body)
+            .send()
+            .await
+            .expect("answered")
+    };
+    let huge = format!(
+        r#"{{"plan": "ingest", "date": "{}"}}"#,
+        "9".repeat(64 * 1024)
+    );
+    assert_eq!(post(huge.into_bytes()).await.status(), 413);
+
+    // A request no mutation turns into a run: its date is always out of range or malformed.
+    let valid = br#"{"plan": "predict", "date": "2026-99-01", "silver": "s", "gold": "g"}"#;
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..300 {
+        let mut body = valid.to_vec();
+        let at = next() as usize % body.len();
+        match round % 5 {
+            0 => body.truncate(at),
+            1 => body[at] ^= 1 << (next() % 8),
+            2 => body
+                .splice(at..at, (0..next() % 32).map(|_| next() as u8))
+                .for_each(drop),
+            3 => body = (0..next() % 128).map(|_| next() as u8).collect(),
+            _ => body = format!(r#"{{"plan": {}, "date": [1, 2]}}"#, next() % 1000).into_bytes(),
+        }
+        let answer = post(body.clone()).await;
+        let status = answer.status();
+        let text = answer.text().await.expect("body");
+        assert_eq!(status, 400, "{}: {text}", String::from_utf8_lossy(&body));
+        let refusal: serde_json::Value = serde_json::from_str(&text).expect("a JSON refusal");
+        assert!(
+            refusal["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{text}"
+        );
+    }
+    assert!(api.client.list().await.expect("list").is_empty());
+    api.stop().await;
+}
