@@ -319,6 +319,86 @@ mod tests {
         assert!(e.to_string().contains("timeout.ms"), "{e}");
     }
 
+    /// Generated locations and options (known keys with wild values, unknown keys, odd
+    /// characters): parsing never panics, and every refusal names what it refuses.
+    #[test]
+    fn generated_locations_and_options_are_parsed_or_refused_by_name() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let values = [
+            "",
+            "0",
+            "-1",
+            "1",
+            "18446744073709551616",
+            "true",
+            "TRUE",
+            "avro",
+            "json",
+            "xml",
+            "confluent",
+            "single-object",
+            "4294967296",
+            "1e3",
+            " 5",
+            "\u{0}",
+            "é",
+            "1000000",
+        ];
+        let locations = [
+            "kafka://127.0.0.1:9092/pv.readings",
+            "kafka://h:1,h2:2/t",
+            "kafka://h:99999/t",
+            "kafka://:1/t",
+            "kafka://h:1/",
+            "kafka://h:1/a/b",
+            "kafka:/h:1/t",
+            "",
+            "kafka://",
+            "kafka://h:1/t\u{0}",
+            "kafka://[::1]:9092/t",
+        ];
+        let mut keys: Vec<String> = KNOWN_OPTIONS.iter().map(|k| k.to_string()).collect();
+        keys.extend(
+            [
+                "FORMAT",
+                "format.quarantine",
+                "kafka.",
+                "kafka.x.y",
+                "fromat",
+                "",
+            ]
+            .map(String::from),
+        );
+        for _ in 0..2000 {
+            let location = locations[next() as usize % locations.len()];
+            let options: HashMap<String, String> = (0..next() % 4)
+                .map(|_| {
+                    let key = keys[next() as usize % keys.len()].clone();
+                    (key, values[next() as usize % values.len()].to_string())
+                })
+                .collect();
+            match KafkaTableConfig::from_ddl(location, &options) {
+                Ok(config) => {
+                    assert!(config.max_slice_messages > 0 && config.timeout_ms > 0);
+                }
+                Err(OptionsError::Location(got)) => assert_eq!(got, location),
+                Err(OptionsError::Invalid { key, why }) => {
+                    assert!(KNOWN_OPTIONS.contains(&key.as_str()), "{key}");
+                    assert!(!why.is_empty());
+                }
+                Err(OptionsError::Unknown(key)) => {
+                    assert!(!KNOWN_OPTIONS.contains(&key.as_str()), "{key}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn secrets_never_show() {
         let c = KafkaTableConfig::from_ddl(
