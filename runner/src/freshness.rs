@@ -2,19 +2,17 @@
 //! `pvflow run ingest --if-late` asks before running, so a scheduled re-run of recent days
 //! costs a look at the topic unless readings arrived since.
 
-use crate::ingest::{past_ends, plan_slices};
+use crate::ingest::{count_readings_in, past_ends, plan_slices};
 use crate::params::{Readings, RunParams};
-use crate::run::RunError;
-use crate::staged::{register_parquet_files, replace_table};
+use crate::run::{InFlight, RunError};
+use crate::staged::register_parquet_files;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DataFusionError;
 use datafusion::prelude::SessionContext;
 use pvflow_dataset::{DeltaLog, open_root};
-use pvflow_kafka::KafkaTable;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// What the topic holds for a day, against its last ingest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +25,6 @@ pub enum DayFreshness {
     UpToDate { run_id: String },
 }
 
-impl DayFreshness {
-    /// Whether running the day's ingest would add readings.
-    pub fn needs_run(&self) -> bool {
-        !matches!(self, DayFreshness::UpToDate { .. })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct FreshnessError(#[from] RunError);
@@ -44,20 +35,22 @@ pub async fn day_freshness(
     ctx: &SessionContext,
     params: &RunParams,
 ) -> Result<DayFreshness, FreshnessError> {
+    Ok(freshness(ctx, params).await?)
+}
+
+async fn freshness(ctx: &SessionContext, params: &RunParams) -> Result<DayFreshness, RunError> {
     let Readings::Kafka(kafka) = &params.readings else {
         return Err(RunError::Location(crate::ParamError {
             name: "readings_parquet",
             why: "whether readings arrived late is known of Kafka readings only".into(),
-        })
-        .into());
+        }));
     };
     let Some(run_id) = committed_run(ctx, params).await? else {
         return Ok(DayFreshness::NotIngested);
     };
     let runtime = ctx.runtime_env();
     let read = crate::read_manifest(&runtime, &params.silver, &run_id)
-        .await
-        .map_err(RunError::from)?
+        .await?
         .and_then(|manifest| manifest.kafka);
     let Some(read) = read else {
         // Ingested from Parquet, or its manifest is gone: nothing says what it read.
@@ -72,24 +65,8 @@ pub async fn day_freshness(
     if unread.is_empty() {
         return Ok(DayFreshness::UpToDate { run_id });
     }
-    replace_table(
-        ctx,
-        "unread_readings",
-        Arc::new(KafkaTable::pinned(kafka.clone(), unread)),
-    )
-    .map_err(RunError::from)?;
-    let batches = ctx
-        .sql("SELECT count(*) FROM unread_readings WHERE ts >= $start AND ts < $end")
-        .await
-        .and_then(|df| df.with_param_values(params.bind("freshness")))
-        .map_err(RunError::from)?
-        .collect()
-        .await
-        .map_err(RunError::from)?;
-    let readings = batches
-        .first()
-        .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>())
-        .map_or(0, |counts| counts.value(0));
+    let unread = count_readings_in(ctx, "unread_readings", kafka, unread, params, "freshness");
+    let readings = InFlight::default().single_count(unread.await?).await?;
     Ok(if readings > 0 {
         DayFreshness::Unread { run_id, readings }
     } else {

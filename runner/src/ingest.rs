@@ -10,7 +10,7 @@ use crate::staged::{Staged, publish, replace_table, write_staged};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col};
 use pvflow_dataset::layout::{self, DATE_COLUMN};
 use pvflow_dataset::{StagedTarget, open_root, staged_parquet_files};
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange, quarantine_schema};
@@ -85,16 +85,8 @@ async fn pin_kafka_offsets(
     stages.counts().readings_late = Some(if late.is_empty() {
         0
     } else {
-        replace_table(
-            ctx,
-            "late_readings",
-            Arc::new(KafkaTable::pinned(kafka.clone(), late)),
-        )?;
-        let late = ctx
-            .sql("SELECT count(*) FROM late_readings WHERE ts >= $start AND ts < $end")
-            .await?
-            .with_param_values(params.bind(stages.run_id()))?;
-        stages.in_flight.single_count(late).await?
+        let late = count_readings_in(ctx, "late_readings", kafka, late, params, stages.run_id());
+        stages.in_flight.single_count(late.await?).await?
     });
     stages.done(stage);
 
@@ -124,6 +116,28 @@ pub(crate) async fn plan_slices(
     Ok(scan.planned_slices().ok_or_else(|| {
         DataFusionError::Internal("a new Kafka scan has no planned slices".into())
     })?)
+}
+
+/// A count of the range's readings in `slices` alone: a scan pinned to just those offsets,
+/// registered as `table`.
+pub(crate) async fn count_readings_in(
+    ctx: &SessionContext,
+    table: &str,
+    kafka: &KafkaTableConfig,
+    slices: Vec<KafkaSlice>,
+    params: &RunParams,
+    run_id: &str,
+) -> Result<DataFrame> {
+    replace_table(
+        ctx,
+        table,
+        Arc::new(KafkaTable::pinned(kafka.clone(), slices)),
+    )?;
+    let count = format!("SELECT count(*) FROM {table} WHERE ts >= $start AND ts < $end");
+    Ok(ctx
+        .sql(&count)
+        .await?
+        .with_param_values(params.bind(run_id))?)
 }
 
 /// Where each partition's `slices` end.
