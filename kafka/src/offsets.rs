@@ -242,21 +242,21 @@ impl TimestampReader<'_> {
             }
         }
         loop {
-            let mids: Vec<(i32, i64)> = bounds
+            let mids: Vec<Option<i64>> = searches
                 .iter()
-                .zip(&searches)
-                .filter(|(_, (lo, hi))| lo < hi)
-                .map(|(b, (lo, hi))| (b.partition, lo + (hi - lo) / 2))
+                .map(|&(lo, hi)| (lo < hi).then_some(lo + (hi - lo) / 2))
                 .collect();
-            if mids.is_empty() {
+            if mids.iter().all(Option::is_none) {
                 return Ok(searches.into_iter().map(|(lo, _)| lo).collect());
             }
-            let timestamps = self.timestamps_at(mids.iter().copied())?;
-            for (b, (lo, hi)) in bounds.iter().zip(searches.iter_mut()) {
-                if lo >= hi {
-                    continue;
-                }
-                let mid = *lo + (*hi - *lo) / 2;
+            let timestamps = self.timestamps_at(
+                bounds
+                    .iter()
+                    .zip(&mids)
+                    .filter_map(|(b, mid)| mid.map(|m| (b.partition, m))),
+            )?;
+            for ((b, mid), (lo, hi)) in bounds.iter().zip(&mids).zip(searches.iter_mut()) {
+                let Some(mid) = *mid else { continue };
                 match timestamps.get(&b.partition) {
                     Some(&ts) if ts < t => *lo = mid + 1,
                     _ => *hi = mid,
