@@ -270,24 +270,19 @@ async fn oversized_and_broken_bodies_are_refused() {
 
     // A request no mutation turns into a run: its date is always out of range or malformed.
     let valid = br#"{"plan": "predict", "date": "2026-99-01", "silver": "s", "gold": "g"}"#;
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = pvflow_testkit::SeededRandom::new(0x2545_F491_4F6C_DD1D);
     for round in 0..300 {
         let mut body = valid.to_vec();
-        let at = next() as usize % body.len();
+        let at = rng.below(body.len());
         match round % 5 {
             0 => body.truncate(at),
-            1 => body[at] ^= 1 << (next() % 8),
-            2 => body
-                .splice(at..at, (0..next() % 32).map(|_| next() as u8))
-                .for_each(drop),
-            3 => body = (0..next() % 128).map(|_| next() as u8).collect(),
-            _ => body = format!(r#"{{"plan": {}, "date": [1, 2]}}"#, next() % 1000).into_bytes(),
+            1 => body[at] ^= 1 << rng.below(8),
+            2 => {
+                let inserted: Vec<u8> = (0..rng.below(32)).map(|_| rng.byte()).collect();
+                body.splice(at..at, inserted);
+            }
+            3 => body = (0..rng.below(128)).map(|_| rng.byte()).collect(),
+            _ => body = format!(r#"{{"plan": {}, "date": [1, 2]}}"#, rng.below(1000)).into_bytes(),
         }
         let answer = post(body.clone()).await;
         let status = answer.status();

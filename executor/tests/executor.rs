@@ -34,10 +34,8 @@ fn a_missing_configuration_file_is_named() {
 #[test]
 fn a_scheduler_that_is_not_there_is_named_with_the_flag_to_wait() {
     let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
+        pvflow_testkit::free_port()
             .expect("a free port")
-            .port()
             .to_string()
     };
     let scheduler = free_port();

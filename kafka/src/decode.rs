@@ -492,20 +492,9 @@ mod tests {
     /// quarantined with a reason.
     #[test]
     fn mutated_messages_are_read_or_quarantined_never_a_panic() {
-        struct Rng(u64);
-        impl Rng {
-            fn next(&mut self) -> u64 {
-                // xorshift64*
-                self.0 ^= self.0 >> 12;
-                self.0 ^= self.0 << 25;
-                self.0 ^= self.0 >> 27;
-                self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-            }
-            fn below(&mut self, n: usize) -> usize {
-                (self.next() % n.max(1) as u64) as usize
-            }
-        }
-        fn mutate(rng: &mut Rng, valid: &[u8], other: &[u8]) -> Vec<u8> {
+        use pvflow_testkit::SeededRandom;
+
+        fn mutate(rng: &mut SeededRandom, valid: &[u8], other: &[u8]) -> Vec<u8> {
             let mut m = valid.to_vec();
             match rng.below(6) {
                 0 => m.truncate(rng.below(m.len())),
@@ -515,13 +504,13 @@ mod tests {
                         m[i] ^= 1 << rng.below(8);
                     }
                 }
-                2 => m.extend((0..=rng.below(16)).map(|_| rng.next() as u8)),
+                2 => m.extend((0..=rng.below(16)).map(|_| rng.byte())),
                 3 => {
                     let cut = rng.below(m.len());
                     m.truncate(cut);
                     m.extend_from_slice(&other[rng.below(other.len())..]);
                 }
-                4 => m = (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+                4 => m = (0..rng.below(64)).map(|_| rng.byte()).collect(),
                 _ => {
                     let i = rng.below(m.len());
                     m[i] = [0x00, 0x7f, 0x80, 0xff][rng.below(4)];
@@ -535,7 +524,7 @@ mod tests {
             ValueFormat::Avro(AvroFraming::Confluent { schema_id: 7 }),
             ValueFormat::Json,
         ];
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = SeededRandom::new(0x9E37_79B9_7F4A_7C15);
         let (mut read, mut quarantined) = (0, 0);
         for format in formats {
             let decoder = ChunkDecoder::new(format).expect("decoder");

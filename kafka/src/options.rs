@@ -323,13 +323,7 @@ mod tests {
     /// characters): parsing never panics, and every refusal names what it refuses.
     #[test]
     fn generated_locations_and_options_are_parsed_or_refused_by_name() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = pvflow_testkit::SeededRandom::new(0x9E37_79B9_7F4A_7C15);
         let values = [
             "",
             "0",
@@ -376,11 +370,11 @@ mod tests {
             .map(String::from),
         );
         for _ in 0..2000 {
-            let location = locations[next() as usize % locations.len()];
-            let options: HashMap<String, String> = (0..next() % 4)
+            let location = locations[rng.below(locations.len())];
+            let options: HashMap<String, String> = (0..rng.below(4))
                 .map(|_| {
-                    let key = keys[next() as usize % keys.len()].clone();
-                    (key, values[next() as usize % values.len()].to_string())
+                    let key = keys[rng.below(keys.len())].clone();
+                    (key, values[rng.below(values.len())].to_string())
                 })
                 .collect();
             match KafkaTableConfig::from_ddl(location, &options) {

@@ -5,7 +5,7 @@ use crate::{NoProgress, Plan, Readings, RunManifest, RunParams, RunState, new_ru
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Float32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use pvflow_dataset::{DeltaLog, layout, open_root};
 use pvflow_session::PvflowConfig;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,30 @@ fn config() -> PvflowConfig {
     config
 }
 
+/// `plan` run to its end in a session of this process, never stopped.
+async fn run_in_process(plan: Plan, params: &RunParams) -> RunManifest {
+    let run_id = new_run_id(plan, params.date);
+    run(
+        &session(),
+        run_id,
+        plan,
+        params,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await
+}
+
+/// `sql` (a plan's, or an EXPLAIN of one) planned in `ctx` with `plan`'s parameters for the day
+/// bound.
+async fn bound(ctx: &SessionContext, sql: &str, params: &RunParams) -> DataFrame {
+    ctx.sql(sql)
+        .await
+        .expect("plans")
+        .with_param_values(params.bind("test"))
+        .expect("binds")
+}
+
 struct Plant {
     dir: tempfile::TempDir,
     readings: PathBuf,
@@ -121,17 +145,7 @@ impl Plant {
     }
 
     async fn run(&self, plan: Plan, date: NaiveDate) -> RunManifest {
-        let run_id = new_run_id(plan, date);
-        let params = self.params(plan, date);
-        run(
-            &session(),
-            run_id,
-            plan,
-            &params,
-            &NoProgress,
-            std::future::pending(),
-        )
-        .await
+        run_in_process(plan, &self.params(plan, date)).await
     }
 
     fn dataset_root(&self, dataset: &str) -> crate::DatasetRoot {
@@ -257,12 +271,8 @@ async fn ingest_spills_windows_that_do_not_fit_its_memory_pool() {
         )
         .await
         .expect("readings");
-        let plan = ctx
-            .sql(Plan::Ingest.sql())
+        let plan = bound(&ctx, Plan::Ingest.sql(), &plant.params(Plan::Ingest, day()))
             .await
-            .expect("plans")
-            .with_param_values(plant.params(Plan::Ingest, day()).bind("spill"))
-            .expect("binds")
             .create_physical_plan()
             .await
             .expect("physical plan");
@@ -371,16 +381,7 @@ async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
         &root("gold"),
     )
     .expect("params");
-    let run_id = new_run_id(Plan::Ingest, day());
-    let ingest = run(
-        &session(),
-        run_id,
-        Plan::Ingest,
-        &params,
-        &NoProgress,
-        std::future::pending(),
-    )
-    .await;
+    let ingest = run_in_process(Plan::Ingest, &params).await;
     assert_eq!(ingest.state, RunState::Succeeded, "{}", ingest.to_json());
     let counts = &ingest.counts;
     assert_eq!(
@@ -439,15 +440,7 @@ async fn ingest_from_kafka_windows_late_readings_and_counts_them() {
             readings: 5
         }
     );
-    let again = run(
-        &session(),
-        new_run_id(Plan::Ingest, day()),
-        Plan::Ingest,
-        &params,
-        &NoProgress,
-        std::future::pending(),
-    )
-    .await;
+    let again = run_in_process(Plan::Ingest, &params).await;
     assert_eq!(again.counts.readings_windowed, Some(of_the_day + 5));
     assert_eq!(
         crate::day_freshness(&ctx, &params).await.expect("fresh"),
@@ -552,12 +545,8 @@ async fn predict_images_and_classifies_each_window_once() {
         .await
         .expect("silver");
     let explain = format!("EXPLAIN {}", crate::Plan::Predict.sql());
-    let plan = ctx
-        .sql(&explain)
+    let plan = bound(&ctx, &explain, &plant.params(Plan::Predict, day()))
         .await
-        .expect("plans")
-        .with_param_values(plant.params(Plan::Predict, day()).bind("explain"))
-        .expect("binds")
         .to_string()
         .await
         .expect("explains");

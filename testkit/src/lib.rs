@@ -7,18 +7,20 @@
 //! and `pvflow-executor` processes from the workspace's build. [`S3Server`] runs `s3s-fs`, an
 //! S3 API over a temporary directory (`scripts/s3s-fs.sh` installs it). [`RunApi`] runs
 //! `pvflow serve`. Each server is a [`ServerProcess`]: killed and reaped when dropped, its output
-//! kept in a log the test can print.
+//! kept in a log the test can print. [`SeededRandom`] generates reproducible hostile input.
 
 mod api;
 mod cluster;
 mod http;
 mod process;
+mod random;
 mod s3;
 mod tansu;
 
 pub use api::RunApi;
 pub use cluster::PvflowCluster;
 pub use process::ServerProcess;
+pub use random::SeededRandom;
 pub use s3::S3Server;
 pub use tansu::TansuBroker;
 
