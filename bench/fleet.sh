@@ -39,18 +39,8 @@ export PVFLOW_MEMORY_SPILL_DIR="$WORK/spill"
 rm -rf "$WORK"
 mkdir -p "$WORK/logs" "$WORK/spill"
 
-# step NAME COMMAND...: COMMAND under bench/measure.py, its output in WORK/logs/NAME.*.
-step() {
-    local name=$1
-    shift
-    echo "== $name" >&2
-    if ! python3 bench/measure.py "$WORK/logs/$name.measure.json" "$@" \
-            > "$WORK/logs/$name.out" 2> "$WORK/logs/$name.err"; then
-        tail -n 20 "$WORK/logs/$name.err" >&2
-        echo "error: $name failed (logs in $WORK/logs)" >&2
-        exit 1
-    fi
-}
+LOGS="$WORK/logs"
+. bench/step.sh
 
 step simulate "$PVFLOW_BIN" simulate --output-parquet "$WORK/readings.parquet" \
     --devices "$DEVICES" --start "$DATE" --days 1 --seed "$SEED"

@@ -39,19 +39,8 @@ export ORT_DYLIB_PATH
 export PVFLOW_MODEL_PATH=models/pv_fault_lean.onnx
 export PVFLOW_MODEL_NORMALIZATION=models/normalization.json
 
-# step NAME COMMAND...: runs COMMAND under bench/measure.py; its stdout goes to LOGS/NAME.out,
-# stderr to LOGS/NAME.err, wall/CPU/RSS to LOGS/NAME.measure.json.
-step() {
-    local name=$1
-    shift
-    echo "  $name" >&2
-    if ! python3 bench/measure.py "$LOGS/$name.measure.json" "$@" \
-            > "$LOGS/$name.out" 2> "$LOGS/$name.err"; then
-        tail -n 20 "$LOGS/$name.err" >&2
-        echo "error: $name failed (output in $LOGS/$name.out and $LOGS/$name.err)" >&2
-        exit 1
-    fi
-}
+# step NAME COMMAND... (LOGS is set per device count below)
+. bench/step.sh
 
 # compare SYSTEM: SYSTEM's gold against the baseline's (same windows, same fault codes,
 # probabilities within 1e-4); a mismatch stops the benchmark.
