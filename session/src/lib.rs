@@ -127,9 +127,13 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
     let builder = SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_information_schema(true))
         .with_default_features();
-    let functions = Functions::new(config)?;
-    let state = pvflow_state(builder, &functions, &config.storage, &config.memory)
-        .map_err(SessionError::Runtime)?;
+    let state = pvflow_state(
+        builder,
+        &Functions::new(config)?,
+        &config.storage,
+        &config.memory,
+    )
+    .map_err(SessionError::Runtime)?;
     Ok(SessionContext::new_with_state(state).enable_url_table())
 }
 
