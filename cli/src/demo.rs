@@ -328,11 +328,12 @@ fn print_summary(
         "ingest",
         ingest.seconds,
         format!(
-            "{} messages read: {} readings in {} windows, {} quarantined",
+            "{} messages read: {} readings in {} windows, {} quarantined, {} outside the day's range",
             n(read.messages_read),
             n(read.readings_windowed),
             n(read.windows),
             n(read.messages_quarantined),
+            n(read.messages_out_of_range),
         ),
     );
     stage(
