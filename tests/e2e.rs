@@ -38,8 +38,16 @@ fn pvflow(bins: &std::path::Path) -> Command {
     command
 }
 
+/// What every pvflow command of this process wrote to stderr (its logs and warnings), for the
+/// scan for secrets.
+static STDERR: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 fn stdout(command: &mut Command) -> String {
     let output = command.output().expect("pvflow runs");
+    STDERR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push_str(&String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
         "pvflow failed ({}):\n{}",
@@ -267,8 +275,20 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         format!("{}/silver", root("cluster")),
     ));
     env.push(("PVFLOW_STORAGE_GOLD", format!("{}/gold", root("cluster"))));
+    // Servers reach only their storage: the other runs' locations are granted as an operator
+    // would.
+    env.push((
+        "PVFLOW_STORAGE_ROOTS",
+        format!(r#"["{}", "{}"]"#, dir.path().display(), s3.url("data")),
+    ));
     // The API and the scheduler's Flight SQL take the same token, and pvflow runs sends it.
     env.push(("PVFLOW_API_TOKEN", API_TOKEN.into()));
+    // A Kafka credential every node adds to its own brokers' clients (the broker needs none).
+    env.push(("PVFLOW_KAFKA_BROKERS", brokers.clone()));
+    env.push((
+        "PVFLOW_KAFKA_CLIENT",
+        format!(r#"{{"sasl.password"="{KAFKA_SECRET}"}}"#),
+    ));
     env.push(("PVFLOW_SCHEDULER_FLIGHT_SQL", "true".into()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cluster = PvflowCluster::start(&bins, 2, 2, &env_refs).expect("pvflow cluster");
@@ -455,9 +475,45 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         rerun_replaces_the_day(&bins, &env, &brokers, &url, data, &files);
         assert_eq!(gold, day_content(&bins, &env, &gold_sql(data)), "{data}");
     }
+
+    // No token, credential or secret in any log line or error of pvflow's processes, nor in
+    // any file they wrote (manifests, Delta log entries, Parquet).
+    let aws_secret = env
+        .iter()
+        .find(|(key, _)| *key == "AWS_SECRET_ACCESS_KEY")
+        .map(|(_, value)| value.clone())
+        .expect("the S3 server's secret");
+    let mut written: Vec<(String, String)> = vec![
+        ("the cluster's logs".into(), cluster.logs()),
+        ("the API's log".into(), api.log()),
+        (
+            "pvflow commands' stderr".into(),
+            STDERR
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        ),
+    ];
+    for file in files_under(dir.path())
+        .into_iter()
+        .chain(files_under(&s3.bucket_dir()))
+    {
+        let bytes = std::fs::read(&file).expect("readable");
+        written.push((
+            file.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    assert!(written.len() > 20, "{} files and logs", written.len());
+    for (what, text) in &written {
+        for secret in [API_TOKEN, KAFKA_SECRET, aws_secret.as_str()] {
+            assert!(!text.contains(secret), "{what} holds a secret:\n{text}");
+        }
+    }
 }
 
 const API_TOKEN: &str = "e2e-api-token";
+const KAFKA_SECRET: &str = "e2e-kafka-secret";
 
 /// An analyst's SQL client on the scheduler's Flight SQL: logs in with the API token and
 /// queries the configured gold with pvflow's functions at hand; a wrong token is refused.
@@ -487,6 +543,26 @@ fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster) {
             .handshake("analyst", API_TOKEN)
             .await
             .expect("logged in");
+        // As an attacker with the token would: files and buckets that are not the datasets'
+        // stay out of reach, read or write.
+        let secret = std::env::temp_dir().join(format!("pvflow-e2e-{}.csv", std::process::id()));
+        for sql in [
+            "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+            "CREATE EXTERNAL TABLE t STORED AS CSV \
+             LOCATION '/var/run/secrets/kubernetes.io/serviceaccount/token'"
+                .to_string(),
+            "CREATE EXTERNAL TABLE b STORED AS PARQUET LOCATION 's3://another-bucket/'".to_string(),
+            format!("COPY (SELECT 1 AS x) TO '{}' STORED AS CSV", secret.display()),
+        ] {
+            let error = client.execute(sql.clone(), None).await.expect_err(&sql);
+            // Ballista's Flight SQL refuses COPY outright; pvflow's planner would too.
+            let error = error.to_string();
+            assert!(
+                error.contains("outside the locations") || error.contains("does not support COPY"),
+                "{sql}: {error}"
+            );
+        }
+        assert!(!secret.exists());
         let mut query = async |sql: String| {
             let info = client.execute(sql.clone(), None).await.expect(&sql);
             let mut batches = Vec::new();
@@ -659,11 +735,13 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
             .args(["--seed", "9"]),
     );
     let env: [(&str, String); 0] = [];
-    let mut cluster = PvflowCluster::start(&bins, 2, 1, &[]).expect("pvflow cluster");
-    let url = cluster.url();
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path();
     let root = data.to_str().expect("utf-8 path");
+    let storage = format!(r#"["{root}"]"#);
+    let mut cluster = PvflowCluster::start(&bins, 2, 1, &[("PVFLOW_STORAGE_ROOTS", &storage)])
+        .expect("pvflow cluster");
+    let url = cluster.url();
     let first = run_plan(&bins, &env, "ingest", &brokers, root, Via::Cluster(&url));
     assert_eq!(first["state"], "succeeded", "{first}");
     let silver_sql = format!(

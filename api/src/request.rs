@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use pvflow_kafka::KafkaTableConfig;
 use pvflow_runner::{ParamError, Plan, Readings, RunParams};
-use pvflow_session::PvflowConfig;
+use pvflow_session::{Locations, PvflowConfig};
 use serde::{Deserialize, Serialize};
 
 /// A request for a run, as `POST /runs` takes it and `pvflow run` builds it from its flags.
@@ -81,7 +81,7 @@ impl RunRequest {
                     .clone()
                     .unwrap_or_else(|| config.kafka.topic.clone());
                 let mut kafka = KafkaTableConfig::new(brokers, topic);
-                kafka.client = config.kafka.client.clone();
+                kafka.client = config.kafka.client_for(&kafka.brokers);
                 kafka.lateness_ms = config.kafka.lateness_ms;
                 Readings::Kafka(kafka)
             }
@@ -94,6 +94,27 @@ impl RunRequest {
             self.gold.as_deref().unwrap_or(&config.storage.gold),
         )?;
         Ok(ValidRequest { plan, date, params })
+    }
+}
+
+impl RunRequest {
+    /// Refuses a location outside `locations`, a server's: a request reaches the datasets and
+    /// what an operator configured for them, not wherever its body says. The error names the
+    /// first parameter outside.
+    pub fn check_locations(&self, locations: &Locations) -> Result<(), ParamError> {
+        let given = [
+            ("silver", &self.silver),
+            ("gold", &self.gold),
+            ("readings_parquet", &self.readings_parquet),
+        ];
+        for (name, location) in given {
+            if let Some(location) = location {
+                locations
+                    .check(location)
+                    .map_err(|e| invalid(name, e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -145,5 +166,34 @@ mod tests {
         let json = r#"{"plan": "ingest", "date": "2026-06-01", "dates": "x"}"#;
         let error = serde_json::from_str::<RunRequest>(json).expect_err("unknown field");
         assert!(error.to_string().contains("dates"), "{error}");
+    }
+
+    #[test]
+    fn locations_outside_the_servers_are_named() {
+        let mut config = PvflowConfig::default();
+        config.storage.roots = vec!["/srv/exports".into()];
+        let locations = Locations::of(&config.storage).expect("valid");
+        let ok = RunRequest {
+            silver: Some("data/silver".into()),
+            readings_parquet: Some("/srv/exports/day.parquet".into()),
+            ..request("ingest", "2026-06-01")
+        };
+        assert_eq!(ok.check_locations(&locations), Ok(()));
+        let cases = [
+            ("silver", "/tmp/elsewhere"),
+            ("gold", "s3://another-bucket/gold/"),
+            ("readings_parquet", "/etc/passwd"),
+        ];
+        for (name, location) in cases {
+            let mut r = request("ingest", "2026-06-01");
+            match name {
+                "silver" => r.silver = Some(location.into()),
+                "gold" => r.gold = Some(location.into()),
+                _ => r.readings_parquet = Some(location.into()),
+            }
+            let e = r.check_locations(&locations).expect_err(location);
+            assert_eq!(e.name, name);
+            assert!(e.why.contains("outside the locations"), "{}", e.why);
+        }
     }
 }

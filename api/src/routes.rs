@@ -25,7 +25,7 @@ pub fn router(service: Arc<RunService>) -> Router {
         .route("/runs", get(list).post(submit))
         .route("/runs/{id}", get(status).delete(cancel))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
-    if service.token().is_some() {
+    if service.requires_token() {
         runs = runs.route_layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             require_token,

@@ -10,7 +10,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
 use pvflow_runner::{DatasetRoot, ParamError, Plan, Progress, RunManifest, RunState};
-use pvflow_session::PvflowConfig;
+use pvflow_session::{LocationError, Locations, PvflowConfig};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +64,8 @@ struct Registry {
 
 pub struct RunService {
     config: PvflowConfig,
+    /// Where requests may read and write.
+    locations: Locations,
     sessions: Arc<dyn SessionSource>,
     registry: Mutex<Registry>,
     metrics: RunMetrics,
@@ -74,24 +76,28 @@ pub struct RunService {
 
 impl RunService {
     /// Runs take their defaults (brokers, topic, silver, gold, Kafka credentials) from
-    /// `config`, and their sessions from `sessions`.
-    pub fn new(config: PvflowConfig, sessions: Arc<dyn SessionSource>) -> Arc<RunService> {
-        Arc::new(RunService {
+    /// `config`, and their sessions from `sessions`; requests reach `config`'s [`Locations`].
+    pub fn new(
+        config: PvflowConfig,
+        sessions: Arc<dyn SessionSource>,
+    ) -> Result<Arc<RunService>, LocationError> {
+        Ok(Arc::new(RunService {
+            locations: Locations::of(&config.storage)?,
             config,
             sessions,
             registry: Mutex::new(Registry::default()),
             metrics: RunMetrics::new(),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
-        })
+        }))
     }
 
-    /// The token run requests must carry, if one is configured (`[api] token`).
-    pub fn token(&self) -> Option<&str> {
-        self.config.api.required_token()
+    /// Whether run requests must carry a token (`[api] token` or `tokens`).
+    pub fn requires_token(&self) -> bool {
+        self.config.api.requires_token()
     }
 
-    /// Whether `presented` is the configured token.
+    /// Whether `presented` is one of the configured tokens.
     pub fn accepts_token(&self, presented: &str) -> bool {
         self.config.api.accepts(presented)
     }
@@ -106,6 +112,7 @@ impl RunService {
         if self.stopping.is_cancelled() {
             return Err(SubmitError::ShuttingDown);
         }
+        request.check_locations(&self.locations)?;
         let valid = request.validate(&self.config)?;
         let run_id = pvflow_runner::new_run_id(valid.plan, valid.date);
         let status = RunStatus {

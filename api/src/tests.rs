@@ -15,7 +15,7 @@ impl SessionSource for Embedded {
     fn session(&self) -> BoxFuture<'static, Result<SessionContext, DataFusionError>> {
         let config = self.0.clone();
         Box::pin(async move {
-            pvflow_session::session_context(&config)
+            pvflow_session::server_session_context(&config)
                 .map_err(|e| DataFusionError::External(Box::new(e)))
         })
     }
@@ -43,7 +43,8 @@ async fn start(config: PvflowConfig) -> Api {
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
-    let service = RunService::new(config.clone(), Arc::new(Embedded(config)));
+    let service =
+        RunService::new(config.clone(), Arc::new(Embedded(config))).expect("valid locations");
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let served = tokio::spawn(crate::serve(listener, Arc::clone(&service), async {
         let _ = stopped.await;
@@ -111,6 +112,36 @@ async fn refuses_an_invalid_parameter_by_name() {
             .expect_err("no brokers"),
     );
     assert_eq!(brokers.parameter.as_deref(), Some("brokers"));
+    // As an attacker would: locations outside the configured roots are refused by name, and
+    // nothing is created there.
+    let elsewhere = dir.path().join("elsewhere");
+    let outside = [
+        RunRequest {
+            silver: Some(elsewhere.to_string_lossy().into_owned()),
+            ..request("predict", "2026-06-01")
+        },
+        RunRequest {
+            gold: Some("s3://someone-elses-bucket/gold/".into()),
+            ..request("predict", "2026-06-01")
+        },
+        RunRequest {
+            readings_parquet: Some("/etc/passwd".into()),
+            ..request("ingest", "2026-06-01")
+        },
+    ];
+    for (r, name) in outside
+        .into_iter()
+        .zip(["silver", "gold", "readings_parquet"])
+    {
+        let refusal = refused(api.client.submit(&r).await.expect_err(name));
+        assert_eq!(refusal.parameter.as_deref(), Some(name));
+        assert!(
+            refusal.error.contains("outside the locations"),
+            "{}",
+            refusal.error
+        );
+    }
+    assert!(!elsewhere.exists());
     assert!(api.client.list().await.expect("list").is_empty());
     api.stop().await;
 }
@@ -222,6 +253,8 @@ async fn with_a_token_runs_need_it_and_probes_do_not() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut with_token = config(&dir);
     with_token.api.token = Some("pvflow-test-token".into());
+    // Mid-rotation: the previous token still works.
+    with_token.api.tokens = vec!["pvflow-old-token".into()];
     let api = start(with_token).await;
     let base = api.client.clone();
     for client in [base.clone(), base.clone().with_token(Some("wrong".into()))] {
@@ -234,8 +267,10 @@ async fn with_a_token_runs_need_it_and_probes_do_not() {
             other => panic!("a submission without the token: {other:?}"),
         }
     }
-    let allowed = base.with_token(Some("pvflow-test-token".into()));
-    assert!(allowed.list().await.expect("listed").is_empty());
+    for token in ["pvflow-test-token", "pvflow-old-token"] {
+        let allowed = base.clone().with_token(Some(token.into()));
+        assert!(allowed.list().await.expect("listed").is_empty());
+    }
     // Probes and scrapes carry no token.
     let address = api.client_base();
     for path in ["/healthz", "/metrics"] {

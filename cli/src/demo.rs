@@ -69,7 +69,12 @@ pub struct DemoArgs {
 
 pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     let date = args.date;
-    let config = with_shipped_model(config.clone())?;
+    let mut config = with_shipped_model(config.clone())?;
+    // The output directory holds the demo's datasets and its ground truth: all its sessions
+    // reach, as a cluster's are confined to its storage.
+    config.storage.silver = dir_string(&args.output.join("silver"))?;
+    config.storage.gold = dir_string(&args.output.join("gold"))?;
+    config.storage.roots = vec![dir_string(&args.output)?];
     // The model and ONNX Runtime load here: a missing one fails before any work.
     let (ctx, engine) = match (&args.scheduler, args.in_process) {
         (Some(url), _) => (
@@ -138,8 +143,8 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         locations: Locations {
             brokers: Some(brokers),
             topic: Some(TOPIC.into()),
-            silver: Some(dir_string(&args.output.join("silver"))?),
-            gold: Some(dir_string(&args.output.join("gold"))?),
+            silver: Some(config.storage.silver.clone()),
+            gold: Some(config.storage.gold.clone()),
             readings_parquet: None,
         },
     };

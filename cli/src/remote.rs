@@ -33,7 +33,7 @@ pub async fn connect(pvflow: &PvflowConfig, url: &str) -> Result<SessionContext,
         .options_mut()
         .set(BALLISTA_CLIENT_PULL, "true")
         .map_err(Failure::query)?;
-    let state = parts.session_state(config).map_err(Failure::query)?;
+    let state = parts.client_state(config).map_err(Failure::query)?;
     let ctx = SessionContext::remote_with_state(url, state)
         .await
         .with_context(|| format!("--scheduler {url} is not a scheduler URL (df://HOST:PORT)"))

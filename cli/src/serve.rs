@@ -72,7 +72,7 @@ impl SessionSource for RunSessions {
                 Some(url) => remote::connect(&config, &url)
                     .await
                     .map_err(|f| DataFusionError::External(f.error.into())),
-                None => pvflow_session::session_context(&config)
+                None => pvflow_session::server_session_context(&config)
                     .map_err(|e| DataFusionError::External(Box::new(e))),
             }
         })
@@ -88,7 +88,7 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
     if let Some(url) = &sessions.scheduler {
         remote::connect(config, url).await?;
     } else {
-        pvflow_session::session_context(config).map_err(Failure::usage)?;
+        pvflow_session::server_session_context(config).map_err(Failure::usage)?;
     }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -100,8 +100,8 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
         .map_err(Failure::io)?;
     println!("pvflow API on http://{address}");
     tracing::info!(%address, "pvflow API listening");
-    let service = RunService::new(config.clone(), Arc::new(sessions));
-    if service.token().is_none() && !address.ip().is_loopback() {
+    let service = RunService::new(config.clone(), Arc::new(sessions)).map_err(Failure::usage)?;
+    if !service.requires_token() && !address.ip().is_loopback() {
         tracing::warn!(
             %address,
             "the API has no token (PVFLOW_API_TOKEN): anyone who reaches it can start and cancel runs"

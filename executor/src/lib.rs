@@ -110,12 +110,11 @@ pub fn executor_config(
     ));
     config.override_logical_codec = Some(Arc::clone(&parts.logical_codec));
     config.override_physical_codec = Some(Arc::clone(&parts.physical_codec));
-    // Ballista's own producer, plus S3 buckets opened with this node's AWS settings; spills
-    // stay in the work directory when one is given. Ballista gives each task its memory pool
-    // (--memory-pool-size), so none here.
+    // Ballista's own producer, plus S3 buckets opened with this node's AWS settings, confined
+    // to the node's datasets; spills stay in the work directory when one is given.
     let work_dir = config.work_dir.clone().map(PathBuf::from);
-    config.override_runtime_producer = Some(Arc::new(move |_| {
-        pvflow_session::object_stores::runtime_env(work_dir.clone(), None)
-    }));
+    let tasks = parts.clone();
+    config.override_runtime_producer =
+        Some(Arc::new(move |_| tasks.task_runtime(work_dir.clone())));
     Ok(config)
 }

@@ -28,8 +28,8 @@ pub struct TokenAuthenticator {
 impl TokenAuthenticator {
     /// `None` when no token is configured: the endpoint then takes anyone (Ballista warns).
     pub fn new(api: &ApiConfig) -> Option<TokenAuthenticator> {
-        api.required_token()
-            .map(|_| TokenAuthenticator { api: api.clone() })
+        api.requires_token()
+            .then(|| TokenAuthenticator { api: api.clone() })
     }
 }
 
@@ -73,6 +73,7 @@ mod tests {
     async fn the_password_must_be_the_api_token() {
         let api = ApiConfig {
             token: Some("flight-token".into()),
+            ..ApiConfig::default()
         };
         let auth = TokenAuthenticator::new(&api).expect("a token is set");
         let identity = auth

@@ -17,6 +17,7 @@
 //! and are logged by Ballista's REST API. The node decoding a Kafka payload adds the secrets of
 //! its own `[kafka] client` configuration.
 
+use crate::config::KafkaConfig;
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
@@ -31,7 +32,6 @@ use pvflow_dataset::{LogTable, StagedParquetWriteExec, StagedTarget, StagedWrite
 use pvflow_kafka::{KafkaScanExec, KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange, is_secret};
 use pvflow_udfs::{Normalization, PvScalogram};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// First byte of a payload: written by Ballista's codec.
@@ -103,27 +103,25 @@ fn without_secrets(config: &KafkaTableConfig) -> KafkaTableConfig {
 /// The codecs' per-node state: what the decoding node adds to what the plan carries.
 #[derive(Debug, Clone, Default)]
 pub struct NodeSecrets {
-    /// librdkafka secret settings of this node (`[kafka] client`), added to decoded Kafka
-    /// configurations.
-    kafka: BTreeMap<String, String>,
+    /// This node's `[kafka]` settings: the secrets of its `client` are added to decoded Kafka
+    /// configurations of its own brokers, and of no others.
+    kafka: KafkaConfig,
 }
 
 impl NodeSecrets {
-    /// The secret entries of a node's `[kafka] client` settings.
-    pub fn new(kafka_client: &BTreeMap<String, String>) -> Self {
+    pub fn new(kafka: &KafkaConfig) -> Self {
         NodeSecrets {
-            kafka: kafka_client
-                .iter()
-                .filter(|(k, _)| is_secret(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            kafka: kafka.clone(),
         }
     }
 
     fn restore(&self, mut config: KafkaTableConfig) -> KafkaTableConfig {
-        config
-            .client
-            .extend(self.kafka.iter().map(|(k, v)| (k.clone(), v.clone())));
+        config.client.extend(
+            self.kafka
+                .client_for(&config.brokers)
+                .into_iter()
+                .filter(|(k, _)| is_secret(k)),
+        );
         config
     }
 }
@@ -394,6 +392,7 @@ impl PhysicalExtensionCodec for PvflowPhysicalCodec {
 mod tests {
     use super::*;
     use datafusion::prelude::SessionContext;
+    use std::collections::BTreeMap;
 
     #[test]
     fn kafka_tables_travel_pinned_and_without_secrets() {
@@ -406,28 +405,31 @@ mod tests {
             start: 10,
             end: 20,
         }];
-        let node_secret = BTreeMap::from([("sasl.password".to_string(), "node secret".into())]);
-        let codec = PvflowLogicalCodec::new(NodeSecrets::new(&node_secret));
-        let table = KafkaTable::pinned(config, slices.clone());
+        let node = KafkaConfig {
+            brokers: Some("broker:9092".into()),
+            client: BTreeMap::from([("sasl.password".to_string(), "node secret".into())]),
+            ..KafkaConfig::default()
+        };
+        let codec = PvflowLogicalCodec::new(NodeSecrets::new(&node));
         let reference = TableReference::bare("readings");
-        let mut buf = Vec::new();
-        codec
-            .try_encode_table_provider(&reference, Arc::new(table.clone()), &mut buf)
-            .expect("encoded");
-        assert!(!String::from_utf8_lossy(&buf).contains("client secret"));
-        let ctx = SessionContext::new();
-        let decoded = codec
-            .try_decode_table_provider(&buf, &reference, table.schema(), &ctx.task_ctx())
-            .expect("decoded");
-        let decoded = decoded.downcast_ref::<KafkaTable>().expect("a Kafka table");
-        assert_eq!(decoded.pinned_slices(), Some(slices.as_slice()));
-        assert_eq!(
-            decoded
-                .config()
-                .client
-                .get("sasl.password")
-                .map(String::as_str),
-            Some("node secret")
-        );
+        let travel = |config: KafkaTableConfig| {
+            let table = KafkaTable::pinned(config, slices.clone());
+            let mut buf = Vec::new();
+            codec
+                .try_encode_table_provider(&reference, Arc::new(table.clone()), &mut buf)
+                .expect("encoded");
+            assert!(!String::from_utf8_lossy(&buf).contains("client secret"));
+            let ctx = SessionContext::new();
+            let decoded = codec
+                .try_decode_table_provider(&buf, &reference, table.schema(), &ctx.task_ctx())
+                .expect("decoded");
+            let decoded = decoded.downcast_ref::<KafkaTable>().expect("a Kafka table");
+            assert_eq!(decoded.pinned_slices(), Some(slices.as_slice()));
+            decoded.config().client.get("sasl.password").cloned()
+        };
+        assert_eq!(travel(config.clone()).as_deref(), Some("node secret"));
+        // A plan naming other brokers (an analyst's table) never gets the node's credentials.
+        config.brokers = "attacker:9092".into();
+        assert_eq!(travel(config), None);
     }
 }

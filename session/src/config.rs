@@ -43,38 +43,54 @@ pub struct ClusterConfig {
     pub partitions: Option<usize>,
 }
 
-/// `[api]`: the run API (`pvflow serve`) and its clients (`pvflow runs`).
+/// `[api]`: the run API (`pvflow serve`) and its clients (`pvflow runs`), and Flight SQL's
+/// password.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// The bearer token the API requires of every run request, and its clients send
-    /// (`PVFLOW_API_TOKEN`). Unset: the API takes requests from anyone who reaches it.
+    /// (`PVFLOW_API_TOKEN`). Unset, with no `tokens` either: the API takes requests from anyone
+    /// who reaches it.
     pub token: Option<String>,
+    /// Further tokens the servers accept (`PVFLOW_API_TOKENS='["old", "new"]'`), so that a token
+    /// is rotated without downtime: add the new one here, move clients to it, then remove the old.
+    pub tokens: Vec<String>,
 }
 
 impl ApiConfig {
-    /// The token requests must carry, if one is set (an empty one is none).
-    pub fn required_token(&self) -> Option<&str> {
-        self.token.as_deref().filter(|t| !t.is_empty())
+    /// Whether requests must carry a token: one is configured (an empty one is none).
+    pub fn requires_token(&self) -> bool {
+        self.accepted().next().is_some()
     }
 
-    /// Whether `presented` is the configured token (false when none is set). Compared in time
-    /// independent of where the two differ, so that timing does not reveal how much of a guess
-    /// was right.
+    fn accepted(&self) -> impl Iterator<Item = &str> {
+        self.token
+            .iter()
+            .chain(&self.tokens)
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Whether `presented` is one of the configured tokens (false when none is set). Compared
+    /// in time independent of where they differ, so that timing does not reveal how much of a
+    /// guess was right.
     pub fn accepts(&self, presented: &str) -> bool {
-        let Some(token) = self.required_token() else {
-            return false;
+        let equal = |token: &str| {
+            let (a, b) = (presented.as_bytes(), token.as_bytes());
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
         };
-        let (a, b) = (presented.as_bytes(), token.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+        // Every token compared, so that timing does not reveal which one matched either.
+        self.accepted()
+            .fold(false, |found, token| equal(token) | found)
     }
 }
 
-// The token never reaches a log through a `{:?}`.
+// No token reaches a log through a `{:?}`.
 impl std::fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiConfig")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tokens", &format!("<{} redacted>", self.tokens.len()))
             .finish()
     }
 }
@@ -87,6 +103,11 @@ pub struct StorageConfig {
     pub silver: String,
     /// Gold, the fault diagnoses (`PVFLOW_STORAGE_GOLD`).
     pub gold: String,
+    /// Further directories or URL prefixes (`s3://bucket/exports/`) that the servers (run API,
+    /// Flight SQL, executors) may read and write besides silver and gold, such as readings
+    /// exported as Parquet (`PVFLOW_STORAGE_ROOTS='["/srv/exports"]'`). Servers reach nothing
+    /// else.
+    pub roots: Vec<String>,
 }
 
 impl Default for StorageConfig {
@@ -94,6 +115,7 @@ impl Default for StorageConfig {
         StorageConfig {
             silver: "data/silver".into(),
             gold: "data/gold".into(),
+            roots: Vec::new(),
         }
     }
 }
@@ -113,6 +135,39 @@ pub struct KafkaConfig {
     /// How late a reading may be stored, behind newer ones of its partition, and still be read
     /// with its day (`PVFLOW_KAFKA_LATENESS_MS`; a Kafka table's `lateness.ms`).
     pub lateness_ms: u64,
+}
+
+impl KafkaConfig {
+    /// The librdkafka settings for a client of `brokers`: all of `[kafka] client` when they are
+    /// this node's configured brokers; without its secrets otherwise, so that a plan or request
+    /// naming other brokers never sends them this node's credentials.
+    pub fn client_for(&self, brokers: &str) -> BTreeMap<String, String> {
+        let ours = self
+            .brokers
+            .as_deref()
+            .is_some_and(|configured| same_brokers(configured, brokers));
+        self.client
+            .iter()
+            .filter(|(key, _)| ours || !pvflow_kafka::is_secret(key))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// Whether two bootstrap lists name the same brokers, whatever their order and spacing.
+fn same_brokers(a: &str, b: &str) -> bool {
+    let set = |list: &str| {
+        let mut brokers: Vec<String> = list
+            .split(',')
+            .map(|b| b.trim().to_ascii_lowercase())
+            .filter(|b| !b.is_empty())
+            .collect();
+        brokers.sort();
+        brokers.dedup();
+        brokers
+    };
+    let a = set(a);
+    !a.is_empty() && a == set(b)
 }
 
 impl Default for KafkaConfig {
@@ -205,6 +260,12 @@ mod tests {
             assert!(c.api.accepts("s3cret-token"));
             assert!(!c.api.accepts("s3cret-tokeN") && !c.api.accepts(""));
             assert!(!ApiConfig::default().accepts(""));
+            // Rotation: the old token and the new one both work until the old one is removed.
+            jail.set_env("PVFLOW_API_TOKENS", r#"["n3xt-token", ""]"#);
+            let c = PvflowConfig::load(None).expect("loads");
+            assert!(c.api.accepts("s3cret-token") && c.api.accepts("n3xt-token"));
+            assert!(!c.api.accepts("") && !c.api.accepts("n3xt-tokeN"));
+            assert!(!format!("{c:?}").contains("n3xt-token"));
             let shown = format!("{c:?}");
             assert!(!shown.contains("s3cret-token"), "{shown}");
             assert!(shown.contains("<redacted>"), "{shown}");
@@ -262,5 +323,33 @@ mod tests {
             assert!(e.contains("normalisation"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn kafka_credentials_go_only_to_the_configured_brokers() {
+        let kafka = KafkaConfig {
+            brokers: Some("kafka-0:9093, kafka-1:9093".into()),
+            client: BTreeMap::from([
+                ("security.protocol".into(), "SASL_SSL".into()),
+                ("sasl.password".into(), "hunter2".into()),
+            ]),
+            ..KafkaConfig::default()
+        };
+        let ours = kafka.client_for("kafka-1:9093,kafka-0:9093");
+        assert_eq!(ours["sasl.password"], "hunter2");
+        for theirs in ["attacker:9092", "kafka-0:9093", ""] {
+            let client = kafka.client_for(theirs);
+            assert!(!client.contains_key("sasl.password"), "{theirs}");
+            assert_eq!(client["security.protocol"], "SASL_SSL");
+        }
+        let unset = KafkaConfig {
+            brokers: None,
+            ..kafka
+        };
+        assert!(
+            !unset
+                .client_for("kafka-0:9093")
+                .contains_key("sasl.password")
+        );
     }
 }

@@ -7,12 +7,14 @@
 //!   cluster, so that a plan means the same thing in the CLI, the scheduler and every executor.
 //! - What binaries share: [`flags`] (every flag as an environment variable), [`logging`],
 //!   [`signals`] and [`object_stores`].
+//! - [`Locations`]: what a server's sessions may read and write.
 
 mod codec;
 mod config;
 mod datasets;
 mod distributed;
 pub mod flags;
+mod locations;
 pub mod logging;
 mod memory;
 pub mod object_stores;
@@ -23,8 +25,10 @@ pub use config::{
     StorageConfig,
 };
 pub use distributed::DistributedParts;
+pub use locations::{LocationError, Locations};
 pub use memory::{MemoryConfig, PoolSize};
 
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -41,6 +45,8 @@ pub enum SessionError {
     Model(#[from] ModelError),
     #[error("cannot set up the runtime: {0}")]
     Runtime(datafusion::common::DataFusionError),
+    #[error("invalid [storage] location: {0}")]
+    Locations(#[from] LocationError),
 }
 
 /// The normalisation `pv_scalogram` applies, from `[model] normalization`.
@@ -102,18 +108,27 @@ impl Functions {
 /// The one place a pvflow session is assembled, embedded or on a cluster, so that a plan means
 /// the same thing in the CLI, the scheduler and every executor: `builder`'s state (DataFusion's
 /// defaults or Ballista's) with Kafka tables (`STORED AS KAFKA`), staged Parquet writes (plan
-/// runs' output), pvflow's object stores, `memory`'s pool and spill directory, every pvflow
-/// function, and the datasets of `storage` as tables.
+/// runs' output), pvflow's object stores (reaching only `confined_to` when given: a server's),
+/// `memory`'s pool and spill directory, every pvflow function, and the datasets of `storage`
+/// as tables.
 pub fn pvflow_state(
     builder: SessionStateBuilder,
     functions: &Functions,
     storage: &StorageConfig,
     memory: &MemoryConfig,
+    confined_to: Option<Locations>,
 ) -> datafusion::common::Result<SessionState> {
-    let runtime = object_stores::runtime_env(memory.spill_dir.clone(), memory.pool())?;
+    let planner: Arc<dyn QueryPlanner + Send + Sync> = match &confined_to {
+        None => Arc::new(StagedWriteQueryPlanner),
+        Some(locations) => Arc::new(locations::ConfinedQueryPlanner {
+            inner: Arc::new(StagedWriteQueryPlanner),
+            locations: locations.clone(),
+        }),
+    };
+    let runtime = object_stores::runtime_env(confined_to, memory.spill_dir.clone(), memory.pool())?;
     let mut state = builder
         .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
-        .with_query_planner(Arc::new(StagedWriteQueryPlanner))
+        .with_query_planner(planner)
         .with_runtime_env(runtime)
         .build();
     functions.register(&mut state)?;
@@ -121,9 +136,23 @@ pub fn pvflow_state(
     Ok(state)
 }
 
-/// An embedded session ([`pvflow_state`] on DataFusion's defaults), with `information_schema`
-/// for analysts' `SHOW` commands and files queryable by path (`SELECT * FROM 'x.parquet'`).
+/// An embedded session for a user's own commands ([`pvflow_state`] on DataFusion's defaults),
+/// with `information_schema` for analysts' `SHOW` commands and any file queryable by path
+/// (`SELECT * FROM 'x.parquet'`).
 pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
+    Ok(embedded_context(config, None)?.enable_url_table())
+}
+
+/// An embedded session for a server, whose SQL and parameters come from its clients: as
+/// [`session_context`], but reaching only the configured [`Locations`].
+pub fn server_session_context(config: &PvflowConfig) -> Result<SessionContext, SessionError> {
+    embedded_context(config, Some(Locations::of(&config.storage)?))
+}
+
+fn embedded_context(
+    config: &PvflowConfig,
+    confined_to: Option<Locations>,
+) -> Result<SessionContext, SessionError> {
     let builder = SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_information_schema(true))
         .with_default_features();
@@ -132,9 +161,10 @@ pub fn session_context(config: &PvflowConfig) -> Result<SessionContext, SessionE
         &Functions::new(config)?,
         &config.storage,
         &config.memory,
+        confined_to,
     )
     .map_err(SessionError::Runtime)?;
-    Ok(SessionContext::new_with_state(state).enable_url_table())
+    Ok(SessionContext::new_with_state(state))
 }
 
 #[cfg(test)]
@@ -187,5 +217,58 @@ mod tests {
         };
         let e = e.to_string();
         assert!(e.contains("/nonexistent/model.onnx"), "{e}");
+    }
+
+    /// What an analyst connected to a server tries: the SQL a server runs reaches the datasets
+    /// and nothing else, read or write, path or URL.
+    #[tokio::test]
+    async fn a_server_session_reaches_only_its_locations() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = PvflowConfig::default();
+        config.storage.silver = dir.path().join("silver").to_string_lossy().into_owned();
+        config.storage.gold = dir.path().join("gold").to_string_lossy().into_owned();
+        std::fs::create_dir_all(&config.storage.gold).expect("gold");
+        let ctx = server_session_context(&config).expect("session");
+        let outside = dir.path().join("outside.csv");
+        std::fs::write(&outside, "secret\n").expect("write");
+        let run = |sql: String| {
+            let ctx = ctx.clone();
+            async move { ctx.sql(&sql).await?.collect().await }
+        };
+        for sql in [
+            "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+            format!(
+                "CREATE EXTERNAL TABLE o STORED AS CSV LOCATION '{}'",
+                outside.display()
+            ),
+            format!(
+                "CREATE EXTERNAL TABLE o STORED AS CSV LOCATION '{}/gold/../outside.csv'",
+                dir.path().display()
+            ),
+            "CREATE EXTERNAL TABLE s STORED AS PARQUET LOCATION 's3://any-bucket/x/'".to_string(),
+            format!(
+                "COPY (SELECT 1 AS x) TO '{}' STORED AS CSV",
+                dir.path().join("written.csv").display()
+            ),
+            "SELECT * FROM '/etc/passwd'".to_string(),
+        ] {
+            let e = run(sql.clone()).await.expect_err(&sql).to_string();
+            assert!(
+                e.contains("outside the locations") || e.contains("public./etc/passwd' not found"),
+                "{sql}: {e}"
+            );
+        }
+        assert!(!dir.path().join("written.csv").exists());
+        // Inside the datasets' roots, an analyst's tables work.
+        let gold_csv = dir.path().join("gold").join("extra.csv");
+        std::fs::write(&gold_csv, "x\n1\n").expect("write");
+        run(format!(
+            "CREATE EXTERNAL TABLE g STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            gold_csv.display()
+        ))
+        .await
+        .expect("inside gold");
+        let rows = run("SELECT count(*) FROM g".into()).await.expect("reads");
+        assert_eq!(rows[0].num_rows(), 1);
     }
 }

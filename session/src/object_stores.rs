@@ -5,26 +5,47 @@
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT`, and on EKS the
 //! IRSA pair `AWS_ROLE_ARN` + `AWS_WEB_IDENTITY_TOKEN_FILE`), never from SQL or plans, so they
 //! never travel between nodes.
+//!
+//! A server's stores are confined to its [`Locations`]: every read, write, listing and
+//! deletion elsewhere is refused, so SQL from a client cannot open files or buckets that are
+//! not pvflow's.
 
+use crate::locations::Locations;
+use async_trait::async_trait;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use object_store::ObjectStore;
+use futures::stream::{self, BoxStream, StreamExt};
 use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use url::Url;
 
-/// DataFusion's registry (local files, stores registered explicitly) plus S3 buckets on demand.
+/// DataFusion's registry (local files, stores registered explicitly) plus S3 buckets on demand,
+/// confined to `confined_to` when set.
 #[derive(Debug, Default)]
 pub struct PvflowObjectStores {
     registered: DefaultObjectStoreRegistry,
     buckets: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+    confined_to: Option<Locations>,
 }
 
 impl PvflowObjectStores {
+    /// Stores that reach only `locations`.
+    pub fn confined_to(locations: Locations) -> PvflowObjectStores {
+        PvflowObjectStores {
+            confined_to: Some(locations),
+            ..PvflowObjectStores::default()
+        }
+    }
+
     fn bucket(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         let Some(bucket) = url.host_str().filter(|b| !b.is_empty()) else {
             return Err(DataFusionError::Configuration(format!(
@@ -72,22 +93,185 @@ impl ObjectStoreRegistry for PvflowObjectStores {
     }
 
     fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
-        match self.registered.get_store(url) {
-            Ok(store) => Ok(store),
-            Err(_) if url.scheme() == "s3" => self.bucket(url),
-            Err(e) => Err(e),
-        }
+        let prefixes = match &self.confined_to {
+            None => Vec::new(),
+            Some(locations) => {
+                let prefixes = locations.prefixes_in(url);
+                if prefixes.is_empty() {
+                    return Err(DataFusionError::Plan(format!(
+                        "{url} is outside the locations this server reaches ({locations}); an \
+                         operator adds more with [storage] roots"
+                    )));
+                }
+                prefixes
+            }
+        };
+        let store = match self.registered.get_store(url) {
+            Ok(store) => store,
+            Err(_) if url.scheme() == "s3" => self.bucket(url)?,
+            Err(e) => return Err(e),
+        };
+        Ok(match &self.confined_to {
+            None => store,
+            Some(locations) => Arc::new(ConfinedStore {
+                inner: store,
+                prefixes,
+                roots: locations.to_string(),
+            }),
+        })
     }
 }
 
-/// A runtime with pvflow's object stores; spill files go to `temp_dir` when given, and
-/// queries draw from `pool` when given (else without limit).
+/// A store that refuses every path outside `prefixes`.
+#[derive(Debug)]
+struct ConfinedStore {
+    inner: Arc<dyn ObjectStore>,
+    prefixes: Vec<Path>,
+    /// The server's locations, for errors.
+    roots: String,
+}
+
+impl ConfinedStore {
+    fn check(&self, path: &Path) -> object_store::Result<()> {
+        if self.prefixes.iter().any(|p| path.prefix_matches(p)) {
+            Ok(())
+        } else {
+            Err(object_store::Error::PermissionDenied {
+                path: path.to_string(),
+                source: format!(
+                    "outside the locations this server reaches ({}); an operator adds more \
+                     with [storage] roots",
+                    self.roots
+                )
+                .into(),
+            })
+        }
+    }
+
+    /// Listing above a root would walk what is not pvflow's: only listings inside one run.
+    fn check_listing(&self, prefix: Option<&Path>) -> object_store::Result<()> {
+        self.check(prefix.unwrap_or(&Path::default()))
+    }
+}
+
+impl std::fmt::Display for ConfinedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} confined to {}", self.inner, self.roots)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for ConfinedStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.check(location)?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.check(location)?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.check(location)?;
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<bytes::Bytes>> {
+        self.check(location)?;
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let checked = ConfinedStore {
+            inner: Arc::clone(&self.inner),
+            prefixes: self.prefixes.clone(),
+            roots: self.roots.clone(),
+        };
+        let locations = locations
+            .map(move |path| path.and_then(|p| checked.check(&p).map(|()| p)))
+            .boxed();
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        match self.check_listing(prefix) {
+            Ok(()) => self.inner.list(prefix),
+            Err(e) => stream::once(async { Err(e) }).boxed(),
+        }
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        match self.check_listing(prefix) {
+            Ok(()) => self.inner.list_with_offset(prefix, offset),
+            Err(e) => stream::once(async { Err(e) }).boxed(),
+        }
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.check_listing(prefix)?;
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.check(from)?;
+        self.check(to)?;
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: RenameOptions,
+    ) -> object_store::Result<()> {
+        self.check(from)?;
+        self.check(to)?;
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+/// A runtime with pvflow's object stores, confined to `confined_to` when given; spill files go
+/// to `temp_dir` when given, and queries draw from `pool` when given (else without limit).
 pub fn runtime_env(
+    confined_to: Option<Locations>,
     temp_dir: Option<PathBuf>,
     pool: Option<Arc<dyn MemoryPool>>,
 ) -> Result<Arc<RuntimeEnv>> {
-    let mut builder = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(PvflowObjectStores::default()));
+    let stores = match confined_to {
+        Some(locations) => PvflowObjectStores::confined_to(locations),
+        None => PvflowObjectStores::default(),
+    };
+    let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(stores));
     if let Some(dir) = temp_dir {
         builder = builder.with_temp_file_path(dir);
     }
@@ -116,5 +300,79 @@ mod tests {
             .get_store(&Url::parse("gs://bucket/x").expect("url"))
             .expect_err("no GCS");
         assert!(e.to_string().contains("gs://bucket"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn confined_stores_refuse_every_path_outside_the_locations() {
+        use crate::config::StorageConfig;
+        use object_store::ObjectStoreExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let silver = dir.path().join("silver");
+        let outside = dir.path().join("secret.txt");
+        std::fs::create_dir_all(&silver).expect("silver");
+        std::fs::write(silver.join("window.parquet"), b"inside").expect("write");
+        std::fs::write(&outside, b"not pvflow's").expect("write");
+        let storage = StorageConfig {
+            silver: silver.to_string_lossy().into_owned(),
+            gold: dir.path().join("gold").to_string_lossy().into_owned(),
+            roots: Vec::new(),
+        };
+        let stores = PvflowObjectStores::confined_to(Locations::of(&storage).expect("valid roots"));
+        let store = stores
+            .get_store(&Url::parse("file:///").expect("url"))
+            .expect("local files hold roots");
+        let path = |p: &std::path::Path| Path::from_absolute_path(p).expect("path");
+
+        let inside = store.get(&path(&silver.join("window.parquet"))).await;
+        assert_eq!(
+            &inside.expect("inside").bytes().await.expect("read")[..],
+            b"inside"
+        );
+        let refused = |e: object_store::Error| {
+            assert!(
+                matches!(&e, object_store::Error::PermissionDenied { .. }),
+                "{e}"
+            );
+            assert!(e.to_string().contains("[storage] roots"), "{e}");
+        };
+        refused(store.get(&path(&outside)).await.expect_err("read outside"));
+        refused(store.head(&path(&outside)).await.expect_err("head outside"));
+        refused(
+            store
+                .put(&path(&dir.path().join("new.txt")), b"x".to_vec().into())
+                .await
+                .expect_err("write outside"),
+        );
+        refused(
+            store
+                .delete(&path(&outside))
+                .await
+                .expect_err("delete outside"),
+        );
+        refused(
+            store
+                .copy(&path(&outside), &path(&silver.join("stolen.txt")))
+                .await
+                .expect_err("copy from outside"),
+        );
+        refused(
+            store
+                .list_with_delimiter(Some(&path(dir.path())))
+                .await
+                .expect_err("list above a root"),
+        );
+        let listed: Vec<_> = store.list(None).collect().await;
+        assert_eq!(listed.len(), 1);
+        refused(listed.into_iter().next().expect("one").expect_err("list /"));
+        assert!(std::fs::read(&outside).is_ok_and(|b| b == b"not pvflow's"));
+
+        let bucket = stores
+            .get_store(&Url::parse("s3://someone-elses-bucket/").expect("url"))
+            .err()
+            .expect("a bucket that holds no root");
+        assert!(
+            bucket.to_string().contains("s3://someone-elses-bucket/"),
+            "{bucket}"
+        );
     }
 }
