@@ -368,8 +368,7 @@ mod tests {
 
         let bucket = stores
             .get_store(&Url::parse("s3://someone-elses-bucket/").expect("url"))
-            .err()
-            .expect("a bucket that holds no root");
+            .expect_err("a bucket that holds no root");
         assert!(
             bucket.to_string().contains("s3://someone-elses-bucket/"),
             "{bucket}"
