@@ -719,7 +719,7 @@ fn finish(child: &mut Child, limit: Duration, cluster: &PvflowCluster) -> (ExitS
 #[test]
 fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     let bins = bin_dir();
-    let broker = TansuBroker::start().expect("tansu broker");
+    let mut broker = TansuBroker::start().expect("tansu broker");
     let brokers = broker.bootstrap_servers();
     stdout(
         pvflow(&bins)
@@ -797,15 +797,15 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     assert_eq!(code, 200, "{metrics}");
     assert!(metrics.contains("job_cancelled_total 1"), "{metrics}");
 
+    // An executor killed while one of the run's tasks is reading Kafka on it.
     let mut rerun = spawn_ingest(&bins, &brokers, &url, root);
-    // The run plans offsets first (about a second against tansu), then reads on the executors.
-    std::thread::sleep(Duration::from_millis(2500));
-    cluster.kill_executor(0);
+    let reading = reading_executor(&cluster, &[0, 1], &mut rerun);
+    cluster.kill_executor(reading);
     let (status, manifest) = finish(&mut rerun, Duration::from_secs(240), &cluster);
     let after = files_of(&day);
-    eprintln!("the run that lost an executor: {status}");
+    eprintln!("the run that lost executor {reading}: {status}");
     if status.success() {
-        // Completed: the same silver, entirely from the new run.
+        // Completed on the other executor: the same silver, entirely from the new run.
         assert!(
             before.iter().all(|f| !after.contains(f)),
             "{before:?} {after:?}"
@@ -817,4 +817,56 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     }
     assert_eq!(silver, day_content(&bins, &env, &silver_sql), "{manifest}");
     assert!(!data.join("silver/_staging").exists());
+
+    // The broker stopped while the run reads: its first slice read, three still to read on the
+    // one executor slot left. The run fails, says so, and the day is what it was.
+    let before = files_of(&day);
+    let mut cut_off = spawn_ingest(&bins, &brokers, &url, root);
+    reading_executor(&cluster, &[1 - reading], &mut cut_off);
+    broker.kill();
+    let (status, manifest) = finish(&mut cut_off, Duration::from_secs(240), &cluster);
+    assert_eq!(status.code(), Some(1), "{manifest}");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("a JSON manifest");
+    assert_eq!(manifest["state"], "failed", "{manifest}");
+    let error = manifest["error"].as_str().expect("an error");
+    // Names the topic, partition and offset it could not read (Ballista shows the task's
+    // error as debug output).
+    assert!(
+        error.contains(r#"topic: "pv.plans""#) && error.contains("BrokerTransportFailure"),
+        "{error}"
+    );
+    assert_eq!(before, files_of(&day));
+    assert!(!data.join("silver/_staging").exists());
+    assert_eq!(silver, day_content(&bins, &env, &silver_sql), "{manifest}");
+}
+
+/// Which of `executors` reads Kafka for `run` first: waits until one's count of messages read
+/// grows (a scan task of the run is reading on it). Panics if `run` ends first.
+fn reading_executor(cluster: &PvflowCluster, executors: &[usize], run: &mut Child) -> usize {
+    let read = |i: usize| match cluster.executor_get(i, "/metrics") {
+        Some((200, text)) => metric_sum(&text, "pvflow_kafka_messages_read_total", &[]),
+        _ => 0,
+    };
+    let before: Vec<i64> = executors.iter().map(|&i| read(i)).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(i) = executors
+            .iter()
+            .zip(&before)
+            .find_map(|(&i, &was)| (read(i) > was).then_some(i))
+        {
+            return i;
+        }
+        assert!(
+            run.try_wait().expect("wait").is_none(),
+            "the run ended before any executor read\n{}",
+            cluster.logs()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no executor read\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

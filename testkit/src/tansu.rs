@@ -37,6 +37,11 @@ impl TansuBroker {
         })
     }
 
+    /// Kills the broker now, as a crashed or unreachable broker would be to its clients.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
     /// `host:port` for a Kafka client's `bootstrap.servers`.
     pub fn bootstrap_servers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
