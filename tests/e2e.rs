@@ -870,3 +870,336 @@ fn reading_executor(cluster: &PvflowCluster, executors: &[usize], run: &mut Chil
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// How much load [`the_run_api_and_flight_sql_hold_concurrent_load`] applies, and where it
+/// writes its figures (`bench/load.sh` scales it up).
+struct LoadShape {
+    /// Concurrent HTTP clients of the run API, each sending `requests` requests.
+    api_clients: usize,
+    requests: usize,
+    /// Concurrent Flight SQL sessions, each running `queries` queries.
+    flight_clients: usize,
+    queries: usize,
+    report: Option<PathBuf>,
+}
+
+impl LoadShape {
+    fn from_env() -> LoadShape {
+        let number = |name: &str, default: usize| {
+            std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
+        };
+        LoadShape {
+            api_clients: number("PVFLOW_LOAD_API_CLIENTS", 16),
+            requests: number("PVFLOW_LOAD_REQUESTS", 50),
+            flight_clients: number("PVFLOW_LOAD_FLIGHT_CLIENTS", 4),
+            queries: number("PVFLOW_LOAD_QUERIES", 10),
+            report: std::env::var_os("PVFLOW_LOAD_REPORT").map(PathBuf::from),
+        }
+    }
+}
+
+/// Latencies of one kind of request, and how many answered otherwise than expected.
+#[derive(Default)]
+struct Latencies {
+    seconds: Vec<f64>,
+    errors: Vec<String>,
+}
+
+impl Latencies {
+    fn record(&mut self, started: Instant, outcome: Result<(), String>) {
+        self.seconds.push(started.elapsed().as_secs_f64());
+        if let Err(e) = outcome {
+            self.errors.push(e);
+        }
+    }
+
+    fn summary(&mut self) -> serde_json::Value {
+        self.seconds.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            let n = self.seconds.len();
+            let i = ((q * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
+            self.seconds
+                .get(i)
+                .map_or(0.0, |s| (s * 1e5).round() / 100.0)
+        };
+        serde_json::json!({
+            "requests": self.seconds.len(),
+            "errors": self.errors.len(),
+            "p50_ms": at(0.50),
+            "p99_ms": at(0.99),
+            "max_ms": at(1.0),
+        })
+    }
+}
+
+/// A Flight SQL session logged in with the API token.
+async fn flight_sql_session(
+    url: &str,
+) -> arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel> {
+    use ballista_core::utils::{GrpcClientConfig, create_grpc_client_connection};
+    let channel = create_grpc_client_connection(url.to_string(), &GrpcClientConfig::default())
+        .await
+        .expect("connected");
+    let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+    client
+        .handshake("analyst", API_TOKEN)
+        .await
+        .expect("logged in");
+    client
+}
+
+/// `sql`'s first column of its first row, as text.
+async fn flight_sql_value(
+    client: &mut arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel>,
+    sql: &str,
+) -> Result<String, String> {
+    use futures::TryStreamExt;
+    let info = client
+        .execute(sql.to_string(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.ok_or("no ticket")?;
+        let got: Vec<_> = client
+            .do_get(ticket)
+            .await
+            .map_err(|e| e.to_string())?
+            .try_collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        batches.extend(got);
+    }
+    let batch = batches.first().ok_or("no rows")?;
+    let format = arrow::util::display::FormatOptions::default();
+    arrow::util::display::ArrayFormatter::try_new(batch.column(0), &format)
+        .map(|f| f.value(0).to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// The run API and Flight SQL under bounded concurrent load while runs of other days ingest and
+/// predict, with a duplicate of each running day's run (409) in the mix: no request fails, no
+/// run fails, every Flight SQL answer is the committed day's, whatever is being committed.
+/// Latencies are printed (and written to `PVFLOW_LOAD_REPORT`), never asserted.
+#[test]
+fn the_run_api_and_flight_sql_hold_concurrent_load() {
+    let shape = LoadShape::from_env();
+    let bins = bin_dir();
+    let broker = TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    stdout(
+        pvflow(&bins)
+            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
+            .args(["--partitions", "3", "--devices", "6", "--days", "3"])
+            .args(["--start", "2026-06-01", "--seed", "11"]),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dataset = |name: &str| dir.path().join(name).display().to_string();
+    let (silver, gold) = (dataset("silver"), dataset("gold"));
+    let env = [
+        ("PVFLOW_STORAGE_SILVER", silver.as_str()),
+        ("PVFLOW_STORAGE_GOLD", gold.as_str()),
+        ("PVFLOW_KAFKA_BROKERS", brokers.as_str()),
+        ("PVFLOW_KAFKA_TOPIC", "pv.plans"),
+        ("PVFLOW_API_TOKEN", API_TOKEN),
+        ("PVFLOW_SCHEDULER_FLIGHT_SQL", "true"),
+    ];
+    let model_env = [
+        (
+            "PVFLOW_MODEL_PATH",
+            pvflow_testkit::repo_file("models/pv_fault_lean.onnx")
+                .display()
+                .to_string(),
+        ),
+        (
+            "PVFLOW_MODEL_NORMALIZATION",
+            pvflow_testkit::repo_file("models/normalization.json")
+                .display()
+                .to_string(),
+        ),
+        (
+            "ORT_DYLIB_PATH",
+            pvflow_testkit::onnxruntime_library().expect("ONNX Runtime"),
+        ),
+    ];
+    let env: Vec<(&str, &str)> = env
+        .into_iter()
+        .chain(model_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect();
+    let cluster = PvflowCluster::start(&bins, 2, 2, &env).expect("pvflow cluster");
+    let api = RunApi::start(&bins, &cluster.url(), &env).expect("run API");
+    let (api_url, flight_url) = (api.url(), cluster.url().replace("df://", "http://"));
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let report = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let submit = async |plan: &str, date: &str| -> (u16, serde_json::Value) {
+            let body = serde_json::json!({"plan": plan, "date": date}).to_string();
+            let answer = http
+                .post(format!("{api_url}/runs"))
+                .bearer_auth(API_TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("answered");
+            let code = answer.status().as_u16();
+            let body = answer.bytes().await.expect("a body");
+            (code, serde_json::from_slice(&body).expect("a JSON answer"))
+        };
+        let wait = async |run_id: &str| -> serde_json::Value {
+            loop {
+                let body = http
+                    .get(format!("{api_url}/runs/{run_id}"))
+                    .bearer_auth(API_TOKEN)
+                    .send()
+                    .await
+                    .expect("answered")
+                    .bytes()
+                    .await
+                    .expect("a body");
+                let status: serde_json::Value =
+                    serde_json::from_slice(&body).expect("a JSON status");
+                if status["state"] != "running" {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        // The first day, before the load: what Flight SQL sessions read while others commit.
+        for plan in ["ingest", "predict"] {
+            let (code, started) = submit(plan, "2026-06-01").await;
+            assert_eq!(code, 202, "{started}");
+            let ended = wait(started["run_id"].as_str().expect("run id")).await;
+            assert_eq!(ended["state"], "succeeded", "{ended}\n{}", cluster.logs());
+        }
+        let day_one = "SELECT count(*) FROM gold WHERE date = DATE '2026-06-01'";
+        let expected = flight_sql_value(&mut flight_sql_session(&flight_url).await, day_one)
+            .await
+            .expect("day one's windows");
+        assert_eq!(expected, "402");
+
+        // Readers, each at least its share of requests and on until the runs below end: run API
+        // clients polling what orchestrators poll, Flight SQL sessions querying.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let going = |done: &std::sync::atomic::AtomicBool, i: usize, least: usize| {
+            i < least || !done.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let api_readers: Vec<_> = (0..shape.api_clients)
+            .map(|client| {
+                let (http, url, done) = (http.clone(), api_url.clone(), done.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Latencies::default();
+                    let mut i = 0;
+                    while going(&done, i, shape.requests) {
+                        i += 1;
+                        let path = ["/runs", "/healthz", "/metrics", "/runs?plan=ingest"]
+                            [(client + i) % 4];
+                        let started = Instant::now();
+                        let answer = http
+                            .get(format!("{url}{path}"))
+                            .bearer_auth(API_TOKEN)
+                            .send()
+                            .await;
+                        let outcome = match answer {
+                            Ok(a) if a.status() == 200 => {
+                                a.bytes().await.map(drop).map_err(|e| e.to_string())
+                            }
+                            Ok(a) => Err(format!("{path}: {}", a.status())),
+                            Err(e) => Err(format!("{path}: {e}")),
+                        };
+                        latencies.record(started, outcome);
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        let flight_readers: Vec<_> = (0..shape.flight_clients)
+            .map(|_| {
+                let (url, expected, done) = (flight_url.clone(), expected.clone(), done.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Latencies::default();
+                    let mut session = flight_sql_session(&url).await;
+                    let mut i = 0;
+                    while going(&done, i, shape.queries) {
+                        i += 1;
+                        let started = Instant::now();
+                        let outcome = match flight_sql_value(&mut session, day_one).await {
+                            Ok(v) if v == expected => Ok(()),
+                            Ok(v) => Err(format!("{v} windows, not {expected}")),
+                            Err(e) => Err(e),
+                        };
+                        latencies.record(started, outcome);
+                    }
+                    latencies
+                })
+            })
+            .collect();
+
+        // Meanwhile, orchestrators: the other two days' runs at once, and each a second time
+        // while it runs, which the API refuses with 409 naming the running one.
+        let mut submits = Latencies::default();
+        let mut duplicates_refused = 0;
+        for plan in ["ingest", "predict"] {
+            let mut running = Vec::new();
+            for date in ["2026-06-02", "2026-06-03"] {
+                let started = Instant::now();
+                let (code, status) = submit(plan, date).await;
+                submits.record(
+                    started,
+                    (code == 202)
+                        .then_some(())
+                        .ok_or(format!("{code}: {status}")),
+                );
+                running.push(status["run_id"].as_str().expect("run id").to_string());
+                let started = Instant::now();
+                let (code, refusal) = submit(plan, date).await;
+                submits.record(
+                    started,
+                    (code == 409)
+                        .then_some(())
+                        .ok_or(format!("{code}: {refusal}")),
+                );
+                duplicates_refused += usize::from(code == 409);
+            }
+            for run_id in running {
+                let ended = wait(&run_id).await;
+                assert_eq!(ended["state"], "succeeded", "{ended}\n{}", cluster.logs());
+            }
+        }
+
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut api_reads = Latencies::default();
+        for reader in api_readers {
+            let l = reader.await.expect("reader");
+            api_reads.seconds.extend(l.seconds);
+            api_reads.errors.extend(l.errors);
+        }
+        let mut flight_queries = Latencies::default();
+        for reader in flight_readers {
+            let l = reader.await.expect("reader");
+            flight_queries.seconds.extend(l.seconds);
+            flight_queries.errors.extend(l.errors);
+        }
+        for (what, l) in [
+            ("run API", &api_reads),
+            ("Flight SQL", &flight_queries),
+            ("submissions", &submits),
+        ] {
+            assert!(l.errors.is_empty(), "{what}: {:?}\n{}", l.errors, api.log());
+        }
+        assert_eq!(duplicates_refused, 4);
+        serde_json::json!({
+            "api_clients": shape.api_clients,
+            "flight_clients": shape.flight_clients,
+            "api_reads": api_reads.summary(),
+            "flight_sql_queries": flight_queries.summary(),
+            "run_submissions": submits.summary(),
+            "runs": {"succeeded": 6, "duplicates_refused_409": duplicates_refused},
+        })
+    });
+    eprintln!("{report:#}");
+    if let Some(path) = &shape.report {
+        std::fs::write(path, format!("{report:#}\n")).expect("report written");
+    }
+}
