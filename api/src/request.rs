@@ -196,4 +196,120 @@ mod tests {
             assert!(e.why.contains("outside the locations"), "{}", e.why);
         }
     }
+
+    /// Generated run parameters (plans, dates, brokers, topics and locations with odd values
+    /// and characters), checked as the API checks them: never a panic, every refusal names a
+    /// parameter of the request and says why, and nothing is created outside the roots.
+    #[test]
+    fn generated_parameters_are_accepted_or_refused_by_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let mut config = PvflowConfig::default();
+        config.storage.silver = root("silver");
+        config.storage.gold = root("gold");
+        config.storage.roots = vec![root("exports")];
+        config.kafka.brokers = Some("127.0.0.1:9092".into());
+        let locations = Locations::of(&config.storage).expect("valid");
+        let plans = ["ingest", "predict", "", "INGEST", "train", "ingest\u{0}"];
+        let dates = [
+            "2026-06-01",
+            "2026-02-29",
+            "2024-02-29",
+            "0000-01-01",
+            "+10000-01-01",
+            "2026-6-1",
+            "2026-06-01T00:00:00Z",
+            "",
+            "yesterday",
+            "2026-06-01\n",
+            "9999-12-31",
+        ];
+        let texts = [
+            "",
+            " ",
+            "127.0.0.1:9092",
+            "h:1,h:2",
+            "\u{0}",
+            "é",
+            "../..",
+            "s3://",
+            "s3:///x",
+            "gs://b/x",
+            "file:///etc/passwd",
+            "/etc/passwd",
+            "%2e%2e",
+            "a\nb",
+        ];
+        let dataset_locations = [
+            root("silver"),
+            root("gold"),
+            root("exports/day.parquet"),
+            root("silver/../../x"),
+            root("silver-other"),
+            root("gold/sub"),
+            "data/silver".into(),
+            "".into(),
+            "s3://bucket/silver/".into(),
+            "file://".into(),
+            "/".into(),
+            "\u{0}".into(),
+        ];
+        let mut rng = pvflow_testkit::SeededRandom::new(0x51_7C_C1_B7_27_22_0A_95);
+        let mut pick = |choices: &[&str]| choices[rng.below(choices.len())].to_string();
+        let (mut valid, mut refused) = (0, 0);
+        for round in 0..3000 {
+            let location = |i: usize| {
+                (round % (i + 2) != 0).then(|| {
+                    dataset_locations[(round * 7 + i * 5) % dataset_locations.len()].clone()
+                })
+            };
+            let request = RunRequest {
+                plan: pick(&plans),
+                date: pick(&dates),
+                brokers: (round % 3 == 0).then(|| pick(&texts)),
+                topic: (round % 4 == 0).then(|| pick(&texts)),
+                silver: location(0),
+                gold: location(1),
+                readings_parquet: (round % 5 == 0).then(|| location(2)).flatten(),
+            };
+            match request
+                .check_locations(&locations)
+                .and_then(|()| request.validate(&config))
+            {
+                Ok(_) => valid += 1,
+                Err(e) => {
+                    refused += 1;
+                    assert!(
+                        [
+                            "plan",
+                            "date",
+                            "brokers",
+                            "topic",
+                            "silver",
+                            "gold",
+                            "readings_parquet",
+                            "readings-parquet"
+                        ]
+                        .contains(&e.name),
+                        "{e}"
+                    );
+                    assert!(!e.why.is_empty(), "{request:?}");
+                }
+            }
+        }
+        assert!(
+            valid > 100 && refused > 1000,
+            "{valid} valid, {refused} refused"
+        );
+        let created: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            created
+                .iter()
+                .all(|name| ["silver", "gold", "exports"].contains(&name.as_str())),
+            "{created:?}"
+        );
+    }
 }
