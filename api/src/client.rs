@@ -1,7 +1,7 @@
 //! A client of the run API, as `pvflow runs` uses it.
 
 use crate::request::RunRequest;
-use crate::status::{ErrorBody, RunStatus};
+use crate::status::{ErrorBody, RunStatus, Submitted};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -103,8 +103,9 @@ impl ApiClient {
         })
     }
 
-    /// Starts a run; returns at once with its status (state `running`).
-    pub async fn submit(&self, request: &RunRequest) -> Result<RunStatus, ApiError> {
+    /// Starts a run; returns at once with its status (state `running`), or, for a request with
+    /// `if_late` whose day is up to date, says so.
+    pub async fn submit(&self, request: &RunRequest) -> Result<Submitted, ApiError> {
         let body = serde_json::to_vec(request)?;
         self.call(Method::POST, "/runs", Some(body)).await
     }

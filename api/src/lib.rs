@@ -3,7 +3,7 @@
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `POST /runs` with a [`RunRequest`] | 202 and the run's [`RunStatus`] (`Location: /runs/<id>`); 400 names the invalid parameter; 409 if that plan already runs for that day into that dataset; 503 while the process stops |
+//! | `POST /runs` with a [`RunRequest`] | 202 and the run's [`RunStatus`] (`Location: /runs/<id>`); with `if_late` and the day up to date, 200 and [`UpToDate`]; 400 names the invalid parameter; 409 if that plan already runs for that day into that dataset; 502 if `if_late` cannot read the topic; 503 while the process stops |
 //! | `GET /runs/<id>` | the run's status: its stage while it runs, its manifest once it ended; 404 if unknown |
 //! | `GET /runs[?plan=&date=&state=]` | the runs this process knows, newest first |
 //! | `DELETE /runs/<id>` | 202: the run is cancelled as a stopped `pvflow run` is (jobs cancelled, staging removed, previous output kept); 409 if it already ended |
@@ -28,7 +28,7 @@ pub use client::{ApiClient, ApiError, REQUEST_TIMEOUT};
 pub use request::{RunRequest, ValidRequest};
 pub use routes::router;
 pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};
-pub use status::{ErrorBody, RunStatus};
+pub use status::{ErrorBody, RunStatus, Submitted, UpToDate};
 
 use std::future::Future;
 use std::sync::Arc;

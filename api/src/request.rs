@@ -27,6 +27,10 @@ pub struct RunRequest {
     /// ingest: read readings from this Parquet file or directory instead of Kafka.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readings_parquet: Option<String>,
+    /// ingest: run only if the topic holds readings of the day its last ingest did not read
+    /// (or the day was never ingested from Kafka).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub if_late: bool,
 }
 
 /// A request checked against the configuration: everything a run needs.
@@ -62,6 +66,18 @@ impl RunRequest {
             )
         })?;
         let date = pvflow_runner::parse_date(&self.date).map_err(|e| invalid("date", e))?;
+        if self.if_late && plan != Plan::Ingest {
+            return Err(invalid(
+                "if_late",
+                "is for ingest: predict after an ingest that ran".into(),
+            ));
+        }
+        if self.if_late && self.readings_parquet.is_some() {
+            return Err(invalid(
+                "if_late",
+                "compares Kafka offsets: it does not go with readings_parquet".into(),
+            ));
+        }
         let readings = match &self.readings_parquet {
             Some(_) if self.brokers.is_some() || self.topic.is_some() => {
                 return Err(invalid(
@@ -271,6 +287,7 @@ mod tests {
                 silver: location(0),
                 gold: location(1),
                 readings_parquet: (round % 5 == 0).then(|| location(2)).flatten(),
+                if_late: round % 7 == 0,
             };
             match request
                 .check_locations(&locations)
@@ -288,7 +305,8 @@ mod tests {
                             "silver",
                             "gold",
                             "readings_parquet",
-                            "readings-parquet"
+                            "readings-parquet",
+                            "if_late"
                         ]
                         .contains(&e.name),
                         "{e}"

@@ -2,7 +2,7 @@
 
 use crate::request::RunRequest;
 use crate::service::{CancelError, RunService, SubmitError};
-use crate::status::{ErrorBody, RunStatus};
+use crate::status::{ErrorBody, RunStatus, Submitted};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -81,19 +81,21 @@ async fn submit(State(service): State<Arc<RunService>>, body: Bytes) -> Response
             );
         }
     };
-    match service.submit(&request) {
-        Ok(run) => (
+    match service.submit_if_late(&request).await {
+        Ok(Submitted::Started(run)) => (
             StatusCode::ACCEPTED,
             [(header::LOCATION, format!("/runs/{}", run.run_id))],
             Json(run),
         )
             .into_response(),
+        Ok(Submitted::UpToDate(day)) => (StatusCode::OK, Json(day)).into_response(),
         Err(e) => {
             let message = e.to_string();
             let (code, parameter, run) = match e {
                 SubmitError::Invalid(e) => (StatusCode::BAD_REQUEST, Some(e.name.into()), None),
                 SubmitError::AlreadyRunning { run, .. } => (StatusCode::CONFLICT, None, Some(*run)),
                 SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, None, None),
+                SubmitError::Freshness { .. } => (StatusCode::BAD_GATEWAY, None, None),
             };
             refusal(
                 code,

@@ -4,12 +4,12 @@
 
 use crate::metrics::RunMetrics;
 use crate::request::{RunRequest, ValidRequest};
-use crate::status::RunStatus;
+use crate::status::{RunStatus, Submitted, UpToDate};
 use chrono::{SecondsFormat, Utc};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
-use pvflow_runner::{DatasetRoot, ParamError, Plan, Progress, RunManifest, RunState};
+use pvflow_runner::{DatasetRoot, DayFreshness, ParamError, Plan, Progress, RunManifest, RunState};
 use pvflow_session::{LocationError, Locations, PvflowConfig};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -38,6 +38,9 @@ pub enum SubmitError {
     },
     #[error("the API is shutting down and starts no runs")]
     ShuttingDown,
+    /// `if_late`: the topic could not be compared with the day's last ingest.
+    #[error("cannot tell whether {date} has late readings: {why}")]
+    Freshness { date: String, why: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,41 @@ impl RunService {
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// As [`Self::submit`]; for a request with `if_late`, first compares the topic with the
+    /// day's last ingest (reading Kafka, so it takes a moment) and starts no run when the day is
+    /// up to date.
+    pub async fn submit_if_late(
+        self: &Arc<Self>,
+        request: &RunRequest,
+    ) -> Result<Submitted, SubmitError> {
+        if request.if_late {
+            request.check_locations(&self.locations)?;
+            let valid = request.validate(&self.config)?;
+            let date = valid.date.to_string();
+            let failed = |why: String| SubmitError::Freshness {
+                date: date.clone(),
+                why,
+            };
+            let ctx = self
+                .sessions
+                .session()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let freshness = pvflow_runner::day_freshness(&ctx, &valid.params)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            if let DayFreshness::UpToDate { run_id } = freshness {
+                return Ok(Submitted::UpToDate(UpToDate {
+                    plan: valid.plan.name().into(),
+                    date,
+                    state: "up_to_date".into(),
+                    last_run_id: run_id,
+                }));
+            }
+        }
+        self.submit(request).map(Submitted::Started)
     }
 
     /// Validates `request` and starts its run; returns at once with the run's status. Call it

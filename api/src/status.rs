@@ -47,6 +47,26 @@ impl RunStatus {
     }
 }
 
+/// What `POST /runs` answers a request with `if_late` whose day is up to date (200): no run
+/// started, the day's last ingest read every reading of it the topic holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpToDate {
+    pub plan: String,
+    pub date: String,
+    /// Always `up_to_date`.
+    pub state: String,
+    /// The day's committed ingest.
+    pub last_run_id: String,
+}
+
+/// What a submission did: started a run, or found its day up to date (`if_late`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Submitted {
+    Started(RunStatus),
+    UpToDate(UpToDate),
+}
+
 /// The body of every answer that is not a run: what went wrong, and where it applies, which
 /// parameter or which run.
 #[derive(Debug, Clone, Serialize, Deserialize)]

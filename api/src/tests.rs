@@ -1,6 +1,6 @@
 //! The API over real HTTP on 127.0.0.1, running plans in-process.
 
-use crate::{ApiClient, ApiError, RunRequest, RunService, SessionSource};
+use crate::{ApiClient, ApiError, RunRequest, RunService, RunStatus, SessionSource, Submitted};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use futures::future::BoxFuture;
@@ -86,6 +86,14 @@ fn unanswered_ingest() -> RunRequest {
     }
 }
 
+/// The run a submission started.
+fn started(submitted: Submitted) -> RunStatus {
+    match submitted {
+        Submitted::Started(run) => run,
+        Submitted::UpToDate(day) => panic!("no run started: {day:?}"),
+    }
+}
+
 const POLL: Duration = Duration::from_millis(50);
 
 #[tokio::test]
@@ -155,6 +163,7 @@ async fn a_failed_run_says_why_and_its_status_outlives_the_process() {
         .submit(&request("predict", "2026-06-01"))
         .await
         .expect("submitted");
+    let submitted = started(submitted);
     assert_eq!(submitted.state, RunState::Running);
     assert!(submitted.run_id.starts_with("predict-2026-06-01-"));
     let ended = api
@@ -197,7 +206,7 @@ async fn a_cancelled_run_ends_cancelled_and_a_second_run_of_its_day_is_refused()
     let dir = tempfile::tempdir().expect("tempdir");
     let api = start(config(&dir)).await;
     let ingest = unanswered_ingest();
-    let run = api.client.submit(&ingest).await.expect("submitted");
+    let run = started(api.client.submit(&ingest).await.expect("submitted"));
     match api.client.submit(&ingest).await {
         Err(ApiError::Conflict(body)) => {
             assert_eq!(body.run.map(|r| r.run_id), Some(run.run_id.clone()));
@@ -232,7 +241,7 @@ async fn stopping_the_process_cancels_its_runs_and_refuses_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = start(config(&dir)).await;
     let ingest = unanswered_ingest();
-    let run = api.client.submit(&ingest).await.expect("submitted");
+    let run = started(api.client.submit(&ingest).await.expect("submitted"));
     let service = Arc::clone(&api.service);
     api.stop().await;
     let status = service.status(&run.run_id).await.expect("status");
@@ -330,5 +339,103 @@ async fn oversized_and_broken_bodies_are_refused() {
         );
     }
     assert!(api.client.list().await.expect("list").is_empty());
+    api.stop().await;
+}
+
+/// `if_late` over HTTP, as the catch-up of an orchestrator asks it: a day never ingested runs;
+/// once ingested, it is up to date (200, no run) until readings of it arrive; predict and
+/// Parquet readings are refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_late_runs_a_day_only_when_readings_arrived_since() {
+    use pvflow_kafka::{AvroFraming, PvReading, ReadingProducer};
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock broker");
+    cluster.create_topic("pv.readings", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let produce = |from: i64, readings: i64| {
+        let brokers = brokers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut producer = ReadingProducer::new(
+                &brokers,
+                "pv.readings",
+                AvroFraming::SingleObject,
+                &Default::default(),
+            )
+            .expect("producer");
+            // 2026-06-01T10:00:00Z onwards, every 20 s.
+            for i in from..from + readings {
+                let reading = PvReading {
+                    device_id: "pv-001".into(),
+                    ts: 1_780_308_000_000 + i * 20_000,
+                    voltage: 500.0,
+                    current: 8.0,
+                    temperature: 30.0,
+                    irradiance: 800.0,
+                };
+                producer.send(&reading).expect("queued");
+            }
+            let report = producer.finish(Duration::from_secs(30)).expect("flushed");
+            assert_eq!(report.failed, 0, "{:?}", report.first_error);
+        })
+    };
+    produce(0, 128).await.expect("produced");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config(&dir);
+    config.kafka.brokers = Some(brokers.clone());
+    let api = start(config).await;
+    let late = RunRequest {
+        if_late: true,
+        ..request("ingest", "2026-06-01")
+    };
+    let first = started(
+        api.client
+            .submit(&late)
+            .await
+            .expect("never ingested: runs"),
+    );
+    let ended = api
+        .client
+        .wait(&first.run_id, POLL, |_| {})
+        .await
+        .expect("ended");
+    assert_eq!(ended.state, RunState::Succeeded, "{ended:?}");
+    match api.client.submit(&late).await.expect("answered") {
+        Submitted::UpToDate(day) => {
+            assert_eq!(day.last_run_id, first.run_id);
+            assert_eq!(
+                (day.state.as_str(), day.date.as_str()),
+                ("up_to_date", "2026-06-01")
+            );
+        }
+        Submitted::Started(run) => panic!("up to date, yet {run:?}"),
+    }
+    produce(128, 64).await.expect("produced");
+    let second = started(
+        api.client
+            .submit(&late)
+            .await
+            .expect("readings arrived: runs"),
+    );
+    let ended = api
+        .client
+        .wait(&second.run_id, POLL, |_| {})
+        .await
+        .expect("ended");
+    assert_eq!(ended.state, RunState::Succeeded, "{ended:?}");
+    for refused in [
+        RunRequest {
+            if_late: true,
+            ..request("predict", "2026-06-01")
+        },
+        RunRequest {
+            readings_parquet: Some(dir.path().join("silver").to_string_lossy().into_owned()),
+            brokers: None,
+            ..late.clone()
+        },
+    ] {
+        match api.client.submit(&refused).await {
+            Err(ApiError::Refused(body)) => assert_eq!(body.parameter.as_deref(), Some("if_late")),
+            other => panic!("{refused:?}: {other:?}"),
+        }
+    }
     api.stop().await;
 }

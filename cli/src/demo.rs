@@ -147,6 +147,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
             gold: Some(config.storage.gold.clone()),
             readings_parquet: None,
         },
+        if_late: false,
     };
     let params = ingest.params(&config)?;
     let mut manifests = Vec::new();

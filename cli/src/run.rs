@@ -90,6 +90,10 @@ pub struct PlanDay {
     pub date: NaiveDate,
     #[command(flatten)]
     pub locations: Locations,
+    /// ingest: run only if the topic holds readings of the day that the day's last ingest did
+    /// not read (late arrivals), or the day was never ingested; otherwise say so and exit 0
+    #[arg(long)]
+    pub if_late: bool,
 }
 
 #[derive(Debug, Args)]
@@ -102,10 +106,6 @@ pub struct RunArgs {
     /// Print the run manifest as JSON on standard output instead of a summary
     #[arg(long)]
     pub json: bool,
-    /// ingest: run only if the topic holds readings of the day that the day's last ingest did
-    /// not read (late arrivals), or the day was never ingested; otherwise say so and exit 0
-    #[arg(long)]
-    pub if_late: bool,
 }
 
 impl PlanDay {
@@ -121,6 +121,7 @@ impl PlanDay {
             silver: locations.silver.clone(),
             gold: locations.gold.clone(),
             readings_parquet: locations.readings_parquet.clone(),
+            if_late: self.if_late,
         }
     }
 
@@ -160,23 +161,11 @@ impl Progress for StageSpinner {
 pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
     let params = args.run.params(config)?;
     let plan = args.run.plan.into();
-    if args.if_late {
-        if plan != Plan::Ingest {
-            return Err(Failure::usage(anyhow!(
-                "--if-late is for ingest: predict after an ingest that ran"
-            )));
-        }
-        if args.run.locations.readings_parquet.is_some() {
-            return Err(Failure::usage(anyhow!(
-                "--if-late compares Kafka offsets: it does not go with --readings-parquet"
-            )));
-        }
-    }
     let ctx = match &args.scheduler {
         Some(url) => remote::connect(config, url).await?,
         None => pvflow_session::session_context(config).map_err(Failure::usage)?,
     };
-    if args.if_late {
+    if args.run.if_late {
         let freshness = pvflow_runner::day_freshness(&ctx, &params)
             .await
             .map_err(Failure::query)?;

@@ -4,7 +4,7 @@ use crate::Failure;
 use crate::run::{PlanDay, StageSpinner, print_summary};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use pvflow_api::{ApiClient, ApiError, RunStatus};
+use pvflow_api::{ApiClient, ApiError, RunStatus, Submitted};
 use pvflow_runner::{Progress, RunState};
 use pvflow_session::PvflowConfig;
 use pvflow_session::signals;
@@ -122,7 +122,21 @@ async fn run_submit(client: &ApiClient, args: SubmitArgs) -> Result<(), Failure>
         )));
     }
     let request = args.run.request();
-    let submitted = client.submit(&request).await.map_err(failure)?;
+    let submitted = match client.submit(&request).await.map_err(failure)? {
+        Submitted::Started(run) => run,
+        Submitted::UpToDate(day) => {
+            if args.json {
+                println!("{}", to_json(&day));
+            } else {
+                println!(
+                    "{} of {} is up to date: the topic holds no reading of the day that run {} \
+                     did not read",
+                    day.plan, day.date, day.last_run_id
+                );
+            }
+            return Ok(());
+        }
+    };
     let run_id = submitted.run_id.clone();
     if !args.wait {
         if args.json {

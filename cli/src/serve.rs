@@ -19,9 +19,11 @@ this process) and writes the same manifest.
 
   POST   /runs         {\"plan\": \"ingest\", \"date\": \"2026-06-01\"}: 202 with the run's status,
                        Location: /runs/<id>. Optional fields, as pvflow run's flags: brokers,
-                       topic, silver, gold, readings_parquet; unset ones come from this
-                       process's configuration. 400 names an invalid parameter; 409 if that
-                       plan is already running for that day into that dataset.
+                       topic, silver, gold, readings_parquet (under [storage] silver, gold or
+                       roots), if_late; unset ones come from this process's configuration.
+                       400 names an invalid parameter; 409 if that plan is already running
+                       for that day into that dataset; with if_late and nothing new, 200
+                       {\"state\": \"up_to_date\", ...} and no run.
   GET    /runs/<id>    the run's state (running, succeeded, failed, cancelled), its stage while
                        it runs, its manifest once it ended; 404 if unknown. Runs of earlier
                        processes are read from their manifests (_runs/<id>.json).
@@ -32,10 +34,10 @@ this process) and writes the same manifest.
   GET    /metrics      Prometheus: pvflow_runs_submitted_total, pvflow_runs_ended_total,
                        pvflow_runs_running, pvflow_run_duration_seconds, pvflow_run_rows_total
 
-Security: set a token ([api] token in pvflow.toml, or PVFLOW_API_TOKEN) and the /runs routes
-answer 401 unless a request carries `Authorization: Bearer <token>` (pvflow runs sends the
-same setting); /healthz and /metrics stay open. Without one, anyone who reaches ADDR can start
-and cancel runs. There is no TLS: keep the API on a private network, or behind a proxy.
+Security: set a token ([api] token in pvflow.toml, or PVFLOW_API_TOKEN; [api] tokens adds
+more, for rotation) and the /runs routes answer 401 unless a request carries
+`Authorization: Bearer <token>` (pvflow runs sends the same setting); /healthz and /metrics
+stay open. Without one, anyone who reaches ADDR can start and cancel runs. There is no TLS: keep the API on a private network, or behind a proxy.
 
 Prints `pvflow API on http://ADDR` once listening. SIGTERM or SIGINT cancels the running runs,
 waits until each has written its manifest, and exits 0.

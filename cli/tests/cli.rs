@@ -686,7 +686,7 @@ fn bad_run_parameters_are_named_and_a_missing_day_fails_cleanly() {
 
     let late_predict = run(&["predict", "--date", "2026-06-01", "--if-late"]);
     assert_eq!(late_predict.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&late_predict.stderr).contains("--if-late is for ingest"));
+    assert!(String::from_utf8_lossy(&late_predict.stderr).contains("is for ingest"));
     std::fs::write(dir.path().join("r.parquet"), b"").expect("file");
     let late_parquet = run(&[
         "ingest",
@@ -697,7 +697,7 @@ fn bad_run_parameters_are_named_and_a_missing_day_fails_cleanly() {
         "--if-late",
     ]);
     assert_eq!(late_parquet.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&late_parquet.stderr).contains("--readings-parquet"));
+    assert!(String::from_utf8_lossy(&late_parquet.stderr).contains("does not go with readings_parquet"));
 
     let missing = run(&["predict", "--date", "2026-06-01", "--json"]);
     assert_eq!(missing.status.code(), Some(1));
