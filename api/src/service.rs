@@ -141,7 +141,8 @@ impl RunService {
                 }));
             }
         }
-        self.submit(request).map(Submitted::Started)
+        self.submit(request)
+            .map(|run| Submitted::Started(Box::new(run)))
     }
 
     /// Validates `request` and starts its run; returns at once with the run's status. Call it

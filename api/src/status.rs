@@ -63,7 +63,7 @@ pub struct UpToDate {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Submitted {
-    Started(RunStatus),
+    Started(Box<RunStatus>),
     UpToDate(UpToDate),
 }
 

@@ -89,7 +89,7 @@ fn unanswered_ingest() -> RunRequest {
 /// The run a submission started.
 fn started(submitted: Submitted) -> RunStatus {
     match submitted {
-        Submitted::Started(run) => run,
+        Submitted::Started(run) => *run,
         Submitted::UpToDate(day) => panic!("no run started: {day:?}"),
     }
 }

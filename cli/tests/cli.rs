@@ -697,7 +697,9 @@ fn bad_run_parameters_are_named_and_a_missing_day_fails_cleanly() {
         "--if-late",
     ]);
     assert_eq!(late_parquet.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&late_parquet.stderr).contains("does not go with readings_parquet"));
+    assert!(
+        String::from_utf8_lossy(&late_parquet.stderr).contains("does not go with readings_parquet")
+    );
 
     let missing = run(&["predict", "--date", "2026-06-01", "--json"]);
     assert_eq!(missing.status.code(), Some(1));
