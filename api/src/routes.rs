@@ -33,7 +33,31 @@ pub fn router(service: Arc<RunService>) -> Router {
     }
     runs.route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            limit_time,
+        ))
         .with_state(service)
+}
+
+/// Answers 408 when a request (reading its body included) takes longer than
+/// `[api] request_timeout_seconds`.
+async fn limit_time(
+    State(service): State<Arc<RunService>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = service.request_timeout();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request took longer than {} s ([api] request_timeout_seconds)",
+                limit.as_secs()
+            ),
+        ),
+    }
 }
 
 async fn require_token(

@@ -100,6 +100,11 @@ impl RunService {
         self.config.api.requires_token()
     }
 
+    /// How long one request may take (`[api] request_timeout_seconds`).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.api.request_timeout_seconds)
+    }
+
     /// Whether `presented` is one of the configured tokens.
     pub fn accepts_token(&self, presented: &str) -> bool {
         self.config.api.accepts(presented)

@@ -439,3 +439,35 @@ async fn if_late_runs_a_day_only_when_readings_arrived_since() {
     }
     api.stop().await;
 }
+
+/// A client that sends its body slowly (or never) holds no connection past the request time
+/// limit: 408, saying which setting.
+#[tokio::test]
+async fn a_request_slower_than_the_limit_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config(&dir);
+    config.api.request_timeout_seconds = 1;
+    let api = start(config).await;
+    let mut socket = tokio::net::TcpStream::connect(api.address)
+        .await
+        .expect("connected");
+    socket
+        .write_all(
+            b"POST /runs HTTP/1.1\r\nHost: pvflow\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"plan\": ",
+        )
+        .await
+        .expect("sent");
+    let mut answer = Vec::new();
+    // The guard turns a server that never answers into a failure instead of a stuck test.
+    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut answer))
+        .await
+        .expect("answered in bounded time")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout_seconds"), "{answer}");
+    assert!(api.client.list().await.expect("list").is_empty());
+    api.stop().await;
+}

@@ -45,7 +45,7 @@ pub struct ClusterConfig {
 
 /// `[api]`: the run API (`pvflow serve`) and its clients (`pvflow runs`), and Flight SQL's
 /// password.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// The bearer token the API requires of every run request, and its clients send
@@ -55,6 +55,20 @@ pub struct ApiConfig {
     /// Further tokens the servers accept (`PVFLOW_API_TOKENS='["old", "new"]'`), so that a token
     /// is rotated without downtime: add the new one here, move clients to it, then remove the old.
     pub tokens: Vec<String>,
+    /// How long the run API gives one request, its body included, before answering 408
+    /// (`PVFLOW_API_REQUEST_TIMEOUT_SECONDS`): a client that sends slowly cannot hold a
+    /// connection and a task forever.
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            token: None,
+            tokens: Vec::new(),
+            request_timeout_seconds: 60,
+        }
+    }
 }
 
 impl ApiConfig {
@@ -91,6 +105,7 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tokens", &format!("<{} redacted>", self.tokens.len()))
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
             .finish()
     }
 }
