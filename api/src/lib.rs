@@ -23,24 +23,30 @@ mod request;
 mod routes;
 mod service;
 mod status;
+mod tls;
 
 pub use client::{ApiClient, ApiError, REQUEST_TIMEOUT};
 pub use request::{RunRequest, ValidRequest};
 pub use routes::router;
 pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};
 pub use status::{ErrorBody, RunStatus, Submitted, UpToDate};
+pub use tls::{TlsError, TlsListener, acceptor as tls_acceptor};
 
 use std::future::Future;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
-/// Serves the API on `listener` until `shutdown` resolves; then refuses new runs, cancels the
-/// running ones and returns once each has ended and written its manifest.
-pub async fn serve(
-    listener: TcpListener,
+/// Serves the API on `listener` (a `TcpListener`, or a [`TlsListener`] for HTTPS) until
+/// `shutdown` resolves; then refuses new runs, cancels the running ones and returns once each
+/// has ended and written its manifest.
+pub async fn serve<L>(
+    listener: L,
     service: Arc<RunService>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let stopping = Arc::clone(&service);
     let served = axum::serve(listener, router(Arc::clone(&service)))
         .with_graceful_shutdown(async move {

@@ -471,3 +471,68 @@ async fn a_request_slower_than_the_limit_is_answered_408() {
     assert!(api.client.list().await.expect("list").is_empty());
     api.stop().await;
 }
+
+/// With `[api] tls_cert` and `tls_key`, the API speaks only HTTPS: a client trusting the
+/// certificate gets answers, a plain HTTP request none; half a configuration or unreadable
+/// files are refused by name.
+#[tokio::test]
+async fn with_a_certificate_the_api_speaks_https_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("a certificate");
+    let (cert, key) = (dir.path().join("api.crt"), dir.path().join("api.key"));
+    std::fs::write(&cert, issued.cert.pem()).expect("cert");
+    std::fs::write(&key, issued.key_pair.serialize_pem()).expect("key");
+
+    let refused = |c: Option<&std::path::Path>, k: Option<&std::path::Path>| {
+        crate::tls_acceptor(c, k).err().map(|e| e.to_string())
+    };
+    assert!(refused(None, None).is_none());
+    assert!(refused(Some(&cert), None).is_some_and(|e| e.contains("tls_cert is set")));
+    let missing = dir.path().join("missing.pem");
+    assert!(refused(Some(&missing), Some(&key)).is_some_and(|e| e.contains("missing.pem")));
+    assert!(refused(Some(&cert), Some(&cert)).is_some_and(|e| e.contains("api.crt")));
+
+    let acceptor = crate::tls_acceptor(Some(&cert), Some(&key))
+        .expect("valid")
+        .expect("configured");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = tcp.local_addr().expect("address").port();
+    let config = config(&dir);
+    let service =
+        RunService::new(config.clone(), Arc::new(Embedded(config))).expect("valid locations");
+    let listener = crate::TlsListener::new(tcp, acceptor).expect("listener");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(crate::serve(listener, service, async {
+        let _ = stopped.await;
+    }));
+
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(issued.cert.pem().as_bytes()).expect("pem"),
+        )
+        .build()
+        .expect("client");
+    let answer = trusting
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .expect("answered over TLS");
+    assert_eq!(answer.status(), 200);
+    let listed = ApiClient::new(&format!("https://localhost:{port}"));
+    // Not trusted: the system's roots do not hold a self-signed certificate.
+    assert!(matches!(
+        listed.list().await,
+        Err(ApiError::Unreachable { .. })
+    ));
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await;
+    assert!(plain.is_err(), "{plain:?}");
+    let _ = stop.send(());
+    served.await.expect("joined").expect("served");
+}

@@ -92,6 +92,12 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
     } else {
         pvflow_session::server_session_context(config).map_err(Failure::usage)?;
     }
+    let tls = pvflow_api::tls_acceptor(
+        config.api.tls_cert.as_deref(),
+        config.api.tls_key.as_deref(),
+    )
+    .map_err(Failure::usage)?;
+    let service = RunService::new(config.clone(), Arc::new(sessions)).map_err(Failure::usage)?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))
@@ -100,9 +106,9 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
         .local_addr()
         .context("the listener has no address")
         .map_err(Failure::io)?;
-    println!("pvflow API on http://{address}");
-    tracing::info!(%address, "pvflow API listening");
-    let service = RunService::new(config.clone(), Arc::new(sessions)).map_err(Failure::usage)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("pvflow API on {scheme}://{address}");
+    tracing::info!(%address, scheme, "pvflow API listening");
     if !service.requires_token() && !address.ip().is_loopback() {
         tracing::warn!(
             %address,
@@ -116,8 +122,16 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
             "pvflow API stopping: cancelling its runs"
         );
     };
-    pvflow_api::serve(listener, service, shutdown)
-        .await
+    let served = match tls {
+        Some(acceptor) => {
+            let listener = pvflow_api::TlsListener::new(listener, acceptor)
+                .context("the listener has no address")
+                .map_err(Failure::io)?;
+            pvflow_api::serve(listener, service, shutdown).await
+        }
+        None => pvflow_api::serve(listener, service, shutdown).await,
+    };
+    served
         .context("the pvflow API failed")
         .map_err(Failure::io)
 }

@@ -59,6 +59,11 @@ pub struct ApiConfig {
     /// (`PVFLOW_API_REQUEST_TIMEOUT_SECONDS`): a client that sends slowly cannot hold a
     /// connection and a task forever.
     pub request_timeout_seconds: u64,
+    /// The run API serves HTTPS with this PEM certificate chain and `tls_key`
+    /// (`PVFLOW_API_TLS_CERT`; on Kubernetes, from a Secret); unset, plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert` (`PVFLOW_API_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +72,8 @@ impl Default for ApiConfig {
             token: None,
             tokens: Vec::new(),
             request_timeout_seconds: 60,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -106,6 +113,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tokens", &format!("<{} redacted>", self.tokens.len()))
             .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .finish()
     }
 }
