@@ -478,8 +478,8 @@ async fn a_request_slower_than_the_limit_is_answered_408() {
 #[tokio::test]
 async fn with_a_certificate_the_api_speaks_https_only() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-        .expect("a certificate");
+    let issued =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
     let (cert, key) = (dir.path().join("api.crt"), dir.path().join("api.key"));
     std::fs::write(&cert, issued.cert.pem()).expect("cert");
     std::fs::write(&key, issued.key_pair.serialize_pem()).expect("key");

@@ -34,10 +34,7 @@ pub enum TlsError {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The acceptor for `cert` and `key` (PEM), when both are set; `None` when neither is.
-pub fn acceptor(
-    cert: Option<&Path>,
-    key: Option<&Path>,
-) -> Result<Option<TlsAcceptor>, TlsError> {
+pub fn acceptor(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<TlsAcceptor>, TlsError> {
     let (cert, key) = match (cert, key) {
         (None, None) => return Ok(None),
         (Some(_), None) => return Err(TlsError::Half("tls_cert")),

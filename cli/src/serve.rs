@@ -37,9 +37,10 @@ this process) and writes the same manifest.
 Security: set a token ([api] token in pvflow.toml, or PVFLOW_API_TOKEN; [api] tokens adds
 more, for rotation) and the /runs routes answer 401 unless a request carries
 `Authorization: Bearer <token>` (pvflow runs sends the same setting); /healthz and /metrics
-stay open. Without one, anyone who reaches ADDR can start and cancel runs. There is no TLS: keep the API on a private network, or behind a proxy.
+stay open. Without one, anyone who reaches ADDR can start and cancel runs. With [api] tls_cert
+and tls_key (PEM files; PVFLOW_API_TLS_CERT, PVFLOW_API_TLS_KEY) it serves HTTPS only.
 
-Prints `pvflow API on http://ADDR` once listening. SIGTERM or SIGINT cancels the running runs,
+Prints `pvflow API on http://ADDR` (or https) once listening. SIGTERM or SIGINT cancels the running runs,
 waits until each has written its manifest, and exits 0.
 
 Examples:
@@ -131,7 +132,5 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
         }
         None => pvflow_api::serve(listener, service, shutdown).await,
     };
-    served
-        .context("the pvflow API failed")
-        .map_err(Failure::io)
+    served.context("the pvflow API failed").map_err(Failure::io)
 }
