@@ -799,7 +799,9 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
 
     // An executor killed while one of the run's tasks is reading Kafka on it.
     let mut rerun = spawn_ingest(&bins, &brokers, &url, root);
-    let reading = reading_executor(&cluster, &[0, 1], &mut rerun);
+    let reading = reading_executor(&cluster, &[0, 1], || {
+        rerun.try_wait().expect("wait").is_none()
+    });
     cluster.kill_executor(reading);
     let (status, manifest) = finish(&mut rerun, Duration::from_secs(240), &cluster);
     let after = files_of(&day);
@@ -822,7 +824,9 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     // one executor slot left. The run fails, says so, and the day is what it was.
     let before = files_of(&day);
     let mut cut_off = spawn_ingest(&bins, &brokers, &url, root);
-    reading_executor(&cluster, &[1 - reading], &mut cut_off);
+    reading_executor(&cluster, &[1 - reading], || {
+        cut_off.try_wait().expect("wait").is_none()
+    });
     broker.kill();
     let (status, manifest) = finish(&mut cut_off, Duration::from_secs(240), &cluster);
     assert_eq!(status.code(), Some(1), "{manifest}");
@@ -840,9 +844,14 @@ fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     assert_eq!(silver, day_content(&bins, &env, &silver_sql), "{manifest}");
 }
 
-/// Which of `executors` reads Kafka for `run` first: waits until one's count of messages read
-/// grows (a scan task of the run is reading on it). Panics if `run` ends first.
-fn reading_executor(cluster: &PvflowCluster, executors: &[usize], run: &mut Child) -> usize {
+/// Which of `executors` reads Kafka for a run first: waits until one's count of messages read
+/// grows (a scan task of the run is reading on it). Panics if the run ends first
+/// (`running` says whether it still runs).
+fn reading_executor(
+    cluster: &PvflowCluster,
+    executors: &[usize],
+    mut running: impl FnMut() -> bool,
+) -> usize {
     let read = |i: usize| match cluster.executor_get(i, "/metrics") {
         Some((200, text)) => metric_sum(&text, "pvflow_kafka_messages_read_total", &[]),
         _ => 0,
@@ -858,7 +867,7 @@ fn reading_executor(cluster: &PvflowCluster, executors: &[usize], run: &mut Chil
             return i;
         }
         assert!(
-            run.try_wait().expect("wait").is_none(),
+            running(),
             "the run ended before any executor read\n{}",
             cluster.logs()
         );
@@ -1202,4 +1211,98 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
     if let Some(path) = &shape.report {
         std::fs::write(path, format!("{report:#}\n")).expect("report written");
     }
+}
+
+/// The scheduler crashes and comes back while a run submitted through the run API reads: the
+/// run fails clean (the day as it was, no staging, a manifest saying why), and the API,
+/// restarted too, still answers for the run from its manifest.
+#[test]
+fn a_scheduler_restart_fails_the_run_clean_and_the_api_still_answers() {
+    let bins = bin_dir();
+    let broker = TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    stdout(
+        pvflow(&bins)
+            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
+            .args([
+                "--partitions",
+                "4",
+                "--devices",
+                "12",
+                "--start",
+                "2026-06-01",
+            ])
+            .args(["--seed", "9"]),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let silver = dir.path().join("silver");
+    let gold = dir.path().join("gold");
+    let env = [
+        ("PVFLOW_STORAGE_SILVER", silver.display().to_string()),
+        ("PVFLOW_STORAGE_GOLD", gold.display().to_string()),
+        ("PVFLOW_KAFKA_BROKERS", brokers.clone()),
+        ("PVFLOW_KAFKA_TOPIC", "pv.plans".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut cluster = PvflowCluster::start(&bins, 2, 1, &env).expect("pvflow cluster");
+    let api = RunApi::start(&bins, &cluster.url(), &env).expect("run API");
+    let submit = |api: &RunApi| -> String {
+        let printed = stdout(
+            pvflow(&bins)
+                .args(["runs", "--api", &api.url(), "submit"])
+                .args(["ingest", "--date", "2026-06-01", "--json"]),
+        );
+        let status: serde_json::Value = serde_json::from_str(&printed).expect("a status");
+        status["run_id"].as_str().expect("a run id").to_string()
+    };
+    let state = |api: &RunApi, run_id: &str| -> serde_json::Value {
+        let body = api
+            .get(&format!("/runs/{run_id}"))
+            .expect("the run's status");
+        serde_json::from_str(&body).expect("a JSON status")
+    };
+    let wait = |api: &RunApi, run_id: &str| -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            let status = state(api, run_id);
+            if status["state"] != "running" {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{status}\n{}", api.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let first = submit(&api);
+    assert_eq!(
+        wait(&api, &first)["state"],
+        "succeeded",
+        "{}",
+        cluster.logs()
+    );
+    let day = silver.join("date=2026-06-01");
+    let before = files_of(&day);
+
+    let second = submit(&api);
+    reading_executor(&cluster, &[0, 1], || {
+        state(&api, &second)["state"] == "running"
+    });
+    cluster.restart_scheduler().expect("scheduler back");
+    let ended = wait(&api, &second);
+    assert_eq!(ended["state"], "failed", "{ended}\n{}", api.log());
+    let error = ended["error"].as_str().expect("why it failed");
+    assert!(!error.is_empty(), "{ended}");
+    assert_eq!(before, files_of(&day), "{ended}");
+    // Tasks the lost scheduler had started may still finish on the executors: give them the
+    // time, then no staged file may remain or show.
+    std::thread::sleep(Duration::from_secs(3));
+    let staged = files_under(&silver.join("_staging"));
+    assert!(staged.is_empty(), "{staged:?}");
+    assert_eq!(before, files_of(&day));
+
+    // The API process goes and comes back: it answers for the run from its manifest.
+    drop(api);
+    let api = RunApi::start(&bins, &cluster.url(), &env).expect("run API again");
+    let remembered = state(&api, &second);
+    assert_eq!(remembered["state"], "failed", "{remembered}");
+    assert_eq!(remembered["error"], ended["error"], "{remembered}");
 }

@@ -89,6 +89,49 @@ pub(crate) async fn cancel(scheduler: &ClusterScheduler, jobs: &[&str]) {
     }
 }
 
+/// How often a run asks the scheduler about its unfinished jobs.
+const LOST_JOB_POLL: Duration = Duration::from_secs(2);
+
+/// Resolves with the ID of one of `unfinished()`'s jobs that the scheduler no longer knows,
+/// twice in a row: it restarted and lost its jobs, and the Ballista client would wait for that
+/// job forever. Never resolves otherwise; an unreachable scheduler only means asking again.
+pub(crate) async fn lost_job(
+    scheduler: &ClusterScheduler,
+    unfinished: impl Fn() -> Vec<String>,
+) -> String {
+    let mut unknown_before: Vec<String> = Vec::new();
+    loop {
+        tokio::time::sleep(LOST_JOB_POLL).await;
+        let jobs = unfinished();
+        if jobs.is_empty() {
+            continue;
+        }
+        let Ok(channel) =
+            create_grpc_client_connection(scheduler.0.clone(), &GrpcClientConfig::default()).await
+        else {
+            continue;
+        };
+        let mut client = SchedulerGrpcClient::new(channel);
+        let mut unknown = Vec::new();
+        for job_id in jobs {
+            let answer = client
+                .get_job_status(GetJobStatusParams {
+                    job_id: job_id.clone(),
+                })
+                .await;
+            if let Ok(answer) = answer
+                && answer.into_inner().status.and_then(|s| s.status).is_none()
+            {
+                if unknown_before.contains(&job_id) {
+                    return job_id;
+                }
+                unknown.push(job_id);
+            }
+        }
+        unknown_before = unknown;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,11 @@ pub(crate) enum RunError {
         root: String,
         found: String,
     },
+    #[error(
+        "the scheduler no longer knows cluster job {job_id} (it restarted, or lost its state): \
+         run the day again"
+    )]
+    LostJob { job_id: String },
     #[error("{dataset} rows of {found} in a run for {date}")]
     StrayPartition {
         dataset: &'static str,
@@ -95,8 +100,17 @@ pub async fn run(
                 Plan::Predict => crate::predict::predict(ctx, params, &mut stages).await,
             }
         };
+        let lost = async {
+            match ctx.state().config().get_extension::<ClusterScheduler>() {
+                Some(scheduler) => {
+                    cluster::lost_job(&scheduler, || in_flight.unfinished_jobs()).await
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             outcome = work => Some(outcome),
+            job_id = lost => Some(Err(RunError::LostJob { job_id })),
             () = shutdown => None,
         }
     };
@@ -241,6 +255,15 @@ impl InFlight {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(target.clone());
+    }
+
+    /// The IDs of the cluster jobs still running for the run.
+    fn unfinished_jobs(&self) -> Vec<String> {
+        self.cluster_jobs()
+            .into_iter()
+            .filter(|job| !job.finished)
+            .map(|job| job.job_id)
+            .collect()
     }
 
     fn cluster_jobs(&self) -> Vec<ClusterJob> {

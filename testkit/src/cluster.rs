@@ -4,7 +4,7 @@ use crate::http::{http_get, http_status};
 use crate::process::READY_TIMEOUT;
 use crate::process::ServerProcess;
 use crate::{TestkitError, free_port, io};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,22 @@ pub struct PvflowCluster {
     health_ports: Vec<u16>,
     scheduler: ServerProcess,
     scheduler_port: u16,
+    /// What the scheduler was started with: binaries, executors awaited, environment.
+    restart: (PathBuf, usize, Vec<(String, String)>),
     dir: tempfile::TempDir,
+}
+
+fn scheduler_command(bin_dir: &Path, port: u16, executors: usize, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(bin_dir.join("pvflow-scheduler"));
+    command
+        .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
+        .args(["--bind-port", &port.to_string()])
+        .args(["--min-ready-executors", &executors.to_string()])
+        // A killed executor is noticed within seconds, not Ballista's default 3 minutes.
+        .args(["--executor-timeout-seconds", "5"])
+        .args(["--expire-dead-executor-interval-seconds", "1"])
+        .envs(env.iter().copied());
+    command
 }
 
 impl PvflowCluster {
@@ -32,15 +47,7 @@ impl PvflowCluster {
     ) -> Result<PvflowCluster, TestkitError> {
         let dir = tempfile::tempdir().map_err(io("create a cluster directory"))?;
         let scheduler_port = free_port()?;
-        let mut command = Command::new(bin_dir.join("pvflow-scheduler"));
-        command
-            .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
-            .args(["--bind-port", &scheduler_port.to_string()])
-            .args(["--min-ready-executors", &executors.to_string()])
-            // A killed executor is noticed within seconds, not Ballista's default 3 minutes.
-            .args(["--executor-timeout-seconds", "5"])
-            .args(["--expire-dead-executor-interval-seconds", "1"])
-            .envs(env.iter().copied());
+        let command = scheduler_command(bin_dir, scheduler_port, executors, env);
         let mut scheduler = ServerProcess::spawn(
             "pvflow-scheduler",
             command,
@@ -52,6 +59,13 @@ impl PvflowCluster {
             health_ports: Vec::new(),
             scheduler,
             scheduler_port,
+            restart: (
+                bin_dir.to_path_buf(),
+                executors,
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             dir,
         };
         for i in 0..executors {
@@ -133,6 +147,21 @@ impl PvflowCluster {
         if let Some(executor) = self.executors.get_mut(i) {
             executor.kill();
         }
+    }
+
+    /// Kills the scheduler without warning and starts it again on its port, as a crashed and
+    /// rescheduled pod would be; returns once it listens (its executors may not be back).
+    pub fn restart_scheduler(&mut self) -> Result<(), TestkitError> {
+        self.scheduler.kill();
+        let (bin_dir, executors, env) = &self.restart;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let command = scheduler_command(bin_dir, self.scheduler_port, *executors, &env);
+        self.scheduler = ServerProcess::spawn(
+            "pvflow-scheduler (restarted)",
+            command,
+            self.dir.path().join("scheduler-restarted.log"),
+        )?;
+        self.scheduler.wait_for_port(self.scheduler_port)
     }
 
     /// Every process's log, for a failing test's message.
