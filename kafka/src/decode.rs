@@ -19,6 +19,10 @@ use std::sync::Arc;
 /// Messages a scan decodes together; also the largest batch it emits.
 pub const CHUNK_MESSAGES: usize = 8192;
 
+/// The largest message decoded as a reading (a reading takes well under 1 KiB in Avro or
+/// JSON); a larger one is quarantined whole, with its size as the reason, without being parsed.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// Messages polled from one partition, owned in two arenas so a chunk costs a few allocations,
 /// not one per message.
 #[derive(Debug, Default)]
@@ -152,8 +156,20 @@ impl ChunkDecoder {
     }
 
     pub fn decode(&self, chunk: &MessageChunk) -> Result<Decoded, ArrowError> {
-        let all: Vec<usize> = (0..chunk.len()).collect();
         let mut quarantine = Vec::new();
+        let mut all = Vec::with_capacity(chunk.len());
+        for i in 0..chunk.len() {
+            match chunk.payload(i).map(<[u8]>::len) {
+                Some(size) if size > MAX_MESSAGE_BYTES => quarantine.push((
+                    i,
+                    format!(
+                        "message of {size} bytes, over the {} KiB a reading may take",
+                        MAX_MESSAGE_BYTES / 1024
+                    ),
+                )),
+                _ => all.push(i),
+            }
+        }
         let (rows, data) = match self.format {
             ValueFormat::Avro(_) => {
                 let mut parts = Vec::new();
@@ -170,7 +186,7 @@ impl ChunkDecoder {
                 };
                 (rows, data)
             }
-            ValueFormat::Json => decode_json(chunk, &mut quarantine)?,
+            ValueFormat::Json => decode_json(chunk, &all, &mut quarantine)?,
         };
         let (rows, data) = reject_non_finite(rows, data, &mut quarantine)?;
 
@@ -261,16 +277,18 @@ struct JsonReading {
     irradiance: f32,
 }
 
+/// Decodes messages `rows` of `chunk` as JSON readings.
 fn decode_json(
     chunk: &MessageChunk,
+    rows_in: &[usize],
     quarantine: &mut Vec<(usize, String)>,
 ) -> Result<(Vec<usize>, RecordBatch), ArrowError> {
-    let n = chunk.len();
+    let n = rows_in.len();
     let mut device = StringBuilder::with_capacity(n, n * 8);
     let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut floats: [Float32Builder; 4] = std::array::from_fn(|_| Float32Builder::with_capacity(n));
     let mut rows = Vec::with_capacity(n);
-    for i in 0..n {
+    for &i in rows_in {
         let parsed = match chunk.payload(i) {
             None => Err("empty message (no value)".to_string()),
             Some(p) => serde_json::from_slice::<JsonReading>(p)
@@ -383,6 +401,50 @@ mod tests {
             );
         }
         c
+    }
+
+    /// A message over the limit is quarantined whole, unparsed, with its size as the reason,
+    /// however valid it is otherwise; its neighbours are read.
+    #[test]
+    fn oversized_messages_are_quarantined_whole() {
+        let mut huge = reading(1);
+        huge.device_id = "pv-".repeat(MAX_MESSAGE_BYTES / 3 + 1);
+        let framing = AvroFraming::SingleObject;
+        let json = |r: &PvReading| {
+            serde_json::to_vec(&serde_json::json!({
+                "device_id": r.device_id, "ts": r.ts, "voltage": r.voltage,
+                "current": r.current, "temperature": r.temperature, "irradiance": r.irradiance,
+            }))
+            .expect("json")
+        };
+        for (format, payloads) in [
+            (
+                ValueFormat::Avro(framing),
+                vec![
+                    encode(&reading(0), framing),
+                    encode(&huge, framing),
+                    encode(&reading(2), framing),
+                ],
+            ),
+            (
+                ValueFormat::Json,
+                vec![json(&reading(0)), json(&huge), json(&reading(2))],
+            ),
+        ] {
+            let decoded = ChunkDecoder::new(format)
+                .expect("decoder")
+                .decode(&chunk(&payloads))
+                .expect("decoded");
+            assert_eq!(decoded.readings.num_rows(), 2);
+            let q = &decoded.quarantined;
+            assert_eq!(q.num_rows(), 1);
+            assert_eq!(
+                q.column(4).as_binary::<i32>().value(0),
+                payloads[1].as_slice()
+            );
+            let reason = q.column(5).as_string::<i32>().value(0);
+            assert!(reason.contains("over the 16 KiB"), "{reason}");
+        }
     }
 
     #[test]

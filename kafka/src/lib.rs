@@ -81,7 +81,7 @@ mod schema;
 mod time_range;
 
 pub use avro::{AvroFraming, PvReading, encode, encode_into};
-pub use decode::{CHUNK_MESSAGES, ChunkDecoder, MessageChunk, ValueFormat};
+pub use decode::{CHUNK_MESSAGES, ChunkDecoder, MAX_MESSAGE_BYTES, MessageChunk, ValueFormat};
 pub use error::KafkaError;
 pub use exec::KafkaScanExec;
 pub use offsets::KafkaSlice;
