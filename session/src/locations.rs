@@ -71,10 +71,15 @@ impl Locations {
         if inside {
             Ok(())
         } else {
-            Err(LocationError::Outside {
-                location: url.to_string(),
-                roots: self.to_string(),
-            })
+            Err(self.outside(url))
+        }
+    }
+
+    /// The error for `location`, which lies outside every root.
+    pub(crate) fn outside(&self, location: impl std::fmt::Display) -> LocationError {
+        LocationError::Outside {
+            location: location.to_string(),
+            roots: self.to_string(),
         }
     }
 

@@ -98,10 +98,7 @@ impl ObjectStoreRegistry for PvflowObjectStores {
             Some(locations) => {
                 let prefixes = locations.prefixes_in(url);
                 if prefixes.is_empty() {
-                    return Err(DataFusionError::Plan(format!(
-                        "{url} is outside the locations this server reaches ({locations}); an \
-                         operator adds more with [storage] roots"
-                    )));
+                    return Err(DataFusionError::Plan(locations.outside(url).to_string()));
                 }
                 prefixes
             }
@@ -116,19 +113,19 @@ impl ObjectStoreRegistry for PvflowObjectStores {
             Some(locations) => Arc::new(ConfinedStore {
                 inner: store,
                 prefixes,
-                roots: locations.to_string(),
+                locations: locations.clone(),
             }),
         })
     }
 }
 
 /// A store that refuses every path outside `prefixes`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ConfinedStore {
     inner: Arc<dyn ObjectStore>,
     prefixes: Vec<Path>,
     /// The server's locations, for errors.
-    roots: String,
+    locations: Locations,
 }
 
 impl ConfinedStore {
@@ -138,12 +135,7 @@ impl ConfinedStore {
         } else {
             Err(object_store::Error::PermissionDenied {
                 path: path.to_string(),
-                source: format!(
-                    "outside the locations this server reaches ({}); an operator adds more \
-                     with [storage] roots",
-                    self.roots
-                )
-                .into(),
+                source: Box::new(self.locations.outside(path)),
             })
         }
     }
@@ -156,7 +148,7 @@ impl ConfinedStore {
 
 impl std::fmt::Display for ConfinedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} confined to {}", self.inner, self.roots)
+        write!(f, "{} confined to {}", self.inner, self.locations)
     }
 }
 
@@ -203,11 +195,7 @@ impl ObjectStore for ConfinedStore {
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
-        let checked = ConfinedStore {
-            inner: Arc::clone(&self.inner),
-            prefixes: self.prefixes.clone(),
-            roots: self.roots.clone(),
-        };
+        let checked = self.clone();
         let locations = locations
             .map(move |path| path.and_then(|p| checked.check(&p).map(|()| p)))
             .boxed();
