@@ -121,9 +121,8 @@ impl RunService {
         self: &Arc<Self>,
         request: &RunRequest,
     ) -> Result<Submitted, SubmitError> {
+        let valid = self.validate(request)?;
         if request.if_late {
-            request.check_locations(&self.locations)?;
-            let valid = request.validate(&self.config)?;
             let date = valid.date.to_string();
             let failed = |why: String| SubmitError::Freshness {
                 date: date.clone(),
@@ -146,18 +145,31 @@ impl RunService {
                 }));
             }
         }
-        self.submit(request)
+        self.start(valid)
             .map(|run| Submitted::Started(Box::new(run)))
     }
 
     /// Validates `request` and starts its run; returns at once with the run's status. Call it
     /// within a Tokio runtime: the run is a task of it.
     pub fn submit(self: &Arc<Self>, request: &RunRequest) -> Result<RunStatus, SubmitError> {
+        self.start(self.validate(request)?)
+    }
+
+    /// `request` checked against the API's locations and configuration, unless the API stops.
+    fn validate(&self, request: &RunRequest) -> Result<ValidRequest, SubmitError> {
         if self.stopping.is_cancelled() {
             return Err(SubmitError::ShuttingDown);
         }
         request.check_locations(&self.locations)?;
-        let valid = request.validate(&self.config)?;
+        Ok(request.validate(&self.config)?)
+    }
+
+    /// Starts the run of `valid`, unless the API began stopping since it was validated (an
+    /// `if_late` check reads Kafka in between).
+    fn start(self: &Arc<Self>, valid: ValidRequest) -> Result<RunStatus, SubmitError> {
+        if self.stopping.is_cancelled() {
+            return Err(SubmitError::ShuttingDown);
+        }
         let run_id = pvflow_runner::new_run_id(valid.plan, valid.date);
         let status = RunStatus {
             run_id: run_id.clone(),

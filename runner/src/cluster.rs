@@ -32,6 +32,32 @@ pub(crate) fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
         .map(|id| id.to_string())
 }
 
+/// A gRPC client of the scheduler.
+async fn scheduler_client(
+    scheduler: &ClusterScheduler,
+) -> Result<SchedulerGrpcClient<tonic::transport::Channel>, String> {
+    let channel = create_grpc_client_connection(scheduler.0.clone(), &GrpcClientConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SchedulerGrpcClient::new(channel))
+}
+
+/// What the scheduler says of `job_id`: `None` when it knows no such job.
+async fn job_status(
+    client: &mut SchedulerGrpcClient<tonic::transport::Channel>,
+    job_id: &str,
+) -> Result<Option<job_status::Status>, String> {
+    Ok(client
+        .get_job_status(GetJobStatusParams {
+            job_id: job_id.to_string(),
+        })
+        .await
+        .map_err(|e| format!("job {job_id}: {e}"))?
+        .into_inner()
+        .status
+        .and_then(|s| s.status))
+}
+
 /// How long a stopping run waits for the scheduler: orchestrators give a stopping pod seconds.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -44,11 +70,7 @@ const TASKS_STOP_GRACE: Duration = Duration::from_millis(500);
 /// anyway.
 pub(crate) async fn cancel(scheduler: &ClusterScheduler, jobs: &[&str]) {
     let cancelled = async {
-        let channel =
-            create_grpc_client_connection(scheduler.0.clone(), &GrpcClientConfig::default())
-                .await
-                .map_err(|e| e.to_string())?;
-        let mut client = SchedulerGrpcClient::new(channel);
+        let mut client = scheduler_client(scheduler).await?;
         for job_id in jobs {
             client
                 .cancel_job(CancelJobParams {
@@ -59,15 +81,7 @@ pub(crate) async fn cancel(scheduler: &ClusterScheduler, jobs: &[&str]) {
         }
         for job_id in jobs {
             loop {
-                let status = client
-                    .get_job_status(GetJobStatusParams {
-                        job_id: job_id.to_string(),
-                    })
-                    .await
-                    .map_err(|e| format!("job {job_id}: {e}"))?
-                    .into_inner()
-                    .status
-                    .and_then(|s| s.status);
+                let status = job_status(&mut client, job_id).await?;
                 // A cancelled job's graph is dropped: no status at all means it ended too.
                 if !matches!(
                     status,
@@ -106,22 +120,12 @@ pub(crate) async fn lost_job(
         if jobs.is_empty() {
             continue;
         }
-        let Ok(channel) =
-            create_grpc_client_connection(scheduler.0.clone(), &GrpcClientConfig::default()).await
-        else {
+        let Ok(mut client) = scheduler_client(scheduler).await else {
             continue;
         };
-        let mut client = SchedulerGrpcClient::new(channel);
         let mut unknown = Vec::new();
         for job_id in jobs {
-            let answer = client
-                .get_job_status(GetJobStatusParams {
-                    job_id: job_id.clone(),
-                })
-                .await;
-            if let Ok(answer) = answer
-                && answer.into_inner().status.and_then(|s| s.status).is_none()
-            {
+            if let Ok(None) = job_status(&mut client, &job_id).await {
                 if unknown_before.contains(&job_id) {
                     return job_id;
                 }
