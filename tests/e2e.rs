@@ -117,6 +117,36 @@ fn kafka_scalogram_sql_on_the_cluster_equals_the_embedded_run() {
     assert_eq!(embedded.matches(",23,22,").count(), 6, "{embedded}");
 }
 
+/// A tansu broker holding a plant simulated from the test day (2026-06-01) on topic
+/// `pv.plans`, `simulate`'s further arguments `args`; with its bootstrap servers.
+fn simulated_plant(bins: &std::path::Path, args: &[&str]) -> (TansuBroker, String) {
+    let broker = TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    stdout(
+        pvflow(bins)
+            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
+            .args(["--start", "2026-06-01"])
+            .args(args),
+    );
+    (broker, brokers)
+}
+
+/// What predict needs: the shipped lean model, its normalisation, and ONNX Runtime.
+fn model_env() -> Vec<(&'static str, String)> {
+    let file = |path| pvflow_testkit::repo_file(path).display().to_string();
+    vec![
+        ("PVFLOW_MODEL_PATH", file("models/pv_fault_lean.onnx")),
+        (
+            "PVFLOW_MODEL_NORMALIZATION",
+            file("models/normalization.json"),
+        ),
+        (
+            "ORT_DYLIB_PATH",
+            pvflow_testkit::onnxruntime_library().expect("ONNX Runtime"),
+        ),
+    ]
+}
+
 /// The arguments of `pvflow run <plan>` for the test day, reading `brokers`' `pv.plans` topic
 /// and writing silver and gold under `data` (a directory or an `s3://` URL), with the manifest
 /// printed as JSON.
@@ -236,36 +266,13 @@ fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
 #[test]
 fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     let bins = bin_dir();
-    let broker = TansuBroker::start().expect("tansu broker");
-    let brokers = broker.bootstrap_servers();
-    stdout(
-        pvflow(&bins)
-            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
-            .args([
-                "--partitions",
-                "3",
-                "--devices",
-                "6",
-                "--start",
-                "2026-06-01",
-            ])
-            .args(["--seed", "5"]),
+    let (_broker, brokers) = simulated_plant(
+        &bins,
+        &["--partitions", "3", "--devices", "6", "--seed", "5"],
     );
-    let model = pvflow_testkit::repo_file("models/pv_fault_lean.onnx");
-    let normalization = pvflow_testkit::repo_file("models/normalization.json");
     // Silver and gold on S3 too: the cluster's executors write there, the client commits.
     let s3 = S3Server::start("pvflow").expect("S3 server");
-    let mut env = vec![
-        ("PVFLOW_MODEL_PATH", model.display().to_string()),
-        (
-            "PVFLOW_MODEL_NORMALIZATION",
-            normalization.display().to_string(),
-        ),
-        (
-            "ORT_DYLIB_PATH",
-            pvflow_testkit::onnxruntime_library().expect("ONNX Runtime"),
-        ),
-    ];
+    let mut env = model_env();
     env.extend(s3.client_env());
     let dir = tempfile::tempdir().expect("temp dir");
     let root = |name: &str| dir.path().join(name).display().to_string();
@@ -518,31 +525,17 @@ const KAFKA_SECRET: &str = "e2e-kafka-secret";
 /// An analyst's SQL client on the scheduler's Flight SQL: logs in with the API token and
 /// queries the configured gold with pvflow's functions at hand; a wrong token is refused.
 fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster) {
-    use arrow_flight::sql::client::FlightSqlServiceClient;
-    use ballista_core::utils::{GrpcClientConfig, create_grpc_client_connection};
-    use futures::TryStreamExt;
-
     let url = cluster.url().replace("df://", "http://");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let connect = || async {
-            let channel = create_grpc_client_connection(url.clone(), &GrpcClientConfig::default())
-                .await
-                .expect("connected");
-            FlightSqlServiceClient::new(channel)
-        };
-        let mut refused = connect().await;
-        let error = refused
+        let error = flight_sql_client(&url)
+            .await
             .handshake("analyst", "wrong")
             .await
             .expect_err("a wrong token is refused");
         assert!(error.to_string().contains("API token"), "{error}");
 
-        let mut client = connect().await;
-        client
-            .handshake("analyst", API_TOKEN)
-            .await
-            .expect("logged in");
+        let mut client = flight_sql_session(&url).await;
         // As an attacker with the token would: files and buckets that are not the datasets'
         // stay out of reach, read or write.
         let secret = std::env::temp_dir().join(format!("pvflow-e2e-{}.csv", std::process::id()));
@@ -563,41 +556,15 @@ fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster) {
             );
         }
         assert!(!secret.exists());
-        let mut query = async |sql: String| {
-            let info = client.execute(sql.clone(), None).await.expect(&sql);
-            let mut batches = Vec::new();
-            for endpoint in info.endpoint {
-                let ticket = endpoint.ticket.expect("a ticket");
-                let mut got: Vec<_> = client
-                    .do_get(ticket)
-                    .await
-                    .expect("results")
-                    .try_collect()
-                    .await
-                    .expect("batches");
-                batches.append(&mut got);
-            }
-            batches
-        };
-        let answer = query(
+        let row = flight_sql_first_row(
+            &mut client,
             "SELECT count(*) AS windows, array_length(cwt_morlet([0.0, 1.0, 0.0, -1.0], 4)) AS scales,
                     min(date) AS day
-             FROM gold WHERE date = DATE '2026-06-01'"
-                .into(),
+             FROM gold WHERE date = DATE '2026-06-01'",
         )
-        .await;
-        let row: Vec<String> = answer[0]
-            .columns()
-            .iter()
-            .map(|column| {
-                let format = arrow::util::display::FormatOptions::default();
-                arrow::util::display::ArrayFormatter::try_new(column, &format)
-                    .expect("displayable")
-                    .value(0)
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(row, ["402", "4", "2026-06-01"], "{answer:?}");
+        .await
+        .expect("gold's day");
+        assert_eq!(row, ["402", "4", "2026-06-01"]);
     });
 }
 
@@ -719,20 +686,9 @@ fn finish(child: &mut Child, limit: Duration, cluster: &PvflowCluster) -> (ExitS
 #[test]
 fn a_run_that_is_stopped_or_loses_an_executor_never_leaves_a_partial_day() {
     let bins = bin_dir();
-    let mut broker = TansuBroker::start().expect("tansu broker");
-    let brokers = broker.bootstrap_servers();
-    stdout(
-        pvflow(&bins)
-            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
-            .args([
-                "--partitions",
-                "4",
-                "--devices",
-                "12",
-                "--start",
-                "2026-06-01",
-            ])
-            .args(["--seed", "9"]),
+    let (mut broker, brokers) = simulated_plant(
+        &bins,
+        &["--partitions", "4", "--devices", "12", "--seed", "9"],
     );
     let env: [(&str, String); 0] = [];
     let dir = tempfile::tempdir().expect("temp dir");
@@ -941,15 +897,20 @@ impl Latencies {
     }
 }
 
-/// A Flight SQL session logged in with the API token.
-async fn flight_sql_session(
-    url: &str,
-) -> arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel> {
+type FlightSqlClient = arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel>;
+
+/// A Flight SQL client of the scheduler at `url` (`http://HOST:PORT`), not logged in.
+async fn flight_sql_client(url: &str) -> FlightSqlClient {
     use ballista_core::utils::{GrpcClientConfig, create_grpc_client_connection};
     let channel = create_grpc_client_connection(url.to_string(), &GrpcClientConfig::default())
         .await
         .expect("connected");
-    let mut client = arrow_flight::sql::client::FlightSqlServiceClient::new(channel);
+    FlightSqlClient::new(channel)
+}
+
+/// A Flight SQL session logged in with the API token.
+async fn flight_sql_session(url: &str) -> FlightSqlClient {
+    let mut client = flight_sql_client(url).await;
     client
         .handshake("analyst", API_TOKEN)
         .await
@@ -957,11 +918,11 @@ async fn flight_sql_session(
     client
 }
 
-/// `sql`'s first column of its first row, as text.
-async fn flight_sql_value(
-    client: &mut arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel>,
+/// The first row of `sql`'s answer, each column as text.
+async fn flight_sql_first_row(
+    client: &mut FlightSqlClient,
     sql: &str,
-) -> Result<String, String> {
+) -> Result<Vec<String>, String> {
     use futures::TryStreamExt;
     let info = client
         .execute(sql.to_string(), None)
@@ -981,9 +942,15 @@ async fn flight_sql_value(
     }
     let batch = batches.first().ok_or("no rows")?;
     let format = arrow::util::display::FormatOptions::default();
-    arrow::util::display::ArrayFormatter::try_new(batch.column(0), &format)
-        .map(|f| f.value(0).to_string())
-        .map_err(|e| e.to_string())
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            arrow::util::display::ArrayFormatter::try_new(column, &format)
+                .map(|f| f.value(0).to_string())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// The run API and Flight SQL under bounded concurrent load while runs of other days ingest and
@@ -994,13 +961,18 @@ async fn flight_sql_value(
 fn the_run_api_and_flight_sql_hold_concurrent_load() {
     let shape = LoadShape::from_env();
     let bins = bin_dir();
-    let broker = TansuBroker::start().expect("tansu broker");
-    let brokers = broker.bootstrap_servers();
-    stdout(
-        pvflow(&bins)
-            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
-            .args(["--partitions", "3", "--devices", "6", "--days", "3"])
-            .args(["--start", "2026-06-01", "--seed", "11"]),
+    let (_broker, brokers) = simulated_plant(
+        &bins,
+        &[
+            "--partitions",
+            "3",
+            "--devices",
+            "6",
+            "--days",
+            "3",
+            "--seed",
+            "11",
+        ],
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let dataset = |name: &str| dir.path().join(name).display().to_string();
@@ -1013,24 +985,7 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
         ("PVFLOW_API_TOKEN", API_TOKEN),
         ("PVFLOW_SCHEDULER_FLIGHT_SQL", "true"),
     ];
-    let model_env = [
-        (
-            "PVFLOW_MODEL_PATH",
-            pvflow_testkit::repo_file("models/pv_fault_lean.onnx")
-                .display()
-                .to_string(),
-        ),
-        (
-            "PVFLOW_MODEL_NORMALIZATION",
-            pvflow_testkit::repo_file("models/normalization.json")
-                .display()
-                .to_string(),
-        ),
-        (
-            "ORT_DYLIB_PATH",
-            pvflow_testkit::onnxruntime_library().expect("ONNX Runtime"),
-        ),
-    ];
+    let model_env = model_env();
     let env: Vec<(&str, &str)> = env
         .into_iter()
         .chain(model_env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -1083,10 +1038,10 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
             assert_eq!(ended["state"], "succeeded", "{ended}\n{}", cluster.logs());
         }
         let day_one = "SELECT count(*) FROM gold WHERE date = DATE '2026-06-01'";
-        let expected = flight_sql_value(&mut flight_sql_session(&flight_url).await, day_one)
+        let expected = flight_sql_first_row(&mut flight_sql_session(&flight_url).await, day_one)
             .await
             .expect("day one's windows");
-        assert_eq!(expected, "402");
+        assert_eq!(expected, ["402"]);
 
         // Readers, each at least its share of requests and on until the runs below end: run API
         // clients polling what orchestrators poll, Flight SQL sessions querying.
@@ -1133,9 +1088,9 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
                     while going(&done, i, shape.queries) {
                         i += 1;
                         let started = Instant::now();
-                        let outcome = match flight_sql_value(&mut session, day_one).await {
-                            Ok(v) if v == expected => Ok(()),
-                            Ok(v) => Err(format!("{v} windows, not {expected}")),
+                        let outcome = match flight_sql_first_row(&mut session, day_one).await {
+                            Ok(row) if row == expected => Ok(()),
+                            Ok(row) => Err(format!("{row:?} windows, not {expected:?}")),
                             Err(e) => Err(e),
                         };
                         latencies.record(started, outcome);
@@ -1219,20 +1174,9 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
 #[test]
 fn a_scheduler_restart_fails_the_run_clean_and_the_api_still_answers() {
     let bins = bin_dir();
-    let broker = TansuBroker::start().expect("tansu broker");
-    let brokers = broker.bootstrap_servers();
-    stdout(
-        pvflow(&bins)
-            .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
-            .args([
-                "--partitions",
-                "4",
-                "--devices",
-                "12",
-                "--start",
-                "2026-06-01",
-            ])
-            .args(["--seed", "9"]),
+    let (_broker, brokers) = simulated_plant(
+        &bins,
+        &["--partitions", "4", "--devices", "12", "--seed", "9"],
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let silver = dir.path().join("silver");
