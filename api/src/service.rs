@@ -137,12 +137,7 @@ impl RunService {
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             if let DayFreshness::UpToDate { run_id } = freshness {
-                return Ok(Submitted::UpToDate(UpToDate {
-                    plan: valid.plan.name().into(),
-                    date,
-                    state: "up_to_date".into(),
-                    last_run_id: run_id,
-                }));
+                return Ok(Submitted::UpToDate(UpToDate::new(valid.plan, date, run_id)));
             }
         }
         self.start(valid)

@@ -1,6 +1,6 @@
 //! What the API answers: a run's status, and the body of a refusal.
 
-use pvflow_runner::{RunManifest, RunState};
+use pvflow_runner::{Plan, RunManifest, RunState};
 use serde::{Deserialize, Serialize};
 
 /// A run as the API knows it: while it runs, its stage; once it ended, its manifest.
@@ -57,6 +57,29 @@ pub struct UpToDate {
     pub state: String,
     /// The day's committed ingest.
     pub last_run_id: String,
+}
+
+impl UpToDate {
+    pub fn new(plan: Plan, date: String, last_run_id: String) -> UpToDate {
+        UpToDate {
+            plan: plan.name().into(),
+            date,
+            state: "up_to_date".into(),
+            last_run_id,
+        }
+    }
+}
+
+/// The sentence `pvflow run` and `pvflow runs` print.
+impl std::fmt::Display for UpToDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} is up to date: the topic holds no reading of the day that run {} did not \
+             read",
+            self.plan, self.date, self.last_run_id
+        )
+    }
 }
 
 /// What a submission did: started a run, or found its day up to date (`if_late`).

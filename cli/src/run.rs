@@ -5,7 +5,7 @@ use anyhow::anyhow;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use pvflow_api::RunRequest;
+use pvflow_api::{RunRequest, UpToDate};
 use pvflow_runner::{DayFreshness, Plan, Progress, RunManifest, RunParams, RunState};
 use pvflow_session::PvflowConfig;
 use pvflow_session::signals;
@@ -171,18 +171,13 @@ pub async fn run(config: &PvflowConfig, args: RunArgs) -> Result<(), Failure> {
             .map_err(Failure::query)?;
         match &freshness {
             DayFreshness::UpToDate { run_id } => {
-                let date = args.run.date;
+                let day = UpToDate::new(Plan::Ingest, args.run.date.to_string(), run_id.clone());
                 if args.json {
-                    let up_to_date = serde_json::json!({
-                        "plan": "ingest", "date": date.to_string(), "state": "up_to_date",
-                        "last_run_id": run_id,
-                    });
-                    println!("{up_to_date}");
+                    // Compact, as the catch-up CronJob greps it (k8s/base/catch-up.yaml).
+                    let json = serde_json::to_string(&day).map_err(Failure::io)?;
+                    println!("{json}");
                 } else {
-                    println!(
-                        "ingest of {date} is up to date: the topic holds no reading of the day \
-                         that run {run_id} did not read"
-                    );
+                    println!("{day}");
                 }
                 return Ok(());
             }

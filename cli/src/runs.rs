@@ -128,11 +128,7 @@ async fn run_submit(client: &ApiClient, args: SubmitArgs) -> Result<(), Failure>
             if args.json {
                 println!("{}", to_json(&day));
             } else {
-                println!(
-                    "{} of {} is up to date: the topic holds no reading of the day that run {} \
-                     did not read",
-                    day.plan, day.date, day.last_run_id
-                );
+                println!("{day}");
             }
             return Ok(());
         }
