@@ -878,6 +878,17 @@ impl Latencies {
         }
     }
 
+    /// Every reader's latencies, once each has ended.
+    async fn joined(readers: Vec<tokio::task::JoinHandle<Latencies>>) -> Latencies {
+        let mut all = Latencies::default();
+        for reader in readers {
+            let ended = reader.await.expect("reader");
+            all.seconds.extend(ended.seconds);
+            all.errors.extend(ended.errors);
+        }
+        all
+    }
+
     fn summary(&mut self) -> serde_json::Value {
         self.seconds.sort_by(f64::total_cmp);
         let at = |q: f64| {
@@ -1133,18 +1144,8 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
         }
 
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut api_reads = Latencies::default();
-        for reader in api_readers {
-            let l = reader.await.expect("reader");
-            api_reads.seconds.extend(l.seconds);
-            api_reads.errors.extend(l.errors);
-        }
-        let mut flight_queries = Latencies::default();
-        for reader in flight_readers {
-            let l = reader.await.expect("reader");
-            flight_queries.seconds.extend(l.seconds);
-            flight_queries.errors.extend(l.errors);
-        }
+        let mut api_reads = Latencies::joined(api_readers).await;
+        let mut flight_queries = Latencies::joined(flight_readers).await;
         for (what, l) in [
             ("run API", &api_reads),
             ("Flight SQL", &flight_queries),
