@@ -132,6 +132,10 @@ pub struct StorageConfig {
     /// exported as Parquet (`PVFLOW_STORAGE_ROOTS='["/srv/exports"]'`). Servers reach nothing
     /// else.
     pub roots: Vec<String>,
+    /// How long one request to S3 is retried, with backoff, before it fails and with it the
+    /// run (`PVFLOW_STORAGE_RETRY_TIMEOUT_SECONDS`): a store that stopped answering fails a run
+    /// within about this time, a brief outage does not.
+    pub retry_timeout_seconds: u64,
 }
 
 impl Default for StorageConfig {
@@ -140,6 +144,8 @@ impl Default for StorageConfig {
             silver: "data/silver".into(),
             gold: "data/gold".into(),
             roots: Vec::new(),
+            // object_store's own default.
+            retry_timeout_seconds: 180,
         }
     }
 }

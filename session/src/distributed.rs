@@ -92,7 +92,7 @@ impl DistributedParts {
     /// [`Locations`]; spill files in `work_dir` when given. Ballista gives each task its memory
     /// pool (`--memory-pool-size`), so none here.
     pub fn task_runtime(&self, work_dir: Option<PathBuf>) -> Result<Arc<RuntimeEnv>> {
-        object_stores::runtime_env(Some(self.locations.clone()), work_dir, None)
+        object_stores::runtime_env(&self.storage, Some(self.locations.clone()), work_dir, None)
     }
 
     /// The functions an executor resolves plan functions by: Ballista's defaults (built-ins

@@ -125,7 +125,12 @@ pub fn pvflow_state(
             locations: locations.clone(),
         }),
     };
-    let runtime = object_stores::runtime_env(confined_to, memory.spill_dir.clone(), memory.pool())?;
+    let runtime = object_stores::runtime_env(
+        storage,
+        confined_to,
+        memory.spill_dir.clone(),
+        memory.pool(),
+    )?;
     let mut state = builder
         .with_table_factory(KAFKA_FORMAT.into(), Arc::new(KafkaTableFactory))
         .with_query_planner(planner)

@@ -142,6 +142,7 @@ mod tests {
             silver: "/srv/pvflow/silver".into(),
             gold: "s3://plant-gold/gold/".into(),
             roots: roots.iter().map(|r| r.to_string()).collect(),
+            ..StorageConfig::default()
         };
         Locations::of(&storage).expect("valid roots")
     }

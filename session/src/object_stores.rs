@@ -10,6 +10,7 @@
 //! deletion elsewhere is refused, so SQL from a client cannot open files or buckets that are
 //! not pvflow's.
 
+use crate::config::StorageConfig;
 use crate::locations::Locations;
 use async_trait::async_trait;
 use datafusion::common::{DataFusionError, Result};
@@ -17,6 +18,7 @@ use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use futures::stream::{self, BoxStream, StreamExt};
+use object_store::RetryConfig;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{
@@ -26,23 +28,31 @@ use object_store::{
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use url::Url;
 
 /// DataFusion's registry (local files, stores registered explicitly) plus S3 buckets on demand,
 /// confined to `confined_to` when set.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PvflowObjectStores {
     registered: DefaultObjectStoreRegistry,
     buckets: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+    /// How buckets retry failed requests (`[storage] retry_timeout_seconds`).
+    retry: RetryConfig,
     confined_to: Option<Locations>,
 }
 
 impl PvflowObjectStores {
-    /// Stores that reach only `locations`.
-    pub fn confined_to(locations: Locations) -> PvflowObjectStores {
+    /// Stores with `storage`'s settings, reaching only `confined_to` when given.
+    pub fn new(storage: &StorageConfig, confined_to: Option<Locations>) -> PvflowObjectStores {
         PvflowObjectStores {
-            confined_to: Some(locations),
-            ..PvflowObjectStores::default()
+            registered: DefaultObjectStoreRegistry::default(),
+            buckets: RwLock::default(),
+            retry: RetryConfig {
+                retry_timeout: Duration::from_secs(storage.retry_timeout_seconds),
+                ..RetryConfig::default()
+            },
+            confined_to,
         }
     }
 
@@ -64,6 +74,7 @@ impl PvflowObjectStores {
         let store: Arc<dyn ObjectStore> = Arc::new(
             AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
+                .with_retry(self.retry.clone())
                 .build()
                 .map_err(|e| {
                     DataFusionError::Configuration(format!(
@@ -248,17 +259,15 @@ impl ObjectStore for ConfinedStore {
     }
 }
 
-/// A runtime with pvflow's object stores, confined to `confined_to` when given; spill files go
-/// to `temp_dir` when given, and queries draw from `pool` when given (else without limit).
+/// A runtime with pvflow's object stores ([`PvflowObjectStores::new`]); spill files go to
+/// `temp_dir` when given, and queries draw from `pool` when given (else without limit).
 pub fn runtime_env(
+    storage: &StorageConfig,
     confined_to: Option<Locations>,
     temp_dir: Option<PathBuf>,
     pool: Option<Arc<dyn MemoryPool>>,
 ) -> Result<Arc<RuntimeEnv>> {
-    let stores = match confined_to {
-        Some(locations) => PvflowObjectStores::confined_to(locations),
-        None => PvflowObjectStores::default(),
-    };
+    let stores = PvflowObjectStores::new(storage, confined_to);
     let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(stores));
     if let Some(dir) = temp_dir {
         builder = builder.with_temp_file_path(dir);
@@ -275,7 +284,7 @@ mod tests {
 
     #[test]
     fn local_files_and_s3_buckets_resolve() {
-        let stores = PvflowObjectStores::default();
+        let stores = PvflowObjectStores::new(&StorageConfig::default(), None);
         let local = Url::parse("file:///tmp/x").expect("url");
         assert!(stores.get_store(&local).is_ok());
         // Building an S3 client needs no network; a region keeps from_env from guessing.
@@ -292,7 +301,6 @@ mod tests {
 
     #[tokio::test]
     async fn confined_stores_refuse_every_path_outside_the_locations() {
-        use crate::config::StorageConfig;
         use object_store::ObjectStoreExt;
         let dir = tempfile::tempdir().expect("temp dir");
         let silver = dir.path().join("silver");
@@ -303,9 +311,12 @@ mod tests {
         let storage = StorageConfig {
             silver: silver.to_string_lossy().into_owned(),
             gold: dir.path().join("gold").to_string_lossy().into_owned(),
-            roots: Vec::new(),
+            ..StorageConfig::default()
         };
-        let stores = PvflowObjectStores::confined_to(Locations::of(&storage).expect("valid roots"));
+        let stores = PvflowObjectStores::new(
+            &storage,
+            Some(Locations::of(&storage).expect("valid roots")),
+        );
         let store = stores
             .get_store(&Url::parse("file:///").expect("url"))
             .expect("local files hold roots");
