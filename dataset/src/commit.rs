@@ -7,8 +7,9 @@
 //!
 //! Readers that take their files from the log (pvflow's, and any Delta reader) never see a
 //! mix. A plain listing of a day's directory matches the log except during a commit's moves
-//! and deletes (milliseconds locally); a run that crashes between moving and logging leaves its
-//! moved files there, outside the log.
+//! and deletes (milliseconds locally). A run that crashes between moving and logging, or whose
+//! store fails there, leaves its moved files outside the log until a later commit of their day
+//! finds them a day old and deletes them.
 
 use crate::delta_log::{DeltaLog, LogError, NewFile, PartitionReplacement};
 use crate::{StagedTarget, layout, path_under};
@@ -266,34 +267,46 @@ pub async fn commit(
     // The old files are out of the log: a reader that listed them before this commit may
     // still be reading, which is why they are deleted only now.
     let mut replaced: Vec<Path> = removed.iter().map(|f| path_under(&root, &f.path)).collect();
-    if version == 0 {
-        // This commit created the log: files already in its days predate it (output of a
-        // version without a log) and are replaced like logged ones.
-        let ours: BTreeSet<Path> = moves
-            .iter()
-            .map(|(_, c)| path_under(&root, &c.path))
-            .collect();
-        for partition in &all {
-            let day = path_under(&root, &directory(partition));
-            let listed: object_store::Result<Vec<_>> = store
-                .list(Some(&day))
-                .map_ok(|meta| meta.location)
-                .try_collect()
-                .await;
-            match listed {
-                Ok(listed) => replaced.extend(listed.into_iter().filter(|l| !ours.contains(l))),
-                // The commit stands; the old files stay outside the log.
-                Err(e) => {
-                    tracing::warn!(day = %day, error = %e, "could not list files older than the log")
-                }
-            }
-        }
+    let ours: BTreeSet<Path> = moves
+        .iter()
+        .map(|(_, c)| path_under(&root, &c.path))
+        .collect();
+    for partition in &all {
+        let day = path_under(&root, &directory(partition));
+        replaced.extend(unlogged_files(store, &day, &ours, version == 0).await);
     }
     delete_all(store, replaced).await;
     abort(store, target).await?;
     sweep_stale_staging(store, target).await;
     tracing::info!(root = %target.root, run = %target.run_id, version, partitions = all.len(), files = moves.len(), replaced = removed.len(), "output committed");
     Ok(moves.into_iter().map(|(_, committed)| committed).collect())
+}
+
+/// Files of `day` outside the log that the commit deletes, besides those it logged as removed:
+/// when this commit `created_log`, every file but `ours` (output of a version without a log);
+/// otherwise only stale ones, moved in by a commit whose log entry never came (its store
+/// failed between the two) and left there because the store could not take them back out
+/// either. Best effort: a failed listing is logged, the commit stands.
+async fn unlogged_files(
+    store: &Arc<dyn ObjectStore>,
+    day: &Path,
+    ours: &BTreeSet<Path>,
+    created_log: bool,
+) -> Vec<Path> {
+    let cutoff = crate::delta_log::now_ms() / 1000 - STALE_STAGING_SECONDS;
+    let listed: object_store::Result<Vec<_>> = store.list(Some(day)).try_collect().await;
+    match listed {
+        Ok(listed) => listed
+            .into_iter()
+            .filter(|meta| !ours.contains(&meta.location))
+            .filter(|meta| created_log || meta.last_modified.timestamp() < cutoff)
+            .map(|meta| meta.location)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(day = %day, error = %e, "could not list the day's files outside the log");
+            Vec::new()
+        }
+    }
 }
 
 /// Requests in flight at once when moving or deleting a run's files.
@@ -325,7 +338,8 @@ async fn delete_each(
         .await
 }
 
-/// Staging no file of which changed for this long belongs to no live run.
+/// Staging no file of which changed for this long belongs to no live run, and a day's file
+/// outside the log this old belongs to no commit under way.
 const STALE_STAGING_SECONDS: i64 = 24 * 3600;
 
 /// Deletes other runs' staging left behind: a run killed before it could clean up, or a task
@@ -570,6 +584,36 @@ mod tests {
             .await
             .expect("commit");
         assert_eq!(names(&root.join("_staging")), ["live"]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_deletes_its_days_stale_files_outside_the_log() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, store) = (dir.path(), store());
+        let day = "2026-06-01";
+        let a = stage(root, "r1", day, "part-a.parquet");
+        commit(&store, &target(root, "r1"), &schema(), &[a], &[day.into()])
+            .await
+            .expect("commit");
+        // Moved in by a commit whose store failed before its log entry, two days ago; and one
+        // a commit under way has just moved in.
+        let stale = root.join("date=2026-06-01/part-orphan.parquet");
+        std::fs::write(&stale, "x").expect("write");
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .and_then(|f| f.set_modified(two_days_ago))
+            .expect("backdate");
+        std::fs::write(root.join("date=2026-06-01/part-moving.parquet"), "x").expect("write");
+        let b = stage(root, "r2", day, "part-b.parquet");
+        commit(&store, &target(root, "r2"), &schema(), &[b], &[day.into()])
+            .await
+            .expect("commit");
+        assert_eq!(
+            names(&root.join("date=2026-06-01")),
+            ["part-b.parquet", "part-moving.parquet"]
+        );
     }
 
     #[tokio::test]

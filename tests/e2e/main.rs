@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
+mod storage_failures;
+
 /// `target/<profile>`, where the workspace's binaries are: this test runs from its `deps/`.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -623,19 +625,7 @@ fn rerun_replaces_the_day(
     assert_eq!(files_of(&files.join("gold/_delta_log")).len(), 2, "{data}");
 
     // delta-rs, a second reader of the log, sees the same day.
-    let python = pvflow_testkit::delta_python().expect("deltalake");
-    let mut read = std::process::Command::new(python);
-    read.arg(pvflow_testkit::repo_file("tests/read_delta.py"))
-        .arg(format!("{data}/gold"))
-        .envs(env.iter().map(|(k, v)| (k, v)));
-    let output = read.output().expect("read_delta.py runs");
-    assert!(
-        output.status.success(),
-        "delta-rs cannot read {data}/gold: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("delta-rs's view as JSON");
+    let seen = delta_rs_view(env, &format!("{data}/gold"));
     assert_eq!(seen["version"], 1, "{seen}");
     assert_eq!(
         seen["partition_columns"],
@@ -645,6 +635,23 @@ fn rerun_replaces_the_day(
     assert_eq!(seen["files"], serde_json::json!(after), "{seen}");
     assert_eq!(seen["rows"], 6 * 67, "{seen}");
     assert_eq!(seen["dates"], serde_json::json!(["2026-06-01"]), "{seen}");
+}
+
+/// What delta-rs, a second reader of Delta logs, sees of the table at `uri` (`read_delta.py`'s
+/// JSON: version, partition columns, file names, rows, dates).
+fn delta_rs_view(env: &[(&str, String)], uri: &str) -> serde_json::Value {
+    let python = pvflow_testkit::delta_python().expect("deltalake");
+    let mut read = std::process::Command::new(python);
+    read.arg(pvflow_testkit::repo_file("tests/read_delta.py"))
+        .arg(uri)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let output = read.output().expect("read_delta.py runs");
+    assert!(
+        output.status.success(),
+        "delta-rs cannot read {uri}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("delta-rs's view as JSON")
 }
 
 /// `pvflow run ingest` of the day on the cluster, in the background, its manifest on stdout.
