@@ -23,19 +23,17 @@ mod request;
 mod routes;
 mod service;
 mod status;
-mod tls;
 
 pub use client::{ApiClient, ApiError, REQUEST_TIMEOUT};
 pub use request::{RunRequest, ValidRequest};
 pub use routes::router;
 pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};
 pub use status::{ErrorBody, RunStatus, Submitted, UpToDate};
-pub use tls::{TlsError, TlsListener, acceptor as tls_acceptor};
 
 use std::future::Future;
 use std::sync::Arc;
 
-/// Serves the API on `listener` (a `TcpListener`, or a [`TlsListener`] for HTTPS) until
+/// Serves the API on `listener` (a `TcpListener`, or a `pvflow_tls::TlsListener` for HTTPS) until
 /// `shutdown` resolves; then refuses new runs, cancels the running ones and returns once each
 /// has ended and written its manifest.
 pub async fn serve<L>(

@@ -485,7 +485,9 @@ async fn with_a_certificate_the_api_speaks_https_only() {
     std::fs::write(&key, issued.key_pair.serialize_pem()).expect("key");
 
     let refused = |c: Option<&std::path::Path>, k: Option<&std::path::Path>| {
-        crate::tls_acceptor(c, k).err().map(|e| e.to_string())
+        pvflow_tls::acceptor(c, k, pvflow_tls::Protocol::Http1)
+            .err()
+            .map(|e| e.to_string())
     };
     assert!(refused(None, None).is_none());
     assert!(refused(Some(&cert), None).is_some_and(|e| e.contains("tls_cert is set")));
@@ -493,7 +495,7 @@ async fn with_a_certificate_the_api_speaks_https_only() {
     assert!(refused(Some(&missing), Some(&key)).is_some_and(|e| e.contains("missing.pem")));
     assert!(refused(Some(&cert), Some(&cert)).is_some_and(|e| e.contains("api.crt")));
 
-    let acceptor = crate::tls_acceptor(Some(&cert), Some(&key))
+    let acceptor = pvflow_tls::acceptor(Some(&cert), Some(&key), pvflow_tls::Protocol::Http1)
         .expect("valid")
         .expect("configured");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -503,7 +505,7 @@ async fn with_a_certificate_the_api_speaks_https_only() {
     let config = config(&dir);
     let service =
         RunService::new(config.clone(), Arc::new(Embedded(config))).expect("valid locations");
-    let listener = crate::TlsListener::new(tcp, acceptor).expect("listener");
+    let listener = pvflow_tls::TlsListener::new(tcp, acceptor).expect("listener");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(crate::serve(listener, service, async {
         let _ = stopped.await;

@@ -93,10 +93,12 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
     } else {
         pvflow_session::server_session_context(config).map_err(Failure::usage)?;
     }
-    let tls = pvflow_api::tls_acceptor(
+    let tls = pvflow_tls::acceptor(
         config.api.tls_cert.as_deref(),
         config.api.tls_key.as_deref(),
+        pvflow_tls::Protocol::Http1,
     )
+    .context("[api] TLS")
     .map_err(Failure::usage)?;
     let service = RunService::new(config.clone(), Arc::new(sessions)).map_err(Failure::usage)?;
     let listener = tokio::net::TcpListener::bind(args.bind)
@@ -125,7 +127,7 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
     };
     let served = match tls {
         Some(acceptor) => {
-            let listener = pvflow_api::TlsListener::new(listener, acceptor)
+            let listener = pvflow_tls::TlsListener::new(listener, acceptor)
                 .context("the listener has no address")
                 .map_err(Failure::io)?;
             pvflow_api::serve(listener, service, shutdown).await

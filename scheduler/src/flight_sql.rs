@@ -1,14 +1,24 @@
-//! Who may use the scheduler's Arrow Flight SQL endpoint (`--flight-sql`): analysts' SQL
-//! clients (ADBC, JDBC, DBeaver, Superset) authenticate with the run API's token as their
-//! password, as the Flight SQL convention's HTTP Basic credentials.
+//! The scheduler's Arrow Flight SQL endpoint (`--flight-sql`) for analysts' SQL clients (ADBC,
+//! JDBC, DBeaver, Superset): who may use it (the run API's token as the password, as the
+//! Flight SQL convention's HTTP Basic credentials), and serving it over TLS on a port of its
+//! own, which Ballista's scheduler cannot.
 
+use arrow_flight::flight_service_server::FlightServiceServer;
 use async_trait::async_trait;
+use ballista_core::extension::BallistaConfigGrpcEndpoint;
+use ballista_core::flight_proxy_service::BallistaFlightProxyService;
+use ballista_flight_sql::BallistaFlightSqlService;
 use ballista_flight_sql::{Authenticator, Identity};
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_server::SchedulerServer;
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use pvflow_session::ApiConfig;
+use pvflow_tls::TlsListener;
+use std::sync::Arc;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
@@ -55,6 +65,36 @@ impl Authenticator for TokenAuthenticator {
         }
         Ok(Identity::user(user))
     }
+}
+
+/// Serves Flight SQL for `scheduler` on `listener`'s TLS connections, as Ballista serves it on
+/// the scheduler's port: the same sessions, authenticator and message limits; query results
+/// stream from the executors through this server.
+pub async fn serve_over_tls(
+    listener: TlsListener,
+    scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    config: &SchedulerConfig,
+) -> std::io::Result<()> {
+    let max_decoding = config.grpc_server_max_decoding_message_size as usize;
+    let max_encoding = config.grpc_server_max_encoding_message_size as usize;
+    let endpoint = config
+        .override_create_grpc_client_endpoint
+        .clone()
+        .map(|f| Arc::new(BallistaConfigGrpcEndpoint::new(f)));
+    let proxy =
+        BallistaFlightProxyService::new(max_decoding, max_encoding, config.use_tls, endpoint);
+    let mut service = BallistaFlightSqlService::new(Arc::new(scheduler), proxy);
+    if let Some(authenticator) = config.override_flight_sql_authenticator.clone() {
+        service = service.with_authenticator(authenticator);
+    }
+    let grpc = FlightServiceServer::new(service)
+        .max_decoding_message_size(max_decoding)
+        .max_encoding_message_size(max_encoding);
+    axum::serve(
+        listener,
+        tonic::service::Routes::new(grpc).into_axum_router(),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -11,13 +11,16 @@ mod flight_sql;
 use anyhow::Context;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
 use clap::Parser;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use pvflow_session::DistributedParts;
-use pvflow_session::{ApiConfig, PvflowConfig};
+use pvflow_session::{ApiConfig, FlightSqlConfig, PvflowConfig};
+use pvflow_tls::{Protocol, TlsAcceptor, TlsListener};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
 pub const AFTER_HELP: &str = "\
 Serves Ballista's scheduler gRPC, its REST API (/api/jobs, /api/executors, ...), Prometheus
@@ -29,7 +32,9 @@ here; clients connect with df://HOST:PORT.
 --flight-sql also serves Arrow Flight SQL there, for analysts' SQL clients (ADBC, JDBC,
 DBeaver): SQL planned with pvflow's functions and Kafka tables, run on the executors. With
 [api] token (PVFLOW_API_TOKEN) set, clients log in with any user name and that token as the
-password; without it, anyone who reaches the port may query (a warning is logged).
+password; without it, anyone who reaches the port may query (a warning is logged). With
+[flight_sql] tls_cert and tls_key (PEM) set, Flight SQL is served over TLS only, on
+[flight_sql] tls_port (default 50443), and no longer on --bind-port.
 
 Every flag can also be set as PVFLOW_SCHEDULER_<FLAG> (e.g. PVFLOW_SCHEDULER_BIND_PORT); a flag given on the
 command line wins.
@@ -70,20 +75,77 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let address: SocketAddr = format!("{}:{}", args.ballista.bind_host, args.ballista.bind_port)
         .parse()
         .context("--bind-host/--bind-port do not form a socket address")?;
-    let scheduler = scheduler_config(args.ballista, &parts, &config.api)?;
+    let mut scheduler = scheduler_config(args.ballista, &parts, &config.api)?;
+    let tls = flight_sql_tls(&config.flight_sql, &mut scheduler)?;
+    scheduler.validate().context("invalid scheduler flags")?;
+    let scheduler = Arc::new(scheduler);
     let cluster = BallistaCluster::new_from_config(&scheduler)
         .await
         .context("cannot set up the scheduler's cluster state")?;
+    let server =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::clone(&scheduler))
+            .await
+            .context("cannot start the scheduler")?;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let flight_sql = match tls {
+        Some(acceptor) => {
+            let tls_address = SocketAddr::new(address.ip(), config.flight_sql.tls_port);
+            let tcp = TcpListener::bind(tls_address)
+                .await
+                .with_context(|| format!("cannot listen for Flight SQL on {tls_address}"))?;
+            tracing::info!(%tls_address, "Flight SQL over TLS");
+            Some((TlsListener::new(tcp, acceptor)?, tls_address))
+        }
+        None => None,
+    };
     tracing::info!(%address, "pvflow scheduler starting");
+    let flight_sql = async {
+        match flight_sql {
+            Some((listener, at)) => {
+                flight_sql::serve_over_tls(listener, server.clone(), &scheduler)
+                    .await
+                    .with_context(|| format!("Flight SQL on {at} failed"))
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        served = start_server(cluster, address, Arc::new(scheduler)) => {
+        served = start_grpc_service_with_listener(listener, server.clone()) => {
             served.with_context(|| format!("scheduler on {address} failed"))
         }
+        served = flight_sql => served,
         signal = pvflow_session::signals::stop() => {
             tracing::info!(signal = signal.name(), "pvflow scheduler stopping");
             Ok(())
         }
     }
+}
+
+/// The TLS acceptor for Flight SQL when `[flight_sql] tls_cert` and `tls_key` are set and
+/// `--flight-sql` is on; Flight SQL then leaves the scheduler's port, which keeps the cluster's
+/// own gRPC (executors, `--scheduler` clients) inside the cluster's network.
+fn flight_sql_tls(
+    flight_sql: &FlightSqlConfig,
+    scheduler: &mut SchedulerConfig,
+) -> anyhow::Result<Option<TlsAcceptor>> {
+    let acceptor = pvflow_tls::acceptor(
+        flight_sql.tls_cert.as_deref(),
+        flight_sql.tls_key.as_deref(),
+        Protocol::Http2,
+    )
+    .context("[flight_sql] TLS")?;
+    if acceptor.is_some() && !scheduler.flight_sql_enabled() {
+        tracing::warn!(
+            "[flight_sql] tls_cert is set but --flight-sql is not: no Flight SQL served"
+        );
+        return Ok(None);
+    }
+    if acceptor.is_some() {
+        scheduler.flight_sql = false;
+    }
+    Ok(acceptor)
 }
 
 /// Ballista's scheduler configuration from its flags, with pvflow's sessions and codecs, and

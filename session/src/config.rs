@@ -31,6 +31,33 @@ pub struct PvflowConfig {
     pub api: ApiConfig,
     pub cluster: ClusterConfig,
     pub memory: MemoryConfig,
+    pub flight_sql: FlightSqlConfig,
+}
+
+/// `[flight_sql]`: the scheduler's Arrow Flight SQL endpoint (`pvflow-scheduler --flight-sql`),
+/// whose password is `[api] token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlightSqlConfig {
+    /// With `tls_key`, Flight SQL is served over TLS only, on `tls_port`, with this PEM
+    /// certificate chain (`PVFLOW_FLIGHT_SQL_TLS_CERT`; on Kubernetes, from a Secret). Unset:
+    /// plain gRPC on the scheduler's own port.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert` (`PVFLOW_FLIGHT_SQL_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
+    /// Where Flight SQL over TLS listens, on the scheduler's bind host
+    /// (`PVFLOW_FLIGHT_SQL_TLS_PORT`). The scheduler's port keeps the cluster's own gRPC.
+    pub tls_port: u16,
+}
+
+impl Default for FlightSqlConfig {
+    fn default() -> Self {
+        FlightSqlConfig {
+            tls_cert: None,
+            tls_key: None,
+            tls_port: 50443,
+        }
+    }
 }
 
 /// `[cluster]`: how clients of a pvflow cluster (`--scheduler`) split their queries.
@@ -228,7 +255,15 @@ pub struct ModelConfig {
 
 /// Sections the environment may set; other `PVFLOW_*` variables (such as `PVFLOW_CONFIG`)
 /// are not configuration keys.
-const SECTIONS: &[&str] = &["model", "kafka", "storage", "api", "cluster", "memory"];
+const SECTIONS: &[&str] = &[
+    "model",
+    "kafka",
+    "storage",
+    "api",
+    "cluster",
+    "memory",
+    "flight_sql",
+];
 
 impl PvflowConfig {
     /// Loads defaults, then the file (`path`, else `$PVFLOW_CONFIG`, else `./pvflow.toml` if it
@@ -247,12 +282,16 @@ impl PvflowConfig {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).filter_map(|key| {
-            // MODEL_NORMALIZATION -> model.normalization: the first `_` separates the section.
-            let (section, rest) = key.as_str().split_once('_')?;
-            SECTIONS
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(section))
-                .then(|| format!("{section}.{rest}").into())
+            // MODEL_NORMALIZATION -> model.normalization, FLIGHT_SQL_TLS_PORT ->
+            // flight_sql.tls_port: the section's name, then `_`, then the key.
+            let key = key.as_str();
+            SECTIONS.iter().find_map(|section| {
+                let rest = key
+                    .get(..section.len())
+                    .filter(|head| head.eq_ignore_ascii_case(section))
+                    .and_then(|_| key[section.len()..].strip_prefix('_'))?;
+                Some(format!("{section}.{}", rest.to_ascii_lowercase()).into())
+            })
         }));
         figment
             .extract()
@@ -277,6 +316,12 @@ mod tests {
             jail.set_env("PVFLOW_MODEL_NORMALIZATION", "from-env.json");
             let c = PvflowConfig::load(Some(Path::new("custom.toml"))).expect("loads");
             assert_eq!(c.model.normalization, Some(PathBuf::from("from-env.json")));
+            // Sections and keys with underscores of their own.
+            jail.set_env("PVFLOW_FLIGHT_SQL_TLS_PORT", "1443");
+            jail.set_env("PVFLOW_STORAGE_RETRY_TIMEOUT_SECONDS", "7");
+            let c = PvflowConfig::load(None).expect("loads");
+            assert_eq!(c.flight_sql.tls_port, 1443);
+            assert_eq!(c.storage.retry_timeout_seconds, 7);
             Ok(())
         });
     }

@@ -21,8 +21,8 @@ pub mod object_stores;
 pub mod signals;
 
 pub use config::{
-    ApiConfig, CONFIG_ENV, ClusterConfig, ConfigError, KafkaConfig, ModelConfig, PvflowConfig,
-    StorageConfig,
+    ApiConfig, CONFIG_ENV, ClusterConfig, ConfigError, FlightSqlConfig, KafkaConfig, ModelConfig,
+    PvflowConfig, StorageConfig,
 };
 pub use distributed::DistributedParts;
 pub use locations::{LocationError, Locations};

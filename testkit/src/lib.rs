@@ -5,7 +5,7 @@
 //! against it exercise the planner's direct path rather than its fallback. `scripts/tansu.sh`
 //! installs the binary (`make test` runs it first). [`PvflowCluster`] runs a `pvflow-scheduler`
 //! and `pvflow-executor` processes from the workspace's build. [`S3Server`] runs `s3s-fs`, an
-//! S3 API over a temporary directory (`scripts/s3s-fs.sh` installs it). [`RunApi`] runs
+//! S3 API over a temporary directory (`scripts/s3s-fs.sh` installs it), behind a forwarder that stops it when a chosen request arrives. [`RunApi`] runs
 //! `pvflow serve`. Each server is a [`ServerProcess`]: killed and reaped when dropped, its output
 //! kept in a log the test can print. [`SeededRandom`] generates reproducible hostile input.
 

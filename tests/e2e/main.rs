@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
+mod flight_sql_tls;
 mod storage_failures;
 
 /// `target/<profile>`, where the workspace's binaries are: this test runs from its `deps/`.

@@ -1,5 +1,21 @@
-//! HTTPS for the run API: a certificate chain and key from PEM files (`[api] tls_cert`,
-//! `tls_key`), and a listener whose connections are TLS.
+//! TLS for pvflow's servers: a rustls acceptor from a PEM certificate chain and key (the run
+//! API's `[api] tls_cert`/`tls_key`, Flight SQL's `[flight_sql] tls_cert`/`tls_key`), and an
+//! axum listener whose connections completed their handshake.
+//!
+//! ```no_run
+//! # async fn serve(router: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
+//! let acceptor = pvflow_tls::acceptor(
+//!     Some(Path::new("/etc/pvflow-tls/tls.crt")),
+//!     Some(Path::new("/etc/pvflow-tls/tls.key")),
+//!     pvflow_tls::Protocol::Http1,
+//! )?
+//! .expect("both files given");
+//! let tcp = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+//! axum::serve(pvflow_tls::TlsListener::new(tcp, acceptor)?, router).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
+pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -16,7 +32,7 @@ use tokio_rustls::server::TlsStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("[api] tls_cert and tls_key go together: {0} is set, the other not")]
+    #[error("tls_cert and tls_key go together: {0} is set, the other not")]
     Half(&'static str),
     #[error("cannot read the certificate chain {path}: {why}")]
     Certificate { path: PathBuf, why: String },
@@ -33,8 +49,22 @@ pub enum TlsError {
 /// A client has this long to complete its handshake; a silent one is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The acceptor for `cert` and `key` (PEM), when both are set; `None` when neither is.
-pub fn acceptor(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<TlsAcceptor>, TlsError> {
+/// What a server speaks inside TLS, which it announces in the handshake (ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1, announced by nothing: what every client assumes.
+    Http1,
+    /// HTTP/2 (`h2`), which gRPC clients such as Flight SQL's insist on.
+    Http2,
+}
+
+/// The acceptor for `cert` and `key` (PEM) serving `protocol`, when both are set; `None` when
+/// neither is.
+pub fn acceptor(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    protocol: Protocol,
+) -> Result<Option<TlsAcceptor>, TlsError> {
     let (cert, key) = match (cert, key) {
         (None, None) => return Ok(None),
         (Some(_), None) => return Err(TlsError::Half("tls_cert")),
@@ -57,7 +87,7 @@ pub fn acceptor(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<TlsAcc
         path: key.into(),
         why: e.to_string(),
     })?;
-    let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
         .map_err(|e| TlsError::Config {
@@ -65,6 +95,9 @@ pub fn acceptor(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<TlsAcc
             key: key.into(),
             why: e.to_string(),
         })?;
+    if protocol == Protocol::Http2 {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
