@@ -19,6 +19,7 @@ export PVFLOW_TANSU PVFLOW_S3S_FS ORT_DYLIB_PATH
 cargo nextest run --workspace --no-fail-fast -E '
     test(/late_and_reordered|late_readings|mutated|oversized|generated|refused|refuses|secret|reaches_only|confined|credentials/)
   | test(/stopped|loses_an_executor|a_scheduler_that_is_not_there|scheduler_restart|unreachable|spills/)
+  | test(/storage_failures|stale_files_outside_the_log|over_tls_only/)
   | test(/with_a_token|https|408|plans_on_the_cluster_equal/)'
 
 mkdir -p bench/results
