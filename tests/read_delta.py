@@ -1,6 +1,7 @@
 """Reads a Delta table with delta-rs and prints what it sees as JSON: the e2e tests compare it
-with pvflow's own view. Usage: read_delta.py URI (a directory or s3://; S3 settings from the
-standard AWS variables, as pvflow takes them)."""
+with pvflow's own view. Usage: read_delta.py URI [APP_ID ...] (a directory or s3://; S3
+settings from the standard AWS variables, as pvflow takes them), with the version of each
+application transaction APP_ID."""
 
 import json
 import os
@@ -8,7 +9,7 @@ import sys
 
 from deltalake import DeltaTable
 
-uri = sys.argv[1]
+uri, app_ids = sys.argv[1], sys.argv[2:]
 options = {}
 if uri.startswith("s3://"):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP"):
@@ -26,6 +27,7 @@ print(
             "files": sorted(uri_.rsplit("/", 1)[-1] for uri_ in table.file_uris()),
             "rows": rows.num_rows,
             "dates": sorted({str(d) for d in rows.column("date").to_pylist()}),
+            "transactions": {app: table.transaction_version(app) for app in app_ids},
         }
     )
 )

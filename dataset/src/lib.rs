@@ -61,7 +61,10 @@ mod logical;
 mod planner;
 
 pub use commit::{CommitError, WrittenFile, abort, commit, staged_parquet_files, written_files};
-pub use delta_log::{DeltaLog, LogError, LogFile, NewFile, PartitionReplacement, Snapshot};
+pub use delta_log::{
+    AppTransaction, Append, CHECKPOINT_INTERVAL, DeltaLog, LogError, LogFile, NewFile,
+    PartitionReplacement, Snapshot,
+};
 pub use exec::StagedParquetWriteExec;
 pub use log_table::LogTable;
 pub use logical::StagedWrite;

@@ -7,10 +7,17 @@
 //! loser reads the log again and retries. Readers take their files from the log, never from a
 //! listing.
 //!
-//! The log follows Delta's protocol at reader version 1 and writer version 2, without
-//! checkpoints, so silver and gold are Delta tables to Spark, Trino, DuckDB and delta-rs too.
+//! The log follows Delta's protocol at reader version 1 and writer version 2, so silver and gold
+//! are Delta tables to Spark, Trino, DuckDB and delta-rs too. Tables that grow by appends (the
+//! stream's) also carry Delta's application transactions (`txn`: how far each writer got, for
+//! exactly-once output) and a checkpoint every [`CHECKPOINT_INTERVAL`] versions, from which a
+//! reader starts instead of replaying the log from version 0.
 //!
 //! [Delta Lake]: https://github.com/delta-io/delta/blob/master/PROTOCOL.md
+
+mod checkpoint;
+
+pub use checkpoint::CHECKPOINT_INTERVAL;
 
 use crate::layout::LOG_DIR;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -48,6 +55,22 @@ pub enum LogError {
         "the log at {root} kept changing: {COMMIT_ATTEMPTS} commit attempts lost to other writers"
     )]
     Contended { root: String },
+    #[error(
+        "another writer committed for {app_id} in the log at {root} (it is at version {found:?}, \
+         this writer expected {expected:?}): this writer no longer owns it"
+    )]
+    TransactionConflict {
+        root: String,
+        app_id: String,
+        expected: Option<i64>,
+        found: Option<i64>,
+    },
+    #[error("the checkpoint {location} cannot be {action}: {reason}")]
+    Checkpoint {
+        action: &'static str,
+        location: String,
+        reason: String,
+    },
 }
 
 /// A data file in the log, with its path relative to the dataset root.
@@ -59,6 +82,10 @@ pub struct LogFile {
     pub size: u64,
     /// From the file's statistics, when its writer recorded them.
     pub rows: Option<i64>,
+    /// The statistics as the log has them (JSON), and when the file was added: what a
+    /// checkpoint repeats.
+    stats: Option<String>,
+    modification_time: i64,
 }
 
 /// The dataset as of one log version.
@@ -67,9 +94,13 @@ pub struct Snapshot {
     /// `None` when the dataset has no log yet.
     pub version: Option<u64>,
     files: BTreeMap<String, LogFile>,
-    /// Partitions some commit replaced, including those it left empty (a day without data).
+    /// Partitions some commit replaced, including those it left empty (a day without data),
+    /// since the last checkpoint (which keeps only files).
     written: BTreeSet<String>,
     metadata: Option<Metadata>,
+    protocol: Option<Protocol>,
+    /// The last version of each application transaction (`txn` appId).
+    txns: BTreeMap<String, i64>,
 }
 
 impl Snapshot {
@@ -88,6 +119,11 @@ impl Snapshot {
     /// Whether a commit has written `partition`, even if it left it empty.
     pub fn has_partition(&self, partition: &str) -> bool {
         self.written.contains(partition) || self.files_in(partition).next().is_some()
+    }
+
+    /// The version application transaction `app_id` last committed, if any.
+    pub fn txn_version(&self, app_id: &str) -> Option<i64> {
+        self.txns.get(app_id).copied()
     }
 }
 
@@ -111,6 +147,31 @@ pub struct PartitionReplacement<'a> {
     pub partitions: &'a BTreeSet<String>,
     pub adds: &'a [NewFile],
     pub run_id: &'a str,
+}
+
+/// One writer's progress, committed with its files: Delta's application transaction. A writer
+/// that resumes reads [`Snapshot::txn_version`] and goes on from there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTransaction {
+    /// Names the writer's stream of commits (for a Kafka consumer: table, topic and partition).
+    pub app_id: String,
+    /// The version the writer read before this commit: the commit fails if the log has moved on
+    /// for `app_id`, because another writer took it over.
+    pub expected: Option<i64>,
+    /// The version this commit reaches (for a Kafka consumer: the last offset included).
+    pub version: i64,
+}
+
+/// A commit that adds files and moves application transactions forward, replacing nothing.
+#[derive(Debug)]
+pub struct Append<'a> {
+    /// The dataset's schema, partition column included.
+    pub schema: &'a Schema,
+    pub partition_column: &'a str,
+    pub adds: &'a [NewFile],
+    pub transactions: &'a [AppTransaction],
+    /// Who commits, for the log's commitInfo.
+    pub writer: &'a str,
 }
 
 /// The log of the dataset under `root` in `store`.
@@ -139,29 +200,43 @@ impl DeltaLog {
         }
     }
 
-    /// Replays the log from its first entry.
+    /// The dataset as of the log's last entry: from the last checkpoint when there is one, else
+    /// replayed from the first entry.
     pub async fn snapshot(&self) -> Result<Snapshot, LogError> {
         let dir = self.root.clone().join(LOG_DIR);
-        let listed: Vec<_> = self
-            .store
-            .list(Some(&dir))
-            .try_collect()
-            .await
-            .map_err(store_error("list", &dir))?;
+        let mut snapshot = Snapshot::default();
+        let start = match checkpoint::last(&self.store, &dir).await? {
+            Some(version) => {
+                let lines = checkpoint::read(&self.store, &dir, version).await?;
+                let location = checkpoint::location(&dir, version).to_string();
+                self.apply_lines(&lines, &location, &mut snapshot)?;
+                snapshot.version = Some(version);
+                version + 1
+            }
+            None => 0,
+        };
+        // Entries from `start` on: a listing that begins after the checkpoint's own entry.
+        let offset = start.checked_sub(1).map(|v| self.entry(v));
+        let listed: Vec<_> = match &offset {
+            Some(offset) => self.store.list_with_offset(Some(&dir), offset),
+            None => self.store.list(Some(&dir)),
+        }
+        .try_collect()
+        .await
+        .map_err(store_error("list", &dir))?;
         let mut versions: Vec<u64> = listed
             .iter()
             .filter_map(|meta| meta.location.filename())
             .filter_map(|name| name.strip_suffix(".json"))
             .filter(|stem| stem.len() == 20)
             .filter_map(|stem| stem.parse().ok())
+            .filter(|version| *version >= start)
             .collect();
         versions.sort_unstable();
-        let mut snapshot = Snapshot::default();
-        for (expected, version) in versions.into_iter().enumerate() {
-            if version != expected as u64 {
+        for (expected, version) in (start..).zip(versions) {
+            if version != expected {
                 return Err(self.unsupported(format!(
-                    "entry {expected} is missing (a checkpointed or cleaned-up log; pvflow \
-                     replays the log from version 0)"
+                    "entry {expected} is missing, and no checkpoint covers it"
                 )));
             }
             self.apply(version, &mut snapshot).await?;
@@ -179,6 +254,18 @@ impl DeltaLog {
             .bytes()
             .await
             .map_err(store_error("read", &location))?;
+        self.apply_lines(&bytes, location.as_ref(), snapshot)?;
+        snapshot.version = Some(version);
+        Ok(())
+    }
+
+    /// Applies actions, one JSON object a line: a log entry's, or a checkpoint's rows.
+    fn apply_lines(
+        &self,
+        bytes: &[u8],
+        location: &str,
+        snapshot: &mut Snapshot,
+    ) -> Result<(), LogError> {
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let action: Action = serde_json::from_slice(line).map_err(|source| LogError::Json {
                 location: location.to_string(),
@@ -199,9 +286,13 @@ impl DeltaLog {
                         protocol.min_writer_version
                     )));
                 }
+                snapshot.protocol = Some(protocol);
             }
             if let Some(metadata) = action.meta_data {
                 snapshot.metadata = Some(metadata);
+            }
+            if let Some(txn) = action.txn {
+                snapshot.txns.insert(txn.app_id, txn.version);
             }
             if let Some(add) = action.add {
                 let partition = self.partition_of(snapshot, &add.partition_values)?;
@@ -214,6 +305,8 @@ impl DeltaLog {
                         .as_deref()
                         .and_then(|s| serde_json::from_str::<Stats>(s).ok())
                         .map(|s| s.num_records),
+                    stats: add.stats,
+                    modification_time: add.modification_time,
                 };
                 snapshot.files.insert(add.path, file);
             }
@@ -231,7 +324,6 @@ impl DeltaLog {
                 );
             }
         }
-        snapshot.version = Some(version);
         Ok(())
     }
 
@@ -264,38 +356,13 @@ impl DeltaLog {
         replacement: &PartitionReplacement<'_>,
     ) -> Result<(u64, Vec<LogFile>), LogError> {
         let schema_string = delta_schema(replacement.schema)?.to_string();
-        for _ in 0..COMMIT_ATTEMPTS {
-            let snapshot = self.snapshot().await?;
-            let version = snapshot.version.map_or(0, |v| v + 1);
+        self.commit(|snapshot| {
             let mut actions = vec![commit_info(replacement)];
-            match &snapshot.metadata {
-                None => {
-                    actions.push(json!({"protocol": Protocol {
-                        min_reader_version: 1,
-                        min_writer_version: 2,
-                    }}));
-                    actions.push(json!({"metaData": Metadata::new(
-                        uuid::Uuid::new_v4().to_string(),
-                        schema_string.clone(),
-                        replacement.partition_column,
-                    )}));
-                }
-                Some(current) => {
-                    if current.partition_columns != [replacement.partition_column] {
-                        return Err(self.unsupported(format!(
-                            "it is partitioned by {:?}, the run by {}",
-                            current.partition_columns, replacement.partition_column
-                        )));
-                    }
-                    // The output's schema changed (a new model's outputs, say): the log
-                    // records the new one, as Delta's schema overwrite does.
-                    if current.schema_string != schema_string {
-                        let mut changed = current.clone();
-                        changed.schema_string = schema_string.clone();
-                        actions.push(json!({ "metaData": changed }));
-                    }
-                }
-            }
+            actions.extend(self.table_actions(
+                snapshot,
+                &schema_string,
+                replacement.partition_column,
+            )?);
             let now = now_ms();
             let removed: Vec<LogFile> = snapshot
                 .files
@@ -313,20 +380,114 @@ impl DeltaLog {
                     "size": file.size,
                 }}));
             }
-            for file in replacement.adds {
-                let stats = json!({"numRecords": file.rows, "nullCount": file.null_counts});
-                actions.push(json!({"add": Add {
-                    path: file.path.clone(),
-                    partition_values: BTreeMap::from([(
-                        replacement.partition_column.to_string(),
-                        Some(file.partition.clone()),
-                    )]),
-                    size: file.size,
-                    modification_time: now,
-                    data_change: true,
-                    stats: Some(stats.to_string()),
-                }}));
+            actions.extend(add_actions(replacement.adds, replacement.partition_column));
+            Ok((actions, removed))
+        })
+        .await
+    }
+
+    /// Commits `append` as the next version: its files added, its transactions moved forward.
+    /// Retries against the new log when another writer took the version first, unless that
+    /// writer committed for one of `append`'s transactions. Every [`CHECKPOINT_INTERVAL`]th
+    /// version also gets a checkpoint (best effort: a failed one is logged, the commit stands).
+    pub async fn append(&self, append: &Append<'_>) -> Result<u64, LogError> {
+        let schema_string = delta_schema(append.schema)?.to_string();
+        let (version, ()) = self
+            .commit(|snapshot| {
+                for txn in append.transactions {
+                    let found = snapshot.txn_version(&txn.app_id);
+                    if found != txn.expected {
+                        return Err(LogError::TransactionConflict {
+                            root: self.root.to_string(),
+                            app_id: txn.app_id.clone(),
+                            expected: txn.expected,
+                            found,
+                        });
+                    }
+                }
+                let now = now_ms();
+                let mut actions = vec![json!({"commitInfo": {
+                    "timestamp": now,
+                    "operation": "STREAMING UPDATE",
+                    "operationParameters": {"outputMode": "Append"},
+                    "engineInfo": concat!("pvflow/", env!("CARGO_PKG_VERSION")),
+                    "pvflowWriter": append.writer,
+                }})];
+                actions.extend(self.table_actions(
+                    snapshot,
+                    &schema_string,
+                    append.partition_column,
+                )?);
+                actions.extend(append.transactions.iter().map(|txn| {
+                    json!({"txn": Txn {
+                        app_id: txn.app_id.clone(),
+                        version: txn.version,
+                        last_updated: Some(now),
+                    }})
+                }));
+                actions.extend(add_actions(append.adds, append.partition_column));
+                Ok((actions, ()))
+            })
+            .await?;
+        if version > 0 && version % CHECKPOINT_INTERVAL == 0 {
+            let dir = self.root.clone().join(LOG_DIR);
+            let written = match self.snapshot().await {
+                Ok(snapshot) => checkpoint::write(&self.store, &dir, &snapshot).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                tracing::warn!(root = %self.root, version, error = %e, "could not write a checkpoint");
             }
+        }
+        Ok(version)
+    }
+
+    /// The protocol and metadata a commit adds: both for a new table, the new schema when it
+    /// changed (as Delta's schema overwrite does), nothing otherwise.
+    fn table_actions(
+        &self,
+        snapshot: &Snapshot,
+        schema_string: &str,
+        partition_column: &str,
+    ) -> Result<Vec<Value>, LogError> {
+        Ok(match &snapshot.metadata {
+            None => vec![
+                json!({"protocol": Protocol {
+                    min_reader_version: 1,
+                    min_writer_version: 2,
+                }}),
+                json!({"metaData": Metadata::new(
+                    uuid::Uuid::new_v4().to_string(),
+                    schema_string.to_string(),
+                    partition_column,
+                )}),
+            ],
+            Some(current) if current.partition_columns != [partition_column] => {
+                return Err(self.unsupported(format!(
+                    "it is partitioned by {:?}, the commit by {partition_column}",
+                    current.partition_columns
+                )));
+            }
+            Some(current) if current.schema_string != schema_string => {
+                let mut changed = current.clone();
+                changed.schema_string = schema_string.to_string();
+                vec![json!({ "metaData": changed })]
+            }
+            Some(_) => Vec::new(),
+        })
+    }
+
+    /// Writes the actions `actions_for` makes of the current log as its next version, with
+    /// put-if-absent; when another writer took that version first, reads the log again and
+    /// retries.
+    async fn commit<T>(
+        &self,
+        mut actions_for: impl FnMut(&Snapshot) -> Result<(Vec<Value>, T), LogError>,
+    ) -> Result<(u64, T), LogError> {
+        for _ in 0..COMMIT_ATTEMPTS {
+            let snapshot = self.snapshot().await?;
+            let version = snapshot.version.map_or(0, |v| v + 1);
+            let (actions, outcome) = actions_for(&snapshot)?;
             let body: String = actions.iter().map(|a| format!("{a}\n")).collect();
             let location = self.entry(version);
             let put = self
@@ -341,7 +502,7 @@ impl DeltaLog {
                 )
                 .await;
             match put {
-                Ok(_) => return Ok((version, removed)),
+                Ok(_) => return Ok((version, outcome)),
                 Err(
                     object_store::Error::AlreadyExists { .. }
                     | object_store::Error::Precondition { .. },
@@ -355,6 +516,28 @@ impl DeltaLog {
             root: self.root.to_string(),
         })
     }
+}
+
+/// The add actions of `files`, with their statistics.
+fn add_actions<'a>(
+    files: &'a [NewFile],
+    partition_column: &'a str,
+) -> impl Iterator<Item = Value> + 'a {
+    let now = now_ms();
+    files.iter().map(move |file| {
+        let stats = json!({"numRecords": file.rows, "nullCount": file.null_counts});
+        json!({"add": Add {
+            path: file.path.clone(),
+            partition_values: BTreeMap::from([(
+                partition_column.to_string(),
+                Some(file.partition.clone()),
+            )]),
+            size: file.size,
+            modification_time: now,
+            data_change: true,
+            stats: Some(stats.to_string()),
+        }})
+    })
 }
 
 fn store_error(
@@ -400,8 +583,7 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// A log line: one action, under its name. Actions pvflow does not use (txn, cdc, ...) are
-/// skipped.
+/// A log line: one action, under its name. Actions pvflow does not use (cdc, ...) are skipped.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Action {
@@ -409,10 +591,21 @@ struct Action {
     meta_data: Option<Metadata>,
     add: Option<Add>,
     remove: Option<Remove>,
+    txn: Option<Txn>,
     commit_info: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// An application transaction: how far writer `app_id` got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Txn {
+    app_id: String,
+    version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_updated: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Protocol {
     min_reader_version: i32,
@@ -533,6 +726,7 @@ fn delta_type(column: &str, data_type: &DataType) -> Result<Value, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::RecordBatch;
     use datafusion::arrow::datatypes::TimeUnit;
     use object_store::memory::InMemory;
 
@@ -657,6 +851,196 @@ mod tests {
         store.put(&log.entry(5), "{}".into()).await.expect("put");
         let e = log.snapshot().await.expect_err("checkpointed");
         assert!(e.to_string().contains("entry 0 is missing"), "{e}");
+    }
+
+    fn txn(app_id: &str, expected: Option<i64>, version: i64) -> AppTransaction {
+        AppTransaction {
+            app_id: app_id.into(),
+            expected,
+            version,
+        }
+    }
+
+    async fn append(
+        log: &DeltaLog,
+        adds: &[NewFile],
+        txns: &[AppTransaction],
+    ) -> Result<u64, LogError> {
+        log.append(&Append {
+            schema: &schema(),
+            partition_column: "date",
+            adds,
+            transactions: txns,
+            writer: "test",
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn appends_move_transactions_and_refuse_a_writer_that_lost_ownership() {
+        let log = DeltaLog::new(Arc::new(InMemory::new()), Path::from("live"));
+        let a = file("date=2026-06-01/a.parquet", "2026-06-01");
+        assert_eq!(
+            append(&log, &[a], &[txn("p0", None, 41)])
+                .await
+                .expect("v0"),
+            0
+        );
+        let b = file("date=2026-06-01/b.parquet", "2026-06-01");
+        let v1 = append(&log, &[b], &[txn("p0", Some(41), 99), txn("p1", None, 7)]).await;
+        assert_eq!(v1.expect("v1"), 1);
+        let snapshot = log.snapshot().await.expect("snapshot");
+        assert_eq!(snapshot.txn_version("p0"), Some(99));
+        assert_eq!(snapshot.txn_version("p1"), Some(7));
+        assert_eq!(snapshot.txn_version("p2"), None);
+        // Appends add; nothing is replaced.
+        assert_eq!(snapshot.files_in("2026-06-01").count(), 2);
+
+        // A writer that still believes p0 is at 41 has lost it to the one that took it to 99.
+        let stale = file("date=2026-06-01/stale.parquet", "2026-06-01");
+        let e = append(&log, &[stale], &[txn("p0", Some(41), 120)])
+            .await
+            .expect_err("p0 moved on");
+        assert!(
+            matches!(
+                &e,
+                LogError::TransactionConflict {
+                    found: Some(99),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(log.snapshot().await.expect("snapshot").version, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_stands_for_the_entries_before_it() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let log = DeltaLog::new(Arc::clone(&store), Path::from("live"));
+        let mut expected = None;
+        for i in 0..12_i64 {
+            let add = file(&format!("date=2026-06-01/{i}.parquet"), "2026-06-01");
+            append(&log, &[add], &[txn("p0", expected, i * 10)])
+                .await
+                .expect("append");
+            expected = Some(i * 10);
+        }
+        let before = log.snapshot().await.expect("snapshot");
+        assert!(
+            store
+                .head(
+                    &log.root
+                        .clone()
+                        .join(LOG_DIR)
+                        .join("00000000000000000010.checkpoint.parquet")
+                )
+                .await
+                .is_ok()
+        );
+        // Entries up to the checkpoint's may go (as log retention removes them): a reader needs
+        // only the checkpoint and what follows it.
+        for version in 0..=CHECKPOINT_INTERVAL {
+            store.delete(&log.entry(version)).await.expect("delete");
+        }
+        let after = log.snapshot().await.expect("from the checkpoint");
+        assert_eq!(after.version, Some(11));
+        assert_eq!(after.txn_version("p0"), Some(110));
+        assert_eq!(
+            after.files().collect::<Vec<_>>(),
+            before.files().collect::<Vec<_>>()
+        );
+        assert_eq!(after.files().next().and_then(|f| f.rows), Some(3));
+        assert_eq!(after.metadata, before.metadata);
+    }
+
+    /// delta-rs, a second reader of the log, starts from pvflow's checkpoint and sees the same
+    /// files, rows and application transactions.
+    #[tokio::test]
+    async fn delta_rs_reads_a_checkpointed_table_and_its_transactions() {
+        use datafusion::arrow::array::{StringArray, TimestampMillisecondArray};
+        let dir = tempfile::tempdir().expect("dir");
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("store"),
+        );
+        let log = DeltaLog::new(Arc::clone(&store), Path::from("live"));
+        let file_schema = Arc::new(Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new(
+                "window_start",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+        ]));
+        let mut expected = None;
+        for i in 0..12_i64 {
+            let batch = RecordBatch::try_new(
+                Arc::clone(&file_schema),
+                vec![
+                    Arc::new(StringArray::from(vec![format!("dev-{i}")])),
+                    Arc::new(
+                        TimestampMillisecondArray::from(vec![1_780_272_000_000 + i * 1_280_000])
+                            .with_timezone("UTC"),
+                    ),
+                ],
+            )
+            .expect("batch");
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(Vec::new(), Arc::clone(&file_schema), None)
+                    .expect("writer");
+            writer.write(&batch).expect("write");
+            let bytes = writer.into_inner().expect("parquet");
+            let path = format!("date=2026-06-01/part-{i}.parquet");
+            let size = bytes.len() as u64;
+            store
+                .put(&Path::from(format!("live/{path}")), bytes.into())
+                .await
+                .expect("put");
+            let add = NewFile {
+                path,
+                partition: "2026-06-01".into(),
+                size,
+                rows: 1,
+                null_counts: BTreeMap::new(),
+            };
+            let version = 1_000 + i;
+            append(
+                &log,
+                &[add],
+                &[txn("pvflow-stream/pv.readings/0", expected, version)],
+            )
+            .await
+            .expect("append");
+            expected = Some(version);
+        }
+        // Without the entries the checkpoint stands for, delta-rs must start from it.
+        for version in 0..=CHECKPOINT_INTERVAL {
+            store.delete(&log.entry(version)).await.expect("delete");
+        }
+        let python = std::process::Command::new(pvflow_testkit::delta_python().expect("deltalake"))
+            .arg(pvflow_testkit::repo_file("tests/read_delta.py"))
+            .arg(dir.path().join("live"))
+            .arg("pvflow-stream/pv.readings/0")
+            .output()
+            .expect("read_delta.py runs");
+        assert!(
+            python.status.success(),
+            "{}",
+            String::from_utf8_lossy(&python.stderr)
+        );
+        let seen: Value = serde_json::from_slice(&python.stdout).expect("JSON");
+        assert_eq!(seen["version"], 11, "{seen}");
+        assert_eq!(seen["rows"], 12, "{seen}");
+        assert_eq!(seen["files"].as_array().map(Vec::len), Some(12), "{seen}");
+        assert_eq!(
+            seen["transactions"]["pvflow-stream/pv.readings/0"], 1_011,
+            "{seen}"
+        );
+        assert!(
+            dir.path()
+                .join("live/_delta_log/00000000000000000010.checkpoint.parquet")
+                .exists()
+        );
     }
 
     #[test]
