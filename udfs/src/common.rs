@@ -40,6 +40,22 @@ pub fn windowed_readings(table: &str) -> String {
     )
 }
 
+/// Where a reading at `ts_ms` (milliseconds since the Unix epoch) lands: its window's start
+/// (milliseconds) and its slot, exactly as [`windowed_readings`] places it in SQL (a test runs
+/// both): the one rule for batch plans and the stream.
+///
+/// ```
+/// // 2026-06-01T00:11:01.5Z: in the window that began at 00:10:40, its second slot.
+/// let (start, slot) = pvflow_udfs::window_slot(1_780_272_661_500);
+/// assert_eq!((start, slot), (1_780_272_640_000, 1));
+/// ```
+pub fn window_slot(ts_ms: i64) -> (i64, usize) {
+    let start = ts_ms - ts_ms.rem_euclid(WINDOW_SECONDS * 1000);
+    // `to_unixtime` keeps whole seconds; the window starts on a whole second.
+    let slot = (ts_ms.div_euclid(1000) - start / 1000) / READING_INTERVAL_SECONDS;
+    (start, slot as usize)
+}
+
 /// The windowing idiom (docs/udfs.md), the documented example of both `pv_window_series` and
 /// `pv_scalogram`.
 pub(crate) const WINDOWING_EXAMPLE: &str = r#"```sql
@@ -96,6 +112,64 @@ mod tests {
                 "{name} does not window as `{idiom}`:\n{text}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn window_slot_places_readings_as_the_plans_sql_does() {
+        use datafusion::arrow::array::{AsArray, RecordBatch, TimestampMillisecondArray};
+        use datafusion::arrow::datatypes::{
+            DataType, Field, Schema, TimeUnit, TimestampMillisecondType,
+        };
+        use datafusion::prelude::SessionContext;
+        use std::sync::Arc;
+        // Window edges, slot edges, sub-second readings, and a spread over a year.
+        let day = 1_780_272_000_000_i64;
+        let mut times: Vec<i64> = vec![day, day - 1, day + 999, day + 19_999, day + 20_000];
+        times.extend((0..2_000).map(|i| day + i * 15_731_117 % (365 * 86_400_000) + i % 1000));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(
+                TimestampMillisecondArray::from(times.clone()).with_timezone("UTC"),
+            )],
+        )
+        .expect("batch");
+        let ctx = SessionContext::new();
+        ctx.register_batch("readings", batch).expect("table");
+        let sql = format!(
+            "SELECT ts, CAST(window_start AS TIMESTAMP(3)) AS window_start, CAST(slot AS BIGINT) AS slot \
+             FROM ({}) ORDER BY ts",
+            windowed_readings("readings")
+        );
+        let batches = ctx
+            .sql(&sql)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        let mut checked = 0;
+        for batch in batches {
+            let ts = batch.column(0).as_primitive::<TimestampMillisecondType>();
+            let start = batch.column(1).as_primitive::<TimestampMillisecondType>();
+            let slot = batch
+                .column(2)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for row in 0..batch.num_rows() {
+                assert_eq!(
+                    window_slot(ts.value(row)),
+                    (start.value(row), slot.value(row) as usize),
+                    "ts {}",
+                    ts.value(row)
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, times.len());
     }
 
     #[test]

@@ -62,7 +62,7 @@ mod pv_window_series;
 
 pub use common::{
     CHANNELS, IMAGE_LEN, MIN_VALID_READINGS, NUM_SCALES, READING_INTERVAL_SECONDS, WINDOW_LEN,
-    WINDOW_SECONDS, windowed_readings,
+    WINDOW_SECONDS, window_slot, windowed_readings,
 };
 pub use fault_model::{FAULT_LABELS, FaultModel, ModelError};
 pub use morlet::{CwtFloat, DenseCwt, cwt};
