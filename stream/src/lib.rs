@@ -1,7 +1,8 @@
 //! pvflow's streaming mode, built up piece by piece (issue 17): so far the windowing of one
 //! Kafka partition's readings as they arrive ([`PartitionWindows`]), by the same placement rule
 //! as the batch plans, closing each device's window when its 64 slots are filled or when the
-//! partition's watermark has passed it.
+//! partition's watermark has passed it; and the diagnosis of closed windows in batches by the
+//! plans' own classifier ([`diagnose`]).
 //!
 //! ```
 //! use pvflow_stream::{PartitionWindows, Placed, Reading, WindowRules};
@@ -23,6 +24,8 @@
 //! assert_eq!(windows.resume_offset(), Some(42));
 //! ```
 
+mod diagnose;
 mod windows;
 
+pub use diagnose::{diagnose, windows_batch};
 pub use windows::{CHANNELS, ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};

@@ -1,0 +1,194 @@
+//! Closed windows diagnosed in batches by the plans' own function, `pv_fault_classify`, with its
+//! rules: a window with fewer than 48 valid readings in a channel gets no diagnosis (its
+//! `fault_code` is NULL) and is kept, counted, like every other.
+
+use crate::windows::{CHANNELS, ClosedWindow};
+use datafusion::arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::Result;
+use datafusion::prelude::SessionContext;
+use pvflow_udfs::WINDOW_LEN;
+use std::sync::Arc;
+
+/// The channels' series columns, in the image's order.
+const SERIES: [&str; CHANNELS] = [
+    "voltage_series",
+    "current_series",
+    "temperature_series",
+    "irradiance_series",
+];
+
+/// A live table row per closed window: its device, window and readings, the Kafka partition it
+/// came from, and its diagnosis as `plans/predict.sql` spells gold's.
+const DIAGNOSIS: &str = r#"
+SELECT device_id,
+       window_start,
+       CAST(window_start AS DATE) AS date,
+       readings,
+       kafka_partition,
+       "diagnosis.fault_code" AS fault_code,
+       "diagnosis.fault_label" AS fault_label,
+       "diagnosis.probabilities" AS probabilities,
+       "diagnosis.model_version" AS model_version
+FROM (SELECT device_id, window_start, readings, kafka_partition, unnest(diagnosis)
+      FROM (SELECT device_id, window_start, readings, kafka_partition,
+                   pv_fault_classify(voltage_series, current_series, temperature_series,
+                                     irradiance_series) AS diagnosis
+            FROM closed_windows))
+"#;
+
+/// `windows` of Kafka partition `partition` as a table: one row each, its series as
+/// `pv_window_series` gives them.
+pub fn windows_batch(windows: &[ClosedWindow], partition: i32) -> Result<RecordBatch> {
+    let series_type = DataType::FixedSizeList(
+        Arc::new(Field::new_list_field(DataType::Float32, true)),
+        WINDOW_LEN as i32,
+    );
+    let mut fields = vec![
+        Field::new("device_id", DataType::Utf8, false),
+        Field::new(
+            "window_start",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("readings", DataType::Int64, false),
+        Field::new("kafka_partition", DataType::Int32, false),
+    ];
+    fields.extend(
+        SERIES
+            .iter()
+            .map(|name| Field::new(*name, series_type.clone(), false)),
+    );
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            windows.iter().map(|w| w.device_id.as_str()),
+        )),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(windows.iter().map(|w| w.window_start_ms))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(Int64Array::from_iter_values(
+            windows.iter().map(|w| i64::from(w.readings)),
+        )),
+        Arc::new(Int32Array::from_value(partition, windows.len())),
+    ];
+    for channel in 0..CHANNELS {
+        let values = Float32Array::from_iter(
+            windows
+                .iter()
+                .flat_map(|w| w.series[channel].iter().copied()),
+        );
+        let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+        columns.push(Arc::new(FixedSizeListArray::try_new(
+            item,
+            WINDOW_LEN as i32,
+            Arc::new(values),
+            None,
+        )?));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Diagnoses `windows` of Kafka partition `partition` in `ctx`, a session with pvflow's
+/// functions (and its model): the live table's rows, in any order.
+pub async fn diagnose(
+    ctx: &SessionContext,
+    windows: &[ClosedWindow],
+    partition: i32,
+) -> Result<Vec<RecordBatch>> {
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A context of its own, so that concurrent batches do not share the table's name.
+    let local = SessionContext::new_with_state(ctx.state());
+    local.register_batch("closed_windows", windows_batch(windows, partition)?)?;
+    local.sql(DIAGNOSIS).await?.collect().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int32Type;
+
+    fn session() -> SessionContext {
+        let file = |path| pvflow_testkit::repo_file(path);
+        let library = pvflow_testkit::onnxruntime_library().expect("ONNX Runtime");
+        let model = pvflow_udfs::FaultModel::load(
+            &file("models/pv_fault_lean.onnx"),
+            Some(std::path::Path::new(&library)),
+        )
+        .expect("model");
+        let normalization =
+            pvflow_udfs::Normalization::from_json_file(&file("models/normalization.json"))
+                .expect("normalization");
+        let ctx = SessionContext::new();
+        for udf in pvflow_udfs::all_udfs(normalization, Some(model)) {
+            ctx.register_udf(udf);
+        }
+        ctx
+    }
+
+    /// A window of a healthy array at noon, `valid` of its 64 readings present.
+    fn window(device_id: &str, valid: usize) -> ClosedWindow {
+        let mut series = [[None; WINDOW_LEN]; CHANNELS];
+        for slot in 0..valid {
+            let wobble = (slot as f32 * 0.3).sin();
+            series[0][slot] = Some(450.0 + wobble);
+            series[1][slot] = Some(7.5 + 0.05 * wobble);
+            series[2][slot] = Some(45.0);
+            series[3][slot] = Some(950.0 + wobble);
+        }
+        ClosedWindow {
+            device_id: device_id.into(),
+            window_start_ms: 1_780_272_640_000 + 15 * 1_280_000,
+            readings: valid as u32,
+            series,
+        }
+    }
+
+    #[tokio::test]
+    async fn windows_are_diagnosed_unless_too_few_readings_are_valid() {
+        let batches = diagnose(&session(), &[window("full", 64), window("sparse", 40)], 3)
+            .await
+            .expect("diagnosed");
+        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+            .expect("one batch");
+        assert_eq!(batch.num_rows(), 2);
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "device_id",
+                "window_start",
+                "date",
+                "readings",
+                "kafka_partition",
+                "fault_code",
+                "fault_label",
+                "probabilities",
+                "model_version"
+            ]
+        );
+        let device = batch.column(0).as_string::<i32>();
+        let code = batch.column(5).as_primitive::<Int32Type>();
+        for row in 0..2 {
+            let scored = device.value(row) == "full";
+            assert_eq!(code.is_valid(row), scored, "{}", device.value(row));
+        }
+        assert!(
+            batch
+                .column(4)
+                .as_primitive::<Int32Type>()
+                .iter()
+                .all(|p| p == Some(3))
+        );
+    }
+}
