@@ -2,7 +2,8 @@
 //! Kafka partition's readings as they arrive ([`PartitionWindows`]), by the same placement rule
 //! as the batch plans, closing each device's window when its 64 slots are filled or when the
 //! partition's watermark has passed it; and the diagnosis of closed windows in batches by the
-//! plans' own classifier ([`diagnose`]).
+//! plans' own classifier ([`diagnose`]); and the live table ([`LiveTable`]), whose commits
+//! carry each Kafka partition's progress so that output is written exactly once.
 //!
 //! ```
 //! use pvflow_stream::{PartitionWindows, Placed, Reading, WindowRules};
@@ -25,7 +26,9 @@
 //! ```
 
 mod diagnose;
+mod live;
 mod windows;
 
 pub use diagnose::{diagnose, windows_batch};
+pub use live::{LiveTable, PartitionProgress};
 pub use windows::{CHANNELS, ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};

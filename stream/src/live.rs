@@ -1,0 +1,350 @@
+//! The live table: every window the stream closed, with its diagnosis, appended as Delta
+//! commits that also record each Kafka partition's progress, exactly once.
+//!
+//! One commit holds the Parquet files of the windows closed since the last (one per date) and,
+//! per Kafka partition, three application transactions (Delta's `txn`), all in one put-if-absent
+//! log entry:
+//!
+//! - `pvflow-stream/<topic>/<partition>`: the last offset taken (the issue's "version = the last
+//!   offset included"); a writer whose expected version is not the log's has lost the
+//!   partition to another, and its commit is refused;
+//! - `.../resume`: the offset from which the open windows can be rebuilt (the smallest offset
+//!   among their readings);
+//! - `.../open-since`: the start (ms) of the oldest open window: windows from there on that the
+//!   table has are not written again when their readings are read again.
+//!
+//! Files are written before the log entry; a crash between the two leaves files the log does
+//! not name, which no reader sees.
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::{Date32Type, Int32Type, SchemaRef, TimestampMillisecondType};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pvflow_dataset::{AppTransaction, Append, DeltaLog, NewFile, open_root, path_under};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The live table's partition column.
+const DATE: &str = "date";
+
+/// How far one Kafka partition got, as a commit records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionProgress {
+    /// The last offset taken.
+    pub consumed: i64,
+    /// Where to read from to rebuild the open windows.
+    pub resume: i64,
+    /// The oldest open window's start (ms), if any is open.
+    pub open_since: Option<i64>,
+}
+
+/// The live table at one root.
+#[derive(Debug, Clone)]
+pub struct LiveTable {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    url: String,
+    topic: String,
+}
+
+impl LiveTable {
+    /// The table at `url` (a directory, `file://` or `s3://`) of the stream reading `topic`.
+    pub fn open(runtime: &RuntimeEnv, url: &str, topic: &str) -> Result<LiveTable> {
+        let (store, root) = open_root(runtime, url)?;
+        Ok(LiveTable {
+            store,
+            root,
+            url: url.into(),
+            topic: topic.into(),
+        })
+    }
+
+    fn log(&self) -> DeltaLog {
+        DeltaLog::new(Arc::clone(&self.store), self.root.clone())
+    }
+
+    fn app_id(&self, partition: i32, part: &str) -> String {
+        format!("pvflow-stream/{}/{partition}{part}", self.topic)
+    }
+
+    /// What earlier commits recorded for `partition`; `None` if none ever committed for it.
+    pub async fn progress(&self, partition: i32) -> Result<Option<PartitionProgress>> {
+        let snapshot = self.log().snapshot().await.map_err(external)?;
+        let version = |part: &str| snapshot.txn_version(&self.app_id(partition, part));
+        Ok(version("").map(|consumed| PartitionProgress {
+            consumed,
+            resume: version("/resume").unwrap_or(consumed + 1),
+            open_since: version("/open-since").filter(|since| *since >= 0),
+        }))
+    }
+
+    /// Appends `rows` (the diagnosed windows, as [`crate::diagnose`] gives them) and moves each
+    /// partition of `progress` from what the writer last read (`expected`) to its new value, in
+    /// one commit. Refused if another writer committed for one of those partitions meanwhile.
+    pub async fn commit(
+        &self,
+        rows: &[RecordBatch],
+        progress: &[(i32, Option<PartitionProgress>, PartitionProgress)],
+        writer: &str,
+    ) -> Result<u64> {
+        let Some(schema) = rows.first().map(RecordBatch::schema) else {
+            return Err(DataFusionError::Internal(
+                "a live commit needs the rows' schema, even with no rows".into(),
+            ));
+        };
+        let adds = self.write_files(&schema, rows).await?;
+        let mut transactions = Vec::new();
+        for (partition, expected, now) in progress {
+            for (part, old, new) in [
+                ("", expected.map(|p| p.consumed), now.consumed),
+                ("/resume", expected.map(|p| p.resume), now.resume),
+                (
+                    "/open-since",
+                    expected.map(|p| p.open_since.unwrap_or(-1)),
+                    now.open_since.unwrap_or(-1),
+                ),
+            ] {
+                transactions.push(AppTransaction {
+                    app_id: self.app_id(*partition, part),
+                    expected: old,
+                    version: new,
+                });
+            }
+        }
+        self.log()
+            .append(&Append {
+                schema: &schema,
+                partition_column: DATE,
+                adds: &adds,
+                transactions: &transactions,
+                writer,
+            })
+            .await
+            .map_err(external)
+    }
+
+    /// One Parquet file per date of `rows`, without the date column (its directory says it).
+    async fn write_files(&self, schema: &SchemaRef, rows: &[RecordBatch]) -> Result<Vec<NewFile>> {
+        let all = concat_batches(schema, rows)?;
+        if all.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let date_index = schema.index_of(DATE)?;
+        let days = all.column(date_index).as_primitive::<Date32Type>();
+        let mut dates: Vec<i32> = days.iter().flatten().collect();
+        dates.sort_unstable();
+        dates.dedup();
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| i != date_index)
+            .collect();
+        let mut adds = Vec::with_capacity(dates.len());
+        for day in dates {
+            let mask = days.iter().map(|d| Some(d == Some(day))).collect();
+            let part = filter_record_batch(&all, &mask)?.project(&keep)?;
+            let mut writer = ArrowWriter::try_new(Vec::new(), part.schema(), None)?;
+            writer.write(&part)?;
+            let bytes = writer.into_inner()?;
+            let partition = date_text(day)?;
+            let path = format!(
+                "{DATE}={partition}/part-{}.parquet",
+                uuid::Uuid::new_v4().simple()
+            );
+            let size = bytes.len() as u64;
+            let location = path_under(&self.root, &path);
+            self.store
+                .put(&location, bytes.into())
+                .await
+                .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+            let null_counts = part
+                .schema()
+                .fields()
+                .iter()
+                .zip(part.columns())
+                .filter(|(field, _)| field.is_nullable())
+                .map(|(field, column)| (field.name().clone(), column.null_count() as i64))
+                .collect();
+            adds.push(NewFile {
+                path,
+                partition,
+                size,
+                rows: part.num_rows() as i64,
+                null_counts,
+            });
+        }
+        Ok(adds)
+    }
+
+    /// The windows (device, start in ms) of Kafka partition `partition` from `since_ms` on
+    /// that the table has: those an earlier run wrote.
+    pub async fn written_since(
+        &self,
+        partition: i32,
+        since_ms: i64,
+    ) -> Result<HashSet<(String, i64)>> {
+        let snapshot = self.log().snapshot().await.map_err(external)?;
+        let first_day = date_text((since_ms.div_euclid(86_400_000)) as i32)?;
+        let mut written = HashSet::new();
+        for file in snapshot.files().filter(|f| f.partition >= first_day) {
+            let location = path_under(&self.root, &file.path);
+            let bytes = self
+                .store
+                .get(&location)
+                .await
+                .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?
+                .bytes()
+                .await
+                .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+                let batch = batch?;
+                let device = batch
+                    .column_by_name("device_id")
+                    .map(|c| c.as_string::<i32>());
+                let start = batch
+                    .column_by_name("window_start")
+                    .map(|c| c.as_primitive::<TimestampMillisecondType>());
+                let from = batch
+                    .column_by_name("kafka_partition")
+                    .map(|c| c.as_primitive::<Int32Type>());
+                let (Some(device), Some(start), Some(from)) = (device, start, from) else {
+                    return Err(DataFusionError::Execution(format!(
+                        "{} has no device_id, window_start and kafka_partition: not a live table's file",
+                        file.path
+                    )));
+                };
+                for row in 0..batch.num_rows() {
+                    if from.value(row) == partition && start.value(row) >= since_ms {
+                        written.insert((device.value(row).to_string(), start.value(row)));
+                    }
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+fn date_text(days: i32) -> Result<String> {
+    chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0)
+        .map(|t| t.date_naive().to_string())
+        .ok_or_else(|| DataFusionError::Execution(format!("day {days} is out of range")))
+}
+
+fn external(e: pvflow_dataset::LogError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{
+        Date32Array, Int32Array, StringArray, TimestampMillisecondArray,
+    };
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::prelude::SessionContext;
+
+    const START: i64 = 1_780_272_640_000;
+
+    fn rows(windows: &[(&str, i64, i32)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new(
+                "window_start",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new(DATE, DataType::Date32, false),
+            Field::new("kafka_partition", DataType::Int32, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(windows.iter().map(|w| w.0))),
+                Arc::new(
+                    TimestampMillisecondArray::from_iter_values(windows.iter().map(|w| w.1))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Date32Array::from_iter_values(
+                    windows.iter().map(|w| w.1.div_euclid(86_400_000) as i32),
+                )),
+                Arc::new(Int32Array::from_iter_values(windows.iter().map(|w| w.2))),
+            ],
+        )
+        .expect("rows")
+    }
+
+    #[tokio::test]
+    async fn commits_record_each_partitions_progress_and_refuse_a_writer_that_lost_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = dir.path().join("live").display().to_string();
+        let table = LiveTable::open(&SessionContext::new().runtime_env(), &url, "pv.readings")
+            .expect("table");
+        assert_eq!(table.progress(0).await.expect("progress"), None);
+        let first = PartitionProgress {
+            consumed: 99,
+            resume: 40,
+            open_since: Some(START + 1_280_000),
+        };
+        // Windows of two days in one commit: a file each.
+        let day_two = START + 86_400_000;
+        table
+            .commit(
+                &[rows(&[("a", START, 0), ("b", day_two, 0)])],
+                &[(0, None, first)],
+                "w1",
+            )
+            .await
+            .expect("first commit");
+        assert_eq!(table.progress(0).await.expect("progress"), Some(first));
+        let second = PartitionProgress {
+            consumed: 150,
+            resume: 151,
+            open_since: None,
+        };
+        table
+            .commit(
+                &[rows(&[("a", START + 1_280_000, 0)])],
+                &[(0, Some(first), second)],
+                "w1",
+            )
+            .await
+            .expect("second commit");
+        assert_eq!(table.progress(0).await.expect("progress"), Some(second));
+
+        // A writer that still believes partition 0 is where it was first is refused.
+        let stale = table
+            .commit(
+                &[rows(&[("z", START, 0)])],
+                &[(0, Some(first), second)],
+                "w2",
+            )
+            .await
+            .expect_err("partition 0 moved on");
+        assert!(stale.to_string().contains("no longer owns it"), "{stale}");
+
+        let written = table.written_since(0, START + 1).await.expect("written");
+        let mut written: Vec<_> = written.into_iter().collect();
+        written.sort();
+        assert_eq!(
+            written,
+            [
+                ("a".to_string(), START + 1_280_000),
+                ("b".to_string(), day_two)
+            ]
+        );
+        assert!(
+            table
+                .written_since(1, START)
+                .await
+                .expect("none")
+                .is_empty()
+        );
+    }
+}
