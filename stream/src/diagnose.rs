@@ -137,14 +137,14 @@ mod tests {
 
     /// A window of a healthy array at noon, `valid` of its 64 readings present.
     fn window(device_id: &str, valid: usize) -> ClosedWindow {
-        let mut series = [[None; WINDOW_LEN]; CHANNELS];
-        for slot in 0..valid {
-            let wobble = (slot as f32 * 0.3).sin();
-            series[0][slot] = Some(450.0 + wobble);
-            series[1][slot] = Some(7.5 + 0.05 * wobble);
-            series[2][slot] = Some(45.0);
-            series[3][slot] = Some(950.0 + wobble);
-        }
+        let level = [450.0, 7.5, 45.0, 950.0];
+        let swing = [1.0, 0.05, 0.0, 1.0];
+        let series = std::array::from_fn(|channel| {
+            std::array::from_fn(|slot| {
+                let wobble = (slot as f32 * 0.3).sin();
+                (slot < valid).then(|| level[channel] + swing[channel] * wobble)
+            })
+        });
         ClosedWindow {
             device_id: device_id.into(),
             window_start_ms: 1_780_272_640_000 + 15 * 1_280_000,
