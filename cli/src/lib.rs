@@ -8,6 +8,7 @@ mod runs;
 mod serve;
 mod simulate;
 mod sql;
+mod stream;
 
 use clap::{Parser, Subcommand};
 use pvflow_session::PvflowConfig;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Start, follow, list and cancel runs through a `pvflow serve` API
     #[command(after_help = runs::AFTER_HELP)]
     Runs(runs::RunsArgs),
+    /// Diagnose windows as they close, while the plant runs: Kafka -> live table, exactly once
+    #[command(after_help = stream::AFTER_HELP)]
+    Stream(stream::StreamArgs),
 }
 
 /// Why the command failed, and the exit code that tells an orchestrator what kind of failure.
@@ -143,5 +147,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Serve(args) => serve::run(&config, args).await,
         Command::Runs(args) => runs::run(&config, args).await,
+        Command::Stream(args) => stream::run(&config, args).await,
     }
 }

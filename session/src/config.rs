@@ -32,6 +32,40 @@ pub struct PvflowConfig {
     pub cluster: ClusterConfig,
     pub memory: MemoryConfig,
     pub flight_sql: FlightSqlConfig,
+    pub stream: StreamConfig,
+}
+
+/// `[stream]`: `pvflow stream`, the live diagnosis of windows as they close.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// The Kafka consumer group every `pvflow stream` of one live table joins
+    /// (`PVFLOW_STREAM_GROUP`).
+    pub group: String,
+    /// How far behind the newest reading of its partition a reading may be and still count as
+    /// on time (`PVFLOW_STREAM_DELAY_SECONDS`): the watermark is the newest time minus this.
+    pub delay_seconds: u64,
+    /// How long after the watermark passes a window's end it still takes readings
+    /// (`PVFLOW_STREAM_GRACE_SECONDS`).
+    pub grace_seconds: u64,
+    /// A partition without readings this long has its watermark advance with the clock
+    /// (`PVFLOW_STREAM_IDLE_TIMEOUT_SECONDS`), so its last windows close.
+    pub idle_timeout_seconds: u64,
+    /// How often closed windows are diagnosed and committed to the live table
+    /// (`PVFLOW_STREAM_COMMIT_INTERVAL_SECONDS`).
+    pub commit_interval_seconds: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            group: "pvflow-stream".into(),
+            delay_seconds: 60,
+            grace_seconds: 120,
+            idle_timeout_seconds: 300,
+            commit_interval_seconds: 10,
+        }
+    }
 }
 
 /// `[flight_sql]`: the scheduler's Arrow Flight SQL endpoint (`pvflow-scheduler --flight-sql`),
@@ -154,6 +188,9 @@ pub struct StorageConfig {
     pub silver: String,
     /// Gold, the fault diagnoses (`PVFLOW_STORAGE_GOLD`).
     pub gold: String,
+    /// The live table: `pvflow stream`'s diagnoses of windows as they close
+    /// (`PVFLOW_STORAGE_LIVE`).
+    pub live: String,
     /// Further directories or URL prefixes (`s3://bucket/exports/`) that the servers (run API,
     /// Flight SQL, executors) may read and write besides silver and gold, such as readings
     /// exported as Parquet (`PVFLOW_STORAGE_ROOTS='["/srv/exports"]'`). Servers reach nothing
@@ -170,6 +207,7 @@ impl Default for StorageConfig {
         StorageConfig {
             silver: "data/silver".into(),
             gold: "data/gold".into(),
+            live: "data/live".into(),
             roots: Vec::new(),
             // object_store's own default.
             retry_timeout_seconds: 180,
@@ -263,6 +301,7 @@ const SECTIONS: &[&str] = &[
     "cluster",
     "memory",
     "flight_sql",
+    "stream",
 ];
 
 impl PvflowConfig {

@@ -1,5 +1,5 @@
-//! pvflow's datasets as tables of every session: `silver`, `gold` and `quarantine` (silver's
-//! malformed messages), read through their Delta logs from the configured `[storage]` roots, so
+//! pvflow's datasets as tables of every session: `silver`, `gold`, `quarantine` (silver's
+//! malformed messages) and `live` (the stream's diagnoses), read through their Delta logs from the configured `[storage]` roots, so
 //! that a query sees a committed version and never a commit's files in motion.
 
 use crate::config::StorageConfig;
@@ -32,6 +32,7 @@ impl DatasetSchema {
             datasets: BTreeMap::from([
                 ("silver", storage.silver.clone()),
                 ("gold", storage.gold.clone()),
+                ("live", storage.live.clone()),
                 ("quarantine", quarantine),
             ]),
             runtime,

@@ -31,7 +31,7 @@ pub enum LocationError {
     Outside { location: String, roots: String },
 }
 
-/// The locations a server's sessions reach: `[storage] silver`, `gold` and `roots`, each with
+/// The locations a server's sessions reach: `[storage] silver`, `gold`, `live` and `roots`, each with
 /// everything under it.
 #[derive(Debug, Clone)]
 pub struct Locations {
@@ -53,7 +53,7 @@ fn store_of(url: &Url) -> (&str, &str) {
 impl Locations {
     /// The datasets' roots and `[storage] roots` of `storage`.
     pub fn of(storage: &StorageConfig) -> Result<Locations, LocationError> {
-        let roots = [&storage.silver, &storage.gold]
+        let roots = [&storage.silver, &storage.gold, &storage.live]
             .into_iter()
             .chain(&storage.roots)
             .map(|root| parse(root))

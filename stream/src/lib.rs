@@ -27,8 +27,10 @@
 
 mod diagnose;
 mod live;
+mod service;
 mod windows;
 
 pub use diagnose::{diagnose, windows_batch};
 pub use live::{LiveTable, PartitionProgress};
+pub use service::{StreamCounts, StreamSettings, run};
 pub use windows::{CHANNELS, ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 mod flight_sql_tls;
 mod storage_failures;
+mod stream;
 
 /// `target/<profile>`, where the workspace's binaries are: this test runs from its `deps/`.
 fn bin_dir() -> PathBuf {

@@ -1,0 +1,387 @@
+//! `pvflow stream`'s loop: a member of a Kafka consumer group that windows its partitions'
+//! readings, diagnoses the windows as they close, and appends them to the live table with each
+//! partition's progress, exactly once.
+//!
+//! Partitions come and go with the group (cooperative-sticky rebalancing). The group's committed
+//! offset of a partition is where its open windows can be rebuilt (the smallest offset among
+//! their readings), committed after each live commit, so a new owner's fetch starts there; the
+//! live table's progress, read when the partition arrives, is the authority: messages before its
+//! resume offset are skipped, and so are the windows the table already has. A revoked
+//! partition's uncommitted windows are dropped: its new owner rebuilds them. The lag a
+//! monitor computes from the group's offsets therefore includes the open windows' readings.
+
+use crate::diagnose::diagnose;
+use crate::live::{LiveTable, PartitionProgress};
+use crate::windows::{ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float32Type, Int64Type, TimestampMillisecondType};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::prelude::SessionContext;
+use pvflow_kafka::{ChunkDecoder, MessageChunk, ValueFormat};
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// What a stream reads, where it writes, and when windows close.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    pub brokers: String,
+    pub topic: String,
+    pub format: ValueFormat,
+    /// The consumer group: every `pvflow stream` of one live table shares it.
+    pub group_id: String,
+    /// Further librdkafka settings (credentials).
+    pub client: BTreeMap<String, String>,
+    /// The live table's URL.
+    pub live: String,
+    pub rules: WindowRules,
+    /// How often closed windows are diagnosed and committed.
+    pub commit_interval: Duration,
+    /// This member's name, recorded with its commits.
+    pub member: String,
+}
+
+/// What a stream did, for its last log line and the tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StreamCounts {
+    pub readings: u64,
+    pub late_readings: u64,
+    pub quarantined: u64,
+    pub windows_written: u64,
+    pub commits: u64,
+}
+
+/// Partitions the group gave or took since the loop last looked.
+#[derive(Default)]
+struct Rebalances {
+    assigned: BTreeSet<i32>,
+    revoked: BTreeSet<i32>,
+}
+
+struct GroupContext {
+    changes: Arc<Mutex<Rebalances>>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        match rebalance {
+            Rebalance::Assign(list) => {
+                for element in list.elements() {
+                    changes.revoked.remove(&element.partition());
+                    changes.assigned.insert(element.partition());
+                }
+            }
+            Rebalance::Revoke(list) => {
+                for element in list.elements() {
+                    changes.assigned.remove(&element.partition());
+                    changes.revoked.insert(element.partition());
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+/// One owned partition: its windows, what the table last recorded for it, the windows closed
+/// since, and the messages received but not yet decoded.
+struct Owned {
+    windows: PartitionWindows,
+    committed: Option<PartitionProgress>,
+    closed: Vec<ClosedWindow>,
+    /// Messages before this offset were taken before the last commit.
+    from: i64,
+    pending: MessageChunk,
+}
+
+/// Messages decoded at once.
+const CHUNK_MESSAGES: usize = 4096;
+
+/// Runs the stream until `shutdown` resolves, then commits what has closed and leaves the
+/// group. `ctx` is a session with pvflow's functions and model.
+pub async fn run(
+    ctx: &SessionContext,
+    settings: &StreamSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<StreamCounts> {
+    let live = LiveTable::open(&ctx.runtime_env(), &settings.live, &settings.topic)?;
+    let changes = Arc::new(Mutex::new(Rebalances::default()));
+    let consumer: StreamConsumer<GroupContext> = consumer_config(settings)
+        .create_with_context(GroupContext {
+            changes: Arc::clone(&changes),
+        })
+        .map_err(kafka_error("create the consumer"))?;
+    consumer
+        .subscribe(&[&settings.topic])
+        .map_err(kafka_error("subscribe"))?;
+    let decoder = ChunkDecoder::new(settings.format)?;
+    let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
+    let mut counts = StreamCounts::default();
+    let mut next_commit = Instant::now() + settings.commit_interval;
+    tokio::pin!(shutdown);
+    loop {
+        let received = tokio::select! {
+            () = &mut shutdown => break,
+            received = tokio::time::timeout(Duration::from_millis(200), consumer.recv()) => received,
+        };
+        // Partitions the group gave during `recv` are set up before their first message.
+        take_rebalances(&changes, &live, settings, &mut owned).await?;
+        match received {
+            Ok(message) => {
+                let message = message.map_err(kafka_error("read"))?;
+                if let Some(state) = owned.get_mut(&message.partition())
+                    && message.offset() >= state.from
+                {
+                    state.pending.push(
+                        message.offset(),
+                        message.timestamp().to_millis(),
+                        message.key(),
+                        message.payload(),
+                    );
+                    if state.pending.len() >= CHUNK_MESSAGES {
+                        take_pending(&decoder, state, &mut counts)?;
+                    }
+                }
+            }
+            // Quiet: what has arrived is placed now.
+            Err(_) => {
+                for state in owned.values_mut() {
+                    take_pending(&decoder, state, &mut counts)?;
+                }
+            }
+        }
+        if Instant::now() >= next_commit {
+            for state in owned.values_mut() {
+                take_pending(&decoder, state, &mut counts)?;
+            }
+            commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
+            next_commit = Instant::now() + settings.commit_interval;
+        }
+    }
+    for state in owned.values_mut() {
+        take_pending(&decoder, state, &mut counts)?;
+    }
+    commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
+    counts.late_readings = owned.values().map(|o| o.windows.late_readings()).sum();
+    tracing::info!(?counts, "stream stopped");
+    Ok(counts)
+}
+
+fn consumer_config(settings: &StreamSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &settings.group_id)
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("allow.auto.create.topics", "false");
+    for (key, value) in &settings.client {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Applies the rebalances noted since the last look: a new partition starts from its progress
+/// in the live table, a revoked one is dropped.
+async fn take_rebalances(
+    changes: &Mutex<Rebalances>,
+    live: &LiveTable,
+    settings: &StreamSettings,
+    owned: &mut BTreeMap<i32, Owned>,
+) -> Result<()> {
+    let Rebalances { assigned, revoked } =
+        std::mem::take(&mut *changes.lock().unwrap_or_else(PoisonError::into_inner));
+    for partition in revoked {
+        if owned.remove(&partition).is_some() {
+            tracing::info!(
+                partition,
+                "partition revoked: its open windows go to its next owner"
+            );
+        }
+    }
+    for partition in assigned {
+        let committed = live.progress(partition).await?;
+        let mut windows = PartitionWindows::new(settings.rules);
+        if let Some(since) = committed.and_then(|p| p.open_since) {
+            for (device, start) in live.written_since(partition, since).await? {
+                windows.already_written(&device, start);
+            }
+        }
+        let from = committed.map_or(0, |p| p.resume);
+        tracing::info!(partition, from, "partition assigned");
+        owned.insert(
+            partition,
+            Owned {
+                windows,
+                committed,
+                closed: Vec::new(),
+                from,
+                pending: MessageChunk::new(partition),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Decodes the partition's pending messages into readings and places them.
+fn take_pending(
+    decoder: &ChunkDecoder,
+    state: &mut Owned,
+    counts: &mut StreamCounts,
+) -> Result<()> {
+    if state.pending.is_empty() {
+        return Ok(());
+    }
+    let decoded = decoder.decode(&state.pending)?;
+    state.pending.clear();
+    let quarantined = decoded.quarantined.num_rows();
+    if quarantined > 0 {
+        counts.quarantined += quarantined as u64;
+        tracing::warn!(
+            partition = state.pending.partition,
+            messages = quarantined,
+            "malformed messages skipped (the daily ingest quarantines them)"
+        );
+    }
+    place_readings(
+        &decoded.readings,
+        &mut state.windows,
+        &mut state.closed,
+        Instant::now(),
+        counts,
+    )
+}
+
+fn place_readings(
+    readings: &RecordBatch,
+    windows: &mut PartitionWindows,
+    closed: &mut Vec<ClosedWindow>,
+    now: Instant,
+    counts: &mut StreamCounts,
+) -> Result<()> {
+    let column = |name: &str| {
+        readings
+            .column_by_name(name)
+            .ok_or_else(|| DataFusionError::Internal(format!("decoded readings have no {name}")))
+    };
+    let device = column("device_id")?.as_string::<i32>();
+    let ts = column("ts")?.as_primitive::<TimestampMillisecondType>();
+    let offset = column("_offset")?.as_primitive::<Int64Type>();
+    let channels = [
+        column("voltage")?.as_primitive::<Float32Type>(),
+        column("current")?.as_primitive::<Float32Type>(),
+        column("temperature")?.as_primitive::<Float32Type>(),
+        column("irradiance")?.as_primitive::<Float32Type>(),
+    ];
+    for row in 0..readings.num_rows() {
+        let reading = Reading {
+            device_id: device.value(row),
+            ts_ms: ts.value(row),
+            values: channels.map(|c| Some(c.value(row))),
+            offset: offset.value(row),
+        };
+        counts.readings += 1;
+        let (placed, full) = windows.offer(&reading, now);
+        if placed == Placed::Late {
+            tracing::debug!(
+                device = reading.device_id,
+                ts = reading.ts_ms,
+                "late reading dropped"
+            );
+        }
+        closed.extend(full);
+    }
+    Ok(())
+}
+
+/// Closes what the watermarks passed, diagnoses every closed window, and commits them with each
+/// partition's progress; then commits the group's offsets.
+async fn commit(
+    ctx: &SessionContext,
+    live: &LiveTable,
+    consumer: &StreamConsumer<GroupContext>,
+    settings: &StreamSettings,
+    owned: &mut BTreeMap<i32, Owned>,
+    counts: &mut StreamCounts,
+) -> Result<()> {
+    let now = Instant::now();
+    let mut rows = Vec::new();
+    let mut progress = Vec::new();
+    for (partition, state) in owned.iter_mut() {
+        let passed = state.windows.close_passed(now);
+        state.closed.extend(passed);
+        let (Some(consumed), Some(resume)) =
+            (state.windows.consumed(), state.windows.resume_offset())
+        else {
+            continue;
+        };
+        let current = PartitionProgress {
+            consumed,
+            resume,
+            open_since: state.windows.oldest_open(),
+        };
+        if state.committed == Some(current) && state.closed.is_empty() {
+            continue;
+        }
+        rows.extend(diagnose(ctx, &state.closed, *partition).await?);
+        progress.push((*partition, state.committed, current));
+    }
+    if progress.is_empty() {
+        return Ok(());
+    }
+    if rows.is_empty() {
+        // Progress alone: an empty batch carries the schema.
+        rows.extend(diagnose_schema(ctx).await?);
+    }
+    let windows: usize = rows.iter().map(RecordBatch::num_rows).sum();
+    let version = live.commit(&rows, &progress, &settings.member).await?;
+    counts.commits += 1;
+    counts.windows_written += windows as u64;
+    let mut offsets = TopicPartitionList::new();
+    for (partition, _, now) in &progress {
+        if let Some(state) = owned.get_mut(partition) {
+            state.committed = Some(*now);
+            state.closed.clear();
+        }
+        offsets
+            .add_partition_offset(&settings.topic, *partition, Offset::Offset(now.resume))
+            .map_err(kafka_error("note an offset"))?;
+    }
+    // Where a new owner's fetch starts, and what lag is measured by; the live table's
+    // progress is what a restart goes by.
+    if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+        tracing::warn!(error = %e, "could not commit the group's offsets");
+    }
+    tracing::info!(version, windows, partitions = progress.len(), "live commit");
+    Ok(())
+}
+
+/// No rows, with the live table's schema.
+async fn diagnose_schema(ctx: &SessionContext) -> Result<Vec<RecordBatch>> {
+    let placeholder = ClosedWindow {
+        device_id: String::new(),
+        window_start_ms: 0,
+        readings: 0,
+        series: [[None; pvflow_udfs::WINDOW_LEN]; crate::windows::CHANNELS],
+    };
+    let batches = diagnose(ctx, &[placeholder], 0).await?;
+    Ok(batches
+        .first()
+        .map(|b| vec![RecordBatch::new_empty(b.schema())])
+        .unwrap_or_default())
+}
+
+fn kafka_error(action: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> DataFusionError {
+    move |e| DataFusionError::External(format!("cannot {action} on Kafka: {e}").into())
+}

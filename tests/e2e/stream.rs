@@ -1,0 +1,187 @@
+//! `pvflow stream` against the daily batch: a simulated day read from a real broker, the stream
+//! killed outright once it has committed, the next day produced, the stream started again (it
+//! rebuilds the windows left open from Kafka); every window of the batch's day is in the live
+//! table exactly once, with the batch's diagnosis.
+
+use super::{Via, bin_dir, counts, day_content, model_env, run_plan, simulated_plant};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `pvflow stream` in the background with `env`, reading `brokers`' `pv.plans`.
+fn spawn_stream(bins: &Path, env: &[(&str, String)], brokers: &str, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("stream log");
+    Command::new(bins.join("pvflow"))
+        .env_remove("PVFLOW_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["-v", "stream", "--brokers", brokers, "--topic", "pv.plans"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("pvflow stream starts")
+}
+
+/// Waits until `ready` holds, at most `limit`.
+fn wait_for(limit: Duration, what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {limit:?}; the stream's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_streamed_day_equals_the_batch_exactly_once_across_a_crash() {
+    let bins = bin_dir();
+    let plant = [
+        "--partitions",
+        "2",
+        "--devices",
+        "4",
+        "--seed",
+        "11",
+        "--days",
+        "1",
+    ];
+    let (_broker, brokers) = simulated_plant(&bins, &plant);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().display().to_string();
+    let mut env = model_env();
+    env.extend([
+        ("PVFLOW_STORAGE_SILVER", format!("{data}/silver")),
+        ("PVFLOW_STORAGE_GOLD", format!("{data}/gold")),
+        ("PVFLOW_STORAGE_LIVE", format!("{data}/live")),
+        ("PVFLOW_STREAM_COMMIT_INTERVAL_SECONDS", "1".into()),
+        ("PVFLOW_STREAM_GROUP", "e2e-stream".into()),
+        // The killed member's partitions go to the next one after this (the broker's least).
+        (
+            "PVFLOW_KAFKA_CLIENT",
+            r#"{"session.timeout.ms"="6000", "heartbeat.interval.ms"="1000"}"#.into(),
+        ),
+    ]);
+    // 4 devices, 67 windows starting on the day each (00:10:40 to 23:50:40).
+    let windows_of_the_day = 4 * 67;
+    let day = "date = DATE '2026-06-01'";
+    let live_windows = || {
+        day_content(
+            &bins,
+            &env,
+            &format!("SELECT count(*) FROM live WHERE {day}"),
+        )
+        .lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+    };
+
+    let log = dir.path().join("stream.log");
+    let mut stream = spawn_stream(&bins, &env, &brokers, &log);
+    let log_dir = dir.path().join("live/_delta_log");
+    wait_for(
+        Duration::from_secs(120),
+        "a first live commit",
+        &log,
+        || std::fs::read_dir(&log_dir).is_ok_and(|mut d| d.next().is_some()),
+    );
+    // Killed outright, the day's last windows open: they wait for the next day's readings.
+    stream.kill().expect("kill -9");
+    stream.wait().expect("reaped");
+    let committed = live_windows();
+    assert!(
+        committed > 0 && committed < windows_of_the_day,
+        "{committed} windows committed before the crash"
+    );
+    // The next day arrives; the stream starts again from what the live table recorded.
+    let simulated = Command::new(bins.join("pvflow"))
+        .env_remove("PVFLOW_CONFIG")
+        .args(["simulate", "--brokers", &brokers, "--topic", "pv.plans"])
+        .args(["--start", "2026-06-02"])
+        .args(plant)
+        .stdout(Stdio::null())
+        .status()
+        .expect("simulate the next day");
+    assert!(simulated.success());
+    let mut stream = spawn_stream(&bins, &env, &brokers, &log);
+    // The batch's run of the day, now that its last windows' readings are all in.
+    let ingest = run_plan(&bins, &env, "ingest", &brokers, &data, Via::InProcess);
+    assert_eq!(ingest["state"], "succeeded", "{ingest}");
+    assert_eq!(counts(&ingest).windows, Some(windows_of_the_day));
+    let predict = run_plan(&bins, &env, "predict", &brokers, &data, Via::InProcess);
+    assert_eq!(predict["state"], "succeeded", "{predict}");
+    wait_for(
+        Duration::from_secs(120),
+        "every window of the day",
+        &log,
+        || live_windows() >= windows_of_the_day,
+    );
+    Command::new("kill")
+        .args(["-TERM", &stream.id().to_string()])
+        .status()
+        .expect("SIGTERM");
+    let status = stream.wait().expect("stream exits");
+    assert!(status.success(), "{status}");
+    // The second start went back to rebuild the windows the first left open.
+    let stream_log = std::fs::read_to_string(&log).unwrap_or_default();
+    let resumed: Vec<&str> = stream_log
+        .lines()
+        .filter(|l| l.contains("partition assigned"))
+        .collect();
+    assert_eq!(resumed.len(), 4, "{stream_log}");
+    assert!(
+        resumed[2..].iter().any(|l| !l.ends_with("from=0")),
+        "{resumed:?}"
+    );
+
+    // Exactly once: no window twice, none missing.
+    assert_eq!(live_windows(), windows_of_the_day);
+    let twice = day_content(
+        &bins,
+        &env,
+        &format!(
+            "SELECT device_id, window_start FROM live WHERE {day} \
+             GROUP BY device_id, window_start HAVING count(*) > 1"
+        ),
+    );
+    // CSV: a header when there are rows, nothing when there are none.
+    assert_eq!(
+        twice.lines().nth(1),
+        None,
+        "windows written twice:\n{twice}"
+    );
+    // The batch's diagnoses, window by window (probabilities to float precision: the model
+    // runs the windows in other batches).
+    let diagnoses = |table: &str| {
+        day_content(
+            &bins,
+            &env,
+            &format!(
+                "SELECT device_id, window_start, fault_code, \
+                 array_to_string(probabilities, ' ') AS p FROM {table} \
+                 WHERE {day} AND fault_code IS NOT NULL ORDER BY device_id, window_start"
+            ),
+        )
+    };
+    let (streamed, batch) = (diagnoses("live"), diagnoses("gold"));
+    assert_eq!(streamed.lines().count(), batch.lines().count());
+    assert!(batch.lines().count() > 100, "{batch}");
+    for (s, b) in streamed.lines().zip(batch.lines()).skip(1) {
+        let (s, b): (Vec<&str>, Vec<&str>) = (s.split(',').collect(), b.split(',').collect());
+        assert_eq!(s[..3], b[..3], "{s:?} {b:?}");
+        let probabilities = |p: &str| -> Vec<f32> {
+            p.split(' ')
+                .map(|x| x.parse().expect("a probability"))
+                .collect()
+        };
+        for (x, y) in probabilities(s[3]).iter().zip(probabilities(b[3])) {
+            assert!((x - y).abs() < 1e-4, "{s:?} {b:?}");
+        }
+    }
+}
