@@ -9,12 +9,12 @@ use pvflow_stream::{StreamSettings, WindowRules};
 use std::time::Duration;
 
 pub const AFTER_HELP: &str = "\
-Joins the Kafka consumer group [stream] group on the readings topic and keeps, per partition
+Joins the Kafka consumer group [streaming] group on the readings topic and keeps, per partition
 and device, the open 64-reading windows, placed as ingest places them. A window closes when its
 64 slots hold a reading, or when the partition's watermark (its newest reading time minus
-[stream] delay_seconds) passes the window's end plus [stream] grace_seconds; a partition quiet
-for [stream] idle_timeout_seconds has its watermark advance with the clock. Every
-[stream] commit_interval_seconds the closed windows are classified by the model, as predict
+[streaming] delay_seconds) passes the window's end plus [streaming] grace_seconds; a partition quiet
+for [streaming] idle_timeout_seconds has its watermark advance with the clock. Every
+[streaming] commit_interval_seconds the closed windows are classified by the model, as predict
 does (fewer than 48 valid readings: no diagnosis, fault_code NULL), and appended to the live
 table ([storage] live, a table of every pvflow session) in one Delta commit that also records
 each partition's progress.
@@ -26,9 +26,13 @@ their window closed are counted and dropped (the daily ingest still reads them);
 messages are skipped and counted (the daily ingest quarantines them). Start more members with
 the same group to share the partitions.
 
+--metrics-bind serves /healthz and /metrics: readings by outcome (open, late, written_before),
+malformed messages, windows closed (full, watermark) and open, commits, the delay from a
+window's end to its committed diagnosis (histogram), and consumer lag per partition.
+
 SIGTERM or SIGINT commits what has closed and leaves the group; open windows are rebuilt by
 the next member. Exit codes: 0 stopped by a signal, 1 failed (Kafka, the live table, or a
-partition lost to another member), 2 invalid configuration.
+partition lost to another member), 2 invalid configuration, 3 the metrics port cannot be bound.
 
 Examples:
   pvflow stream --brokers 127.0.0.1:9092 --topic pv.readings
@@ -46,9 +50,12 @@ pub struct StreamArgs {
     /// The live table: a directory, file:// or s3:// URL (default: [storage] live)
     #[arg(long)]
     pub live: Option<String>,
-    /// The consumer group (default: [stream] group)
+    /// The consumer group (default: [streaming] group)
     #[arg(long)]
     pub group: Option<String>,
+    /// Where /healthz and /metrics (Prometheus) are served
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
+    pub metrics_bind: std::net::SocketAddr,
 }
 
 pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure> {
@@ -70,23 +77,27 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         )));
     }
     let ctx = pvflow_session::session_context(&config).map_err(Failure::usage)?;
-    let stream = &config.stream;
+    let streaming = &config.streaming;
     let settings = StreamSettings {
         client: config.kafka.client_for(&brokers),
         brokers,
         topic: args.topic.unwrap_or_else(|| config.kafka.topic.clone()),
         format: ValueFormat::Avro(AvroFraming::SingleObject),
-        group_id: args.group.unwrap_or_else(|| stream.group.clone()),
+        group_id: args.group.unwrap_or_else(|| streaming.group.clone()),
         live: config.storage.live.clone(),
         rules: WindowRules {
-            delay: Duration::from_secs(stream.delay_seconds),
-            grace: Duration::from_secs(stream.grace_seconds),
-            idle_timeout: Duration::from_secs(stream.idle_timeout_seconds),
+            delay: Duration::from_secs(streaming.delay_seconds),
+            grace: Duration::from_secs(streaming.grace_seconds),
+            idle_timeout: Duration::from_secs(streaming.idle_timeout_seconds),
         },
-        commit_interval: Duration::from_secs(stream.commit_interval_seconds.max(1)),
+        commit_interval: Duration::from_secs(streaming.commit_interval_seconds.max(1)),
         member: format!("{}-{}", hostname(), std::process::id()),
     };
-    tracing::info!(topic = %settings.topic, group = %settings.group_id, live = %settings.live, "stream starting");
+    let probes = pvflow_stream::serve_probes(args.metrics_bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.metrics_bind))
+        .map_err(Failure::io)?;
+    tracing::info!(topic = %settings.topic, group = %settings.group_id, live = %settings.live, %probes, "stream starting");
     let shutdown = async {
         let signal = signals::stop().await;
         tracing::info!(

@@ -32,33 +32,33 @@ pub struct PvflowConfig {
     pub cluster: ClusterConfig,
     pub memory: MemoryConfig,
     pub flight_sql: FlightSqlConfig,
-    pub stream: StreamConfig,
+    pub streaming: StreamingConfig,
 }
 
-/// `[stream]`: `pvflow stream`, the live diagnosis of windows as they close.
+/// `[streaming]`: `pvflow stream`, the live diagnosis of windows as they close.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StreamConfig {
+pub struct StreamingConfig {
     /// The Kafka consumer group every `pvflow stream` of one live table joins
-    /// (`PVFLOW_STREAM_GROUP`).
+    /// (`PVFLOW_STREAMING_GROUP`).
     pub group: String,
     /// How far behind the newest reading of its partition a reading may be and still count as
-    /// on time (`PVFLOW_STREAM_DELAY_SECONDS`): the watermark is the newest time minus this.
+    /// on time (`PVFLOW_STREAMING_DELAY_SECONDS`): the watermark is the newest time minus this.
     pub delay_seconds: u64,
     /// How long after the watermark passes a window's end it still takes readings
-    /// (`PVFLOW_STREAM_GRACE_SECONDS`).
+    /// (`PVFLOW_STREAMING_GRACE_SECONDS`).
     pub grace_seconds: u64,
     /// A partition without readings this long has its watermark advance with the clock
-    /// (`PVFLOW_STREAM_IDLE_TIMEOUT_SECONDS`), so its last windows close.
+    /// (`PVFLOW_STREAMING_IDLE_TIMEOUT_SECONDS`), so its last windows close.
     pub idle_timeout_seconds: u64,
     /// How often closed windows are diagnosed and committed to the live table
-    /// (`PVFLOW_STREAM_COMMIT_INTERVAL_SECONDS`).
+    /// (`PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS`).
     pub commit_interval_seconds: u64,
 }
 
-impl Default for StreamConfig {
+impl Default for StreamingConfig {
     fn default() -> Self {
-        StreamConfig {
+        StreamingConfig {
             group: "pvflow-stream".into(),
             delay_seconds: 60,
             grace_seconds: 120,
@@ -301,7 +301,7 @@ const SECTIONS: &[&str] = &[
     "cluster",
     "memory",
     "flight_sql",
-    "stream",
+    "streaming",
 ];
 
 impl PvflowConfig {

@@ -22,7 +22,7 @@ pub mod signals;
 
 pub use config::{
     ApiConfig, CONFIG_ENV, ClusterConfig, ConfigError, FlightSqlConfig, KafkaConfig, ModelConfig,
-    PvflowConfig, StorageConfig, StreamConfig,
+    PvflowConfig, StorageConfig, StreamingConfig,
 };
 pub use distributed::DistributedParts;
 pub use locations::{LocationError, Locations};

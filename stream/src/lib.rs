@@ -27,10 +27,13 @@
 
 mod diagnose;
 mod live;
+mod metrics;
+mod probes;
 mod service;
 mod windows;
 
 pub use diagnose::{diagnose, windows_batch};
 pub use live::{LiveTable, PartitionProgress};
+pub use probes::serve_probes;
 pub use service::{StreamCounts, StreamSettings, run};
 pub use windows::{CHANNELS, ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};

@@ -12,6 +12,7 @@
 
 use crate::diagnose::diagnose;
 use crate::live::{LiveTable, PartitionProgress};
+use crate::metrics;
 use crate::windows::{ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float32Type, Int64Type, TimestampMillisecondType};
@@ -24,6 +25,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -68,9 +70,24 @@ struct Rebalances {
 
 struct GroupContext {
     changes: Arc<Mutex<Rebalances>>,
+    topic: String,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`): each assigned partition's lag,
+    /// from its high watermark and the group's committed offset, without a round trip.
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        for (partition, stats) in &topic.partitions {
+            // -1: the internal partition, or a partition this member does not consume.
+            if *partition >= 0 && stats.consumer_lag >= 0 {
+                metrics::lag(&self.topic, *partition, stats.consumer_lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -119,6 +136,7 @@ pub async fn run(
     let consumer: StreamConsumer<GroupContext> = consumer_config(settings)
         .create_with_context(GroupContext {
             changes: Arc::clone(&changes),
+            topic: settings.topic.clone(),
         })
         .map_err(kafka_error("create the consumer"))?;
     consumer
@@ -149,27 +167,27 @@ pub async fn run(
                         message.payload(),
                     );
                     if state.pending.len() >= CHUNK_MESSAGES {
-                        take_pending(&decoder, state, &mut counts)?;
+                        take_pending(&decoder, &settings.topic, state, &mut counts)?;
                     }
                 }
             }
             // Quiet: what has arrived is placed now.
             Err(_) => {
                 for state in owned.values_mut() {
-                    take_pending(&decoder, state, &mut counts)?;
+                    take_pending(&decoder, &settings.topic, state, &mut counts)?;
                 }
             }
         }
         if Instant::now() >= next_commit {
             for state in owned.values_mut() {
-                take_pending(&decoder, state, &mut counts)?;
+                take_pending(&decoder, &settings.topic, state, &mut counts)?;
             }
             commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
             next_commit = Instant::now() + settings.commit_interval;
         }
     }
     for state in owned.values_mut() {
-        take_pending(&decoder, state, &mut counts)?;
+        take_pending(&decoder, &settings.topic, state, &mut counts)?;
     }
     commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
     counts.late_readings = owned.values().map(|o| o.windows.late_readings()).sum();
@@ -185,7 +203,8 @@ fn consumer_config(settings: &StreamSettings) -> ClientConfig {
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("allow.auto.create.topics", "false");
+        .set("allow.auto.create.topics", "false")
+        .set("statistics.interval.ms", "5000");
     for (key, value) in &settings.client {
         config.set(key, value);
     }
@@ -203,6 +222,7 @@ async fn take_rebalances(
     let Rebalances { assigned, revoked } =
         std::mem::take(&mut *changes.lock().unwrap_or_else(PoisonError::into_inner));
     for partition in revoked {
+        metrics::forget_partition(&settings.topic, partition);
         if owned.remove(&partition).is_some() {
             tracing::info!(
                 partition,
@@ -237,6 +257,7 @@ async fn take_rebalances(
 /// Decodes the partition's pending messages into readings and places them.
 fn take_pending(
     decoder: &ChunkDecoder,
+    topic: &str,
     state: &mut Owned,
     counts: &mut StreamCounts,
 ) -> Result<()> {
@@ -248,6 +269,7 @@ fn take_pending(
     let quarantined = decoded.quarantined.num_rows();
     if quarantined > 0 {
         counts.quarantined += quarantined as u64;
+        metrics::malformed(topic, quarantined as u64);
         tracing::warn!(
             partition = state.pending.partition,
             messages = quarantined,
@@ -256,20 +278,21 @@ fn take_pending(
     }
     place_readings(
         &decoded.readings,
+        topic,
         &mut state.windows,
         &mut state.closed,
-        Instant::now(),
         counts,
     )
 }
 
 fn place_readings(
     readings: &RecordBatch,
+    topic: &str,
     windows: &mut PartitionWindows,
     closed: &mut Vec<ClosedWindow>,
-    now: Instant,
     counts: &mut StreamCounts,
 ) -> Result<()> {
+    let now = Instant::now();
     let column = |name: &str| {
         readings
             .column_by_name(name)
@@ -284,6 +307,7 @@ fn place_readings(
         column("temperature")?.as_primitive::<Float32Type>(),
         column("irradiance")?.as_primitive::<Float32Type>(),
     ];
+    let (mut open, mut late, mut written_before, mut full) = (0, 0, 0, 0);
     for row in 0..readings.num_rows() {
         let reading = Reading {
             device_id: device.value(row),
@@ -292,16 +316,28 @@ fn place_readings(
             offset: offset.value(row),
         };
         counts.readings += 1;
-        let (placed, full) = windows.offer(&reading, now);
-        if placed == Placed::Late {
-            tracing::debug!(
-                device = reading.device_id,
-                ts = reading.ts_ms,
-                "late reading dropped"
-            );
+        let (placed, completed) = windows.offer(&reading, now);
+        match placed {
+            Placed::Open => open += 1,
+            Placed::Late => {
+                late += 1;
+                tracing::debug!(
+                    device = reading.device_id,
+                    ts = reading.ts_ms,
+                    "late reading dropped"
+                );
+            }
+            Placed::WrittenBefore => written_before += 1,
         }
-        closed.extend(full);
+        if let Some(window) = completed {
+            full += 1;
+            closed.push(window);
+        }
     }
+    metrics::readings(topic, "open", open);
+    metrics::readings(topic, "late", late);
+    metrics::readings(topic, "written_before", written_before);
+    metrics::windows_closed(topic, "full", full);
     Ok(())
 }
 
@@ -320,6 +356,7 @@ async fn commit(
     let mut progress = Vec::new();
     for (partition, state) in owned.iter_mut() {
         let passed = state.windows.close_passed(now);
+        metrics::windows_closed(&settings.topic, "watermark", passed.len());
         state.closed.extend(passed);
         let (Some(consumed), Some(resume)) =
             (state.windows.consumed(), state.windows.resume_offset())
@@ -348,9 +385,18 @@ async fn commit(
     let version = live.commit(&rows, &progress, &settings.member).await?;
     counts.commits += 1;
     counts.windows_written += windows as u64;
+    metrics::committed(&settings.topic, windows);
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let window_ms = pvflow_udfs::WINDOW_SECONDS * 1000;
     let mut offsets = TopicPartitionList::new();
     for (partition, _, now) in &progress {
         if let Some(state) = owned.get_mut(partition) {
+            for window in &state.closed {
+                let end = window.window_start_ms + window_ms;
+                metrics::diagnosis_delay(&settings.topic, (wall_ms - end) as f64 / 1000.0);
+            }
             state.committed = Some(*now);
             state.closed.clear();
         }
@@ -363,6 +409,10 @@ async fn commit(
     if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
         tracing::warn!(error = %e, "could not commit the group's offsets");
     }
+    metrics::windows_open(
+        &settings.topic,
+        owned.values().map(|o| o.windows.open_windows()).sum(),
+    );
     tracing::info!(version, windows, partitions = progress.len(), "live commit");
     Ok(())
 }

@@ -19,6 +19,7 @@ mod tansu;
 
 pub use api::RunApi;
 pub use cluster::PvflowCluster;
+pub use http::http_get;
 pub use process::ServerProcess;
 pub use random::SeededRandom;
 pub use s3::S3Server;

@@ -8,8 +8,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `pvflow stream` in the background with `env`, reading `brokers`' `pv.plans`.
-fn spawn_stream(bins: &Path, env: &[(&str, String)], brokers: &str, log: &Path) -> Child {
+/// `pvflow stream` in the background with `env`, reading `brokers`' `pv.plans`, its metrics on
+/// 127.0.0.1:`metrics_port`.
+fn spawn_stream(
+    bins: &Path,
+    env: &[(&str, String)],
+    brokers: &str,
+    metrics_port: u16,
+    log: &Path,
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -19,6 +26,7 @@ fn spawn_stream(bins: &Path, env: &[(&str, String)], brokers: &str, log: &Path) 
         .env_remove("PVFLOW_CONFIG")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["-v", "stream", "--brokers", brokers, "--topic", "pv.plans"])
+        .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -59,8 +67,8 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_crash() {
         ("PVFLOW_STORAGE_SILVER", format!("{data}/silver")),
         ("PVFLOW_STORAGE_GOLD", format!("{data}/gold")),
         ("PVFLOW_STORAGE_LIVE", format!("{data}/live")),
-        ("PVFLOW_STREAM_COMMIT_INTERVAL_SECONDS", "1".into()),
-        ("PVFLOW_STREAM_GROUP", "e2e-stream".into()),
+        ("PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS", "1".into()),
+        ("PVFLOW_STREAMING_GROUP", "e2e-stream".into()),
         // The killed member's partitions go to the next one after this (the broker's least).
         (
             "PVFLOW_KAFKA_CLIENT",
@@ -83,7 +91,8 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_crash() {
     };
 
     let log = dir.path().join("stream.log");
-    let mut stream = spawn_stream(&bins, &env, &brokers, &log);
+    let metrics_port = pvflow_testkit::free_port().expect("a port");
+    let mut stream = spawn_stream(&bins, &env, &brokers, metrics_port, &log);
     let log_dir = dir.path().join("live/_delta_log");
     wait_for(
         Duration::from_secs(120),
@@ -109,7 +118,7 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_crash() {
         .status()
         .expect("simulate the next day");
     assert!(simulated.success());
-    let mut stream = spawn_stream(&bins, &env, &brokers, &log);
+    let mut stream = spawn_stream(&bins, &env, &brokers, metrics_port, &log);
     // The batch's run of the day, now that its last windows' readings are all in.
     let ingest = run_plan(&bins, &env, "ingest", &brokers, &data, Via::InProcess);
     assert_eq!(ingest["state"], "succeeded", "{ingest}");
@@ -122,6 +131,32 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_crash() {
         &log,
         || live_windows() >= windows_of_the_day,
     );
+    // What it did, as Prometheus sees it.
+    let metrics = match pvflow_testkit::http_get(metrics_port, "/metrics") {
+        Some((200, body)) => body,
+        other => panic!("/metrics: {other:?}"),
+    };
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    assert!(
+        value(r#"pvflow_stream_windows_closed_total{reason="watermark",topic="pv.plans"}"#) >= 1.0
+    );
+    assert!(value(r#"pvflow_stream_commits_total{topic="pv.plans",what="windows"}"#) >= 1.0);
+    assert!(
+        value(r#"pvflow_stream_readings_total{outcome="written_before",topic="pv.plans"}"#) >= 1.0
+    );
+    assert!(value(r#"pvflow_stream_diagnosis_delay_seconds_count{topic="pv.plans"}"#) >= 1.0);
+    // The lag comes with librdkafka's statistics every 5 s: at most the open windows' readings.
+    wait_for(Duration::from_secs(20), "a consumer lag", &log, || {
+        pvflow_testkit::http_get(metrics_port, "/metrics")
+            .is_some_and(|(_, body)| body.contains("pvflow_stream_consumer_lag{"))
+    });
     Command::new("kill")
         .args(["-TERM", &stream.id().to_string()])
         .status()
