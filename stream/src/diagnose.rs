@@ -105,10 +105,15 @@ pub async fn diagnose(
     if windows.is_empty() {
         return Ok(Vec::new());
     }
-    // A context of its own, so that concurrent batches do not share the table's name.
-    let local = SessionContext::new_with_state(ctx.state());
-    local.register_batch("closed_windows", windows_batch(windows, partition)?)?;
-    local.sql(DIAGNOSIS).await?.collect().await
+    // The session's catalog is shared: a name of this batch's own, removed after.
+    let table = format!("closed_windows_{}", uuid::Uuid::new_v4().simple());
+    ctx.register_batch(&table, windows_batch(windows, partition)?)?;
+    let diagnosed = match ctx.sql(&DIAGNOSIS.replace("closed_windows", &table)).await {
+        Ok(df) => df.collect().await,
+        Err(e) => Err(e),
+    };
+    ctx.deregister_table(&table)?;
+    diagnosed
 }
 
 #[cfg(test)]
