@@ -3,8 +3,11 @@
 # (and k8s/base) with `kubectl kustomize`, checks each rendered object, and the Jobs in
 # k8s/jobs/, against the Kubernetes schemas with `kubernetes-validate --strict`, checks the
 # rules these manifests promise (scripts/validate_deploy_rules.py: non-root, read-only root
-# filesystem, resources, references that resolve, no hostPath on EKS/Fargate), and lints
-# docker/Dockerfile with hadolint. No cluster and no container engine are needed.
+# filesystem, resources, references that resolve, no hostPath on EKS/Fargate), checks KEDA's
+# objects against KEDA's own schemas (scripts/validate_keda.mjs, with the npm package
+# @kubernetes-models/keda), renders each component no overlay uses on top of k8s/base and checks
+# it the same way, and lints docker/Dockerfile with hadolint. No cluster and no container
+# engine are needed.
 #
 #   scripts/validate-deploy.sh            # everything; exits non-zero on any failure
 #   PVFLOW_K8S_VERSION=1.32 scripts/validate-deploy.sh
@@ -51,6 +54,26 @@ for tool in "$VENV/bin/kubernetes-validate" "$VENV/bin/hadolint" "$KUBECTL"; do
     [ -x "$tool" ] || fail "$tool is missing; remove $VENV and run again"
 done
 
+# KEDA's schemas, from the npm registry (Node.js from Debian), once.
+NODE_PACKAGES=(@kubernetes-models/keda@2.0.0 js-yaml@4.1.0)
+NODE_DIR="$CACHE/deploy-node"
+command -v node >/dev/null 2>&1 || fail "node is needed (Debian: apt-get install nodejs npm)"
+exec 8>"$CACHE/deploy-node.lock"
+flock 8
+NODE_MARKER="$NODE_DIR/.complete-$(printf '%s\n' "${NODE_PACKAGES[@]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$NODE_MARKER" ]; then
+    echo "validate-deploy: installing ${NODE_PACKAGES[*]} into $NODE_DIR (once)" >&2
+    rm -rf "$NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    (cd "$NODE_DIR" && echo '{"private": true}' >package.json &&
+        npm install --silent --no-audit --no-fund "${NODE_PACKAGES[@]}" >&2) ||
+        fail "npm could not install ${NODE_PACKAGES[*]}"
+    touch "$NODE_MARKER"
+fi
+flock -u 8
+# The check runs beside the packages, which is where Node.js resolves its imports from.
+cp "$ROOT/scripts/validate_keda.mjs" "$NODE_DIR/validate_keda.mjs"
+
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -78,6 +101,12 @@ check() {
         cat "$WORK/rules.out" >&2
         return 1
     fi
+    if ! node "$NODE_DIR/validate_keda.mjs" "$schema_file" >"$WORK/keda.out" 2>&1; then
+        echo "FAIL $name: KEDA objects:" >&2
+        cat "$WORK/keda.out" >&2
+        return 1
+    fi
+    sed "s|^|     $name: |" "$WORK/keda.out"
     echo "ok   $name: valid for Kubernetes $K8S_VERSION ($(grep -c "^kind:" "$schema_file" || true) object(s))"
 }
 
@@ -95,6 +124,35 @@ for dir in "${dirs[@]}"; do
     fargate=0
     case "$(basename "$dir")" in eks*) fargate=1 ;; esac
     check "$name" "$rendered" "$rendered" "$fargate" || failures=$((failures + 1))
+done
+
+# Components no overlay uses (optional ones, such as stream-keda): on top of k8s/base.
+for component in "$ROOT"/k8s/components/*/; do
+    component="${component%/}"
+    used=0
+    for overlay in "$ROOT"/k8s/overlays/*/kustomization.yaml; do
+        grep -q "components/$(basename "$component")\$" "$overlay" && used=1
+    done
+    [ "$used" = 1 ] && continue
+    name="${component#"$ROOT"/} (on k8s/base)"
+    scratch="$WORK/component-$(basename "$component")"
+    mkdir -p "$scratch"
+    printf '%s\n' \
+        "apiVersion: kustomize.config.k8s.io/v1beta1" \
+        "kind: Kustomization" \
+        "namespace: pvflow" \
+        "resources:" \
+        "  - $(realpath --relative-to="$scratch" "$ROOT/k8s/base")" \
+        "components:" \
+        "  - $(realpath --relative-to="$scratch" "$component")" >"$scratch/kustomization.yaml"
+    rendered="$scratch/rendered.yaml"
+    if ! "$KUBECTL" kustomize "$scratch" >"$rendered" 2>"$WORK/kustomize.err"; then
+        echo "FAIL $name: kubectl kustomize:" >&2
+        cat "$WORK/kustomize.err" >&2
+        failures=$((failures + 1))
+        continue
+    fi
+    check "$name" "$rendered" "$rendered" 0 || failures=$((failures + 1))
 done
 
 # Jobs for orchestrators (k8s/jobs/): checked alone, and with the local overlay for the
