@@ -21,7 +21,7 @@ each partition's progress.
 
 Exactly once: a restarted stream, or the member that takes a partition over, starts from the
 progress the live table records, rebuilds the open windows from Kafka and skips the windows the
-table has; a member that lost a partition cannot commit for it. Readings that arrive after
+table has; a member that lost a partition cannot commit for it, and drops it. Readings that arrive after
 their window closed are counted and dropped (the daily ingest still reads them); malformed
 messages are skipped and counted (the daily ingest quarantines them). Start more members with
 the same group to share the partitions.
@@ -31,8 +31,8 @@ malformed messages, windows closed (full, watermark) and open, commits, the dela
 window's end to its committed diagnosis (histogram), and consumer lag per partition.
 
 SIGTERM or SIGINT commits what has closed and leaves the group; open windows are rebuilt by
-the next member. Exit codes: 0 stopped by a signal, 1 failed (Kafka, the live table, or a
-partition lost to another member), 2 invalid configuration, 3 the metrics port cannot be bound.
+the next member. Exit codes: 0 stopped by a signal, 1 failed (Kafka, the live table, the
+model), 2 invalid configuration, 3 the metrics port cannot be bound.
 
 Examples:
   pvflow stream --brokers 127.0.0.1:9092 --topic pv.readings

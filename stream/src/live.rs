@@ -72,6 +72,13 @@ impl LiveTable {
         format!("pvflow-stream/{}/{partition}{part}", self.topic)
     }
 
+    /// The Kafka partition of `topic` an application transaction of the stream's names.
+    pub(crate) fn partition_of(app_id: &str, topic: &str) -> Option<i32> {
+        let rest = app_id.strip_prefix("pvflow-stream/")?.strip_prefix(topic)?;
+        let partition = rest.strip_prefix('/')?;
+        partition.split('/').next()?.parse().ok()
+    }
+
     /// What earlier commits recorded for `partition`; `None` if none ever committed for it.
     pub async fn progress(&self, partition: i32) -> Result<Option<PartitionProgress>> {
         let snapshot = self.log().snapshot().await.map_err(external)?;
@@ -328,6 +335,19 @@ mod tests {
             .await
             .expect_err("partition 0 moved on");
         assert!(stale.to_string().contains("no longer owns it"), "{stale}");
+
+        assert_eq!(
+            LiveTable::partition_of("pvflow-stream/pv.readings/7/resume", "pv.readings"),
+            Some(7)
+        );
+        assert_eq!(
+            LiveTable::partition_of("pvflow-stream/pv.readings/7", "pv.readings"),
+            Some(7)
+        );
+        assert_eq!(
+            LiveTable::partition_of("pvflow-stream/pv.other/7", "pv.readings"),
+            None
+        );
 
         let written = table.written_since(0, START + 1).await.expect("written");
         let mut written: Vec<_> = written.into_iter().collect();

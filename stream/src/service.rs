@@ -382,7 +382,21 @@ async fn commit(
         rows.extend(diagnose_schema(ctx).await?);
     }
     let windows: usize = rows.iter().map(RecordBatch::num_rows).sum();
-    let version = live.commit(&rows, &progress, &settings.member).await?;
+    let version = match live.commit(&rows, &progress, &settings.member).await {
+        Ok(version) => version,
+        Err(e) => match lost_partition(&e, &settings.topic) {
+            // Another member committed for it: it is theirs now. This member drops it and
+            // commits the others' windows at the next interval (the files just written stay
+            // outside the log).
+            Some(partition) => {
+                tracing::warn!(partition, error = %e, "partition taken over by another member: dropped");
+                metrics::forget_partition(&settings.topic, partition);
+                owned.remove(&partition);
+                return Ok(());
+            }
+            None => return Err(e),
+        },
+    };
     counts.commits += 1;
     counts.windows_written += windows as u64;
     metrics::committed(&settings.topic, windows);
@@ -415,6 +429,18 @@ async fn commit(
     );
     tracing::info!(version, windows, partitions = progress.len(), "live commit");
     Ok(())
+}
+
+/// The partition a refused commit names, when another writer committed for it first.
+fn lost_partition(error: &DataFusionError, topic: &str) -> Option<i32> {
+    let DataFusionError::External(source) = error else {
+        return None;
+    };
+    let pvflow_dataset::LogError::TransactionConflict { app_id, .. } = source.downcast_ref()?
+    else {
+        return None;
+    };
+    LiveTable::partition_of(app_id, topic)
 }
 
 /// No rows, with the live table's schema.

@@ -235,3 +235,97 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
         }
     }
 }
+
+/// Two members that each believe they own every partition (two consumer groups on one live
+/// table, as a member cut off from its group would): whichever commits a partition first keeps
+/// it, the other's commit for it is refused and it drops the partition. Every window once.
+#[test]
+fn a_member_that_lost_a_partition_cannot_write_it() {
+    const DEVICES: i64 = 6;
+    let bins = bin_dir();
+    let devices = DEVICES.to_string();
+    let plant = [
+        "--partitions",
+        "4",
+        "--devices",
+        &devices,
+        "--seed",
+        "12",
+        "--days",
+        "2",
+    ];
+    let (_broker, brokers) = simulated_plant(&bins, &plant);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().display().to_string();
+    let mut env = model_env();
+    env.extend([
+        ("PVFLOW_STORAGE_LIVE", format!("{data}/live")),
+        ("PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS", "1".into()),
+    ]);
+    let day = "date = DATE '2026-06-01'";
+    let live_log = dir.path().join("live/_delta_log");
+    // Until the first commit there is no table.
+    let live_windows = || {
+        if !live_log.exists() {
+            return 0;
+        }
+        day_content(
+            &bins,
+            &env,
+            &format!("SELECT count(*) FROM live WHERE {day}"),
+        )
+        .lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+    };
+    let mut members: Vec<(Child, std::path::PathBuf)> = ["a", "b"]
+        .iter()
+        .map(|group| {
+            let log = dir.path().join(format!("stream-{group}.log"));
+            let mut env = env.clone();
+            env.push(("PVFLOW_STREAMING_GROUP", format!("e2e-{group}")));
+            let port = pvflow_testkit::free_port().expect("a port");
+            (spawn_stream(&bins, &env, &brokers, port, &log), log)
+        })
+        .collect();
+    wait_for(
+        Duration::from_secs(120),
+        "every window of the day",
+        &members[0].1.clone(),
+        || {
+            for (member, _) in members.iter_mut() {
+                assert_running(member);
+            }
+            live_windows() >= DEVICES * 67
+        },
+    );
+    let mut logs = String::new();
+    for (member, log) in &mut members {
+        Command::new("kill")
+            .args(["-TERM", &member.id().to_string()])
+            .status()
+            .expect("SIGTERM");
+        let status = member.wait().expect("stream exits");
+        assert!(status.success(), "{status}");
+        logs.push_str(&std::fs::read_to_string(log).unwrap_or_default());
+    }
+    assert!(
+        logs.contains("partition taken over by another member: dropped"),
+        "{logs}"
+    );
+    assert_eq!(live_windows(), DEVICES * 67);
+    let twice = day_content(
+        &bins,
+        &env,
+        &format!(
+            "SELECT device_id, window_start FROM live WHERE {day} \
+             GROUP BY device_id, window_start HAVING count(*) > 1"
+        ),
+    );
+    assert_eq!(
+        twice.lines().nth(1),
+        None,
+        "windows written twice:\n{twice}"
+    );
+}
