@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// An S3 API on 127.0.0.1 over a temporary directory, with one bucket.
@@ -30,6 +31,8 @@ struct Shared {
     process: Mutex<Option<ServerProcess>>,
     server_port: u16,
     tripwire: Mutex<Tripwire>,
+    /// Set when the server is dropped: the forwarder stops accepting.
+    closed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,7 @@ impl S3Server {
             process: Mutex::new(None),
             server_port: free_port()?,
             tripwire: Mutex::default(),
+            closed: AtomicBool::new(false),
         });
         let front = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("bind the S3 front"))?;
         let front_port = front
@@ -69,6 +73,9 @@ impl S3Server {
         server.spawn()?;
         std::thread::spawn(move || {
             for client in front.incoming().flatten() {
+                if shared.closed.load(Ordering::SeqCst) {
+                    return;
+                }
                 let shared = Arc::clone(&shared);
                 std::thread::spawn(move || shared.forward(client));
             }
@@ -141,6 +148,18 @@ impl S3Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("s3s-fs.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for S3Server {
+    /// The forwarder's threads hold the server too: it is stopped here, and the forwarder woken
+    /// to see that it is closed.
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        if let Some(mut process) = self.shared.process().take() {
+            process.kill();
+        }
+        let _ = TcpStream::connect((Ipv4Addr::LOCALHOST, self.front_port));
     }
 }
 
