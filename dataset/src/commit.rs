@@ -471,6 +471,16 @@ mod tests {
         }
     }
 
+    /// Makes `file` look last written two days ago.
+    fn two_days_old(file: &std::path::Path) {
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .and_then(|f| f.set_modified(two_days_ago))
+            .expect("backdate");
+    }
+
     fn names(dir: &std::path::Path) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Vec::new();
@@ -572,12 +582,7 @@ mod tests {
         let day = "2026-06-01";
         // A killed run's staging from two days ago, and a run writing now.
         let old = stage(root, "killed", day, "part-old.parquet");
-        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
-        std::fs::File::options()
-            .write(true)
-            .open(root.join(&old.path))
-            .and_then(|f| f.set_modified(two_days_ago))
-            .expect("backdate");
+        two_days_old(&root.join(&old.path));
         stage(root, "live", day, "part-live.parquet");
         let a = stage(root, "r1", day, "part-a.parquet");
         commit(&store, &target(root, "r1"), &schema(), &[a], &[day.into()])
@@ -599,12 +604,7 @@ mod tests {
         // a commit under way has just moved in.
         let stale = root.join("date=2026-06-01/part-orphan.parquet");
         std::fs::write(&stale, "x").expect("write");
-        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
-        std::fs::File::options()
-            .write(true)
-            .open(&stale)
-            .and_then(|f| f.set_modified(two_days_ago))
-            .expect("backdate");
+        two_days_old(&stale);
         std::fs::write(root.join("date=2026-06-01/part-moving.parquet"), "x").expect("write");
         let b = stage(root, "r2", day, "part-b.parquet");
         commit(&store, &target(root, "r2"), &schema(), &[b], &[day.into()])

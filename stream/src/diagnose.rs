@@ -42,7 +42,7 @@ FROM (SELECT device_id, window_start, readings, kafka_partition, unnest(diagnosi
 
 /// `windows` of Kafka partition `partition` as a table: one row each, its series as
 /// `pv_window_series` gives them.
-pub fn windows_batch(windows: &[ClosedWindow], partition: i32) -> Result<RecordBatch> {
+fn windows_batch(windows: &[ClosedWindow], partition: i32) -> Result<RecordBatch> {
     let series_type = DataType::FixedSizeList(
         Arc::new(Field::new_list_field(DataType::Float32, true)),
         WINDOW_LEN as i32,

@@ -32,7 +32,7 @@ mod probes;
 mod service;
 mod windows;
 
-pub use diagnose::{diagnose, windows_batch};
+pub use diagnose::diagnose;
 pub use live::{LiveTable, PartitionProgress};
 pub use probes::serve_probes;
 pub use service::{StreamCounts, StreamSettings, run};

@@ -190,7 +190,6 @@ pub async fn run(
         take_pending(&decoder, &settings.topic, state, &mut counts)?;
     }
     commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
-    counts.late_readings = owned.values().map(|o| o.windows.late_readings()).sum();
     tracing::info!(?counts, "stream stopped");
     Ok(counts)
 }
@@ -336,6 +335,7 @@ fn place_readings(
     }
     metrics::readings(topic, "open", open);
     metrics::readings(topic, "late", late);
+    counts.late_readings += late;
     metrics::readings(topic, "written_before", written_before);
     metrics::windows_closed(topic, "full", full);
     Ok(())

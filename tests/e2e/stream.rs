@@ -53,6 +53,40 @@ fn wait_for(limit: Duration, what: &str, log: &Path, mut ready: impl FnMut() -> 
     }
 }
 
+/// The live table's windows of the test day (none before the stream's first commit, when
+/// `live_log` does not exist yet and neither does the table).
+fn windows_of_the_day_in_live(bins: &Path, env: &[(&str, String)], live_log: &Path) -> i64 {
+    if !live_log.exists() {
+        return 0;
+    }
+    day_content(bins, env, &format!("SELECT count(*) FROM live WHERE {DAY}"))
+        .lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
+/// No window of the test day is in the live table twice.
+fn assert_no_window_twice(bins: &Path, env: &[(&str, String)]) {
+    let twice = day_content(
+        bins,
+        env,
+        &format!(
+            "SELECT device_id, window_start FROM live WHERE {DAY} \
+             GROUP BY device_id, window_start HAVING count(*) > 1"
+        ),
+    );
+    // CSV: a header when there are rows, nothing when there are none.
+    assert_eq!(
+        twice.lines().nth(1),
+        None,
+        "windows written twice:\n{twice}"
+    );
+}
+
+/// The test day, as a filter of the live table and gold.
+const DAY: &str = "date = DATE '2026-06-01'";
+
 /// Two members with one killed (the other taking its partitions over) is not tested yet: against
 /// tansu 0.6 the survivor was sometimes never given the dead member's partitions once its
 /// session expired (cooperative-sticky and range alike), which needs a closer look at the
@@ -90,18 +124,8 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
     ]);
     // 67 windows start on the day for each device (00:10:40 to 23:38:40).
     let windows_of_the_day = DEVICES * 67;
-    let day = "date = DATE '2026-06-01'";
-    let live_windows = || {
-        day_content(
-            &bins,
-            &env,
-            &format!("SELECT count(*) FROM live WHERE {day}"),
-        )
-        .lines()
-        .nth(1)
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .unwrap_or(0)
-    };
+    let live_log = dir.path().join("live/_delta_log");
+    let live_windows = || windows_of_the_day_in_live(&bins, &env, &live_log);
     let log = dir.path().join("stream.log");
     let port = pvflow_testkit::free_port().expect("a port");
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
@@ -192,20 +216,7 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
 
     // Exactly once: no window twice, none missing.
     assert_eq!(live_windows(), windows_of_the_day);
-    let twice = day_content(
-        &bins,
-        &env,
-        &format!(
-            "SELECT device_id, window_start FROM live WHERE {day} \
-             GROUP BY device_id, window_start HAVING count(*) > 1"
-        ),
-    );
-    // CSV: a header when there are rows, nothing when there are none.
-    assert_eq!(
-        twice.lines().nth(1),
-        None,
-        "windows written twice:\n{twice}"
-    );
+    assert_no_window_twice(&bins, &env);
     // The batch's diagnoses, window by window (probabilities to float precision: the model
     // runs the windows in other batches).
     let diagnoses = |table: &str| {
@@ -215,7 +226,7 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
             &format!(
                 "SELECT device_id, window_start, fault_code, \
                  array_to_string(probabilities, ' ') AS p FROM {table} \
-                 WHERE {day} AND fault_code IS NOT NULL ORDER BY device_id, window_start"
+                 WHERE {DAY} AND fault_code IS NOT NULL ORDER BY device_id, window_start"
             ),
         )
     };
@@ -262,23 +273,8 @@ fn a_member_that_lost_a_partition_cannot_write_it() {
         ("PVFLOW_STORAGE_LIVE", format!("{data}/live")),
         ("PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS", "1".into()),
     ]);
-    let day = "date = DATE '2026-06-01'";
     let live_log = dir.path().join("live/_delta_log");
-    // Until the first commit there is no table.
-    let live_windows = || {
-        if !live_log.exists() {
-            return 0;
-        }
-        day_content(
-            &bins,
-            &env,
-            &format!("SELECT count(*) FROM live WHERE {day}"),
-        )
-        .lines()
-        .nth(1)
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .unwrap_or(0)
-    };
+    let live_windows = || windows_of_the_day_in_live(&bins, &env, &live_log);
     let mut members: Vec<(Child, std::path::PathBuf)> = ["a", "b"]
         .iter()
         .map(|group| {
@@ -315,17 +311,5 @@ fn a_member_that_lost_a_partition_cannot_write_it() {
         "{logs}"
     );
     assert_eq!(live_windows(), DEVICES * 67);
-    let twice = day_content(
-        &bins,
-        &env,
-        &format!(
-            "SELECT device_id, window_start FROM live WHERE {day} \
-             GROUP BY device_id, window_start HAVING count(*) > 1"
-        ),
-    );
-    assert_eq!(
-        twice.lines().nth(1),
-        None,
-        "windows written twice:\n{twice}"
-    );
+    assert_no_window_twice(&bins, &env);
 }

@@ -9,7 +9,7 @@
 //! Rows go through the same JSON form as log entries both ways, so one code path applies
 //! actions.
 
-use super::{LogError, Protocol, Snapshot, Txn, store_error};
+use super::{LogError, Protocol, Snapshot, Txn, read_whole, store_error};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use datafusion::arrow::json::{LineDelimitedWriter, ReaderBuilder};
@@ -81,13 +81,7 @@ pub(super) async fn read(
 ) -> Result<Vec<u8>, LogError> {
     let location = location(dir, version);
     let invalid = checkpoint_error(&location, "read");
-    let bytes = store
-        .get(&location)
-        .await
-        .map_err(store_error("read", &location))?
-        .bytes()
-        .await
-        .map_err(store_error("read", &location))?;
+    let bytes = read_whole(store, &location).await?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|builder| builder.build())
         .map_err(|e| invalid(e.to_string()))?;

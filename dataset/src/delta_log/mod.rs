@@ -246,14 +246,7 @@ impl DeltaLog {
 
     async fn apply(&self, version: u64, snapshot: &mut Snapshot) -> Result<(), LogError> {
         let location = self.entry(version);
-        let bytes = self
-            .store
-            .get(&location)
-            .await
-            .map_err(store_error("read", &location))?
-            .bytes()
-            .await
-            .map_err(store_error("read", &location))?;
+        let bytes = read_whole(&self.store, &location).await?;
         self.apply_lines(&bytes, location.as_ref(), snapshot)?;
         snapshot.version = Some(version);
         Ok(())
@@ -538,6 +531,20 @@ fn add_actions<'a>(
             stats: Some(stats.to_string()),
         }})
     })
+}
+
+/// The whole object at `location` (a log entry, a checkpoint).
+async fn read_whole(
+    store: &Arc<dyn ObjectStore>,
+    location: &Path,
+) -> Result<bytes::Bytes, LogError> {
+    store
+        .get(location)
+        .await
+        .map_err(store_error("read", location))?
+        .bytes()
+        .await
+        .map_err(store_error("read", location))
 }
 
 fn store_error(
