@@ -19,6 +19,15 @@ does (fewer than 48 valid readings: no diagnosis, fault_code NULL), and appended
 table ([storage] live, a table of every pvflow session) in one Delta commit that also records
 each partition's progress.
 
+Each diagnosis also moves its device's fault episode on, by the [episodes] rules: an episode
+opens after open_after consecutive windows of one fault class and closes after close_after
+normal daylight windows (night and undiagnosed windows count for nothing); another fault class
+closes it and starts its own. Opened and closed events go, as JSON keyed by device ID, to
+[streaming] events_topic (which must exist) before the commit that includes their windows: at
+least once, each with a deterministic event_id (device/class/first window/kind), so consumers
+drop repeats by ID. The episodes are kept beside the live table; `pvflow serve` answers
+GET /devices/{device_id} from them.
+
 Exactly once: a restarted stream, or the member that takes a partition over, starts from the
 progress the live table records, rebuilds the open windows from Kafka and skips the windows the
 table has; a member that lost a partition cannot commit for it, and drops it. Readings that arrive after
@@ -53,6 +62,9 @@ pub struct StreamArgs {
     /// The consumer group (default: [streaming] group)
     #[arg(long)]
     pub group: Option<String>,
+    /// The topic fault episode events are published to (default: [streaming] events_topic)
+    #[arg(long)]
+    pub events_topic: Option<String>,
     /// Where /healthz and /metrics (Prometheus) are served
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
     pub metrics_bind: std::net::SocketAddr,
@@ -76,6 +88,11 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
             "no model to diagnose windows with: set [model] path (PVFLOW_MODEL_PATH)"
         )));
     }
+    let episodes = config
+        .episodes
+        .validated()
+        .context("invalid [episodes]")
+        .map_err(Failure::usage)?;
     let ctx = pvflow_session::session_context(&config).map_err(Failure::usage)?;
     let streaming = &config.streaming;
     let settings = StreamSettings {
@@ -92,6 +109,10 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         },
         commit_interval: Duration::from_secs(streaming.commit_interval_seconds.max(1)),
         member: format!("{}-{}", hostname(), std::process::id()),
+        episodes,
+        events_topic: args
+            .events_topic
+            .unwrap_or_else(|| streaming.events_topic.clone()),
     };
     let probes = pvflow_stream::serve_probes(args.metrics_bind)
         .await
@@ -110,10 +131,11 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         .context("the stream failed")
         .map_err(Failure::query)?;
     eprintln!(
-        "stream stopped: {} readings, {} windows written in {} commits, {} late readings dropped, {} malformed messages skipped",
+        "stream stopped: {} readings, {} windows written in {} commits, {} episode events, {} late readings dropped, {} malformed messages skipped",
         counts.readings,
         counts.windows_written,
         counts.commits,
+        counts.episode_events,
         counts.late_readings,
         counts.quarantined
     );

@@ -46,7 +46,7 @@ pub const NORMAL: &str = "normal";
 
 /// When episodes open and close.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct EpisodeRules {
     /// Consecutive windows of one fault class that open an episode.
     pub open_after: u32,
@@ -88,7 +88,7 @@ impl EpisodeRules {
         if self.close_after == 0 {
             return Err(RulesError::CloseAfter(self.close_after));
         }
-        if !(self.daylight_irradiance >= 0.0) {
+        if self.daylight_irradiance.is_nan() || self.daylight_irradiance < 0.0 {
             return Err(RulesError::DaylightIrradiance(self.daylight_irradiance));
         }
         Ok(self)
@@ -187,6 +187,49 @@ impl Episode {
     }
 }
 
+/// An episode as the events, the API and the tables show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeRecord {
+    pub episode_id: String,
+    pub device_id: String,
+    pub fault_label: String,
+    pub severity: Severity,
+    /// RFC 3339, UTC.
+    pub first_window_start: String,
+    pub last_window_start: String,
+    /// From the first window's start to the last window's end.
+    pub duration_seconds: i64,
+    pub windows: u32,
+    pub mean_probability: f64,
+}
+
+impl Episode {
+    /// The episode of `device_id`, its windows `window_ms` long.
+    pub fn record(&self, device_id: &str, window_ms: i64) -> EpisodeRecord {
+        EpisodeRecord {
+            episode_id: self.id(device_id),
+            device_id: device_id.to_string(),
+            fault_label: self.class.clone(),
+            severity: self.severity,
+            first_window_start: rfc3339_ms(self.first_window_ms),
+            last_window_start: rfc3339_ms(self.last_window_ms),
+            duration_seconds: self.duration_ms(window_ms) / 1000,
+            windows: self.windows,
+            mean_probability: self.mean_probability(),
+        }
+    }
+}
+
+/// An event as published: what happened, to which episode, decided by which window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub event_id: String,
+    pub kind: EventKind,
+    pub decided_by_window_start: String,
+    #[serde(flatten)]
+    pub episode: EpisodeRecord,
+}
+
 /// What happened to an episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -214,6 +257,16 @@ impl EpisodeEvent {
             EventKind::Closed => "closed",
         };
         format!("{}/{kind}", self.episode.id(&self.device_id))
+    }
+
+    /// The event as published, its windows `window_ms` long.
+    pub fn record(&self, window_ms: i64) -> EventRecord {
+        EventRecord {
+            event_id: self.id(),
+            kind: self.kind,
+            decided_by_window_start: rfc3339_ms(self.decided_by_ms),
+            episode: self.episode.record(&self.device_id, window_ms),
+        }
     }
 }
 
@@ -478,6 +531,14 @@ mod tests {
         assert_eq!(events[0].episode.severity, Severity::Critical);
         assert!((events[0].episode.mean_probability() - 0.97).abs() < 1e-6);
         assert_eq!(events[0].episode.duration_ms(W), W);
+        let json = serde_json::to_value(events[0].record(W)).expect("json");
+        assert_eq!(json["kind"], "opened");
+        assert_eq!(json["severity"], "critical");
+        assert_eq!(
+            json["episode_id"],
+            "inv-01/array-3/arc_fault/2026-06-01T00:10:40.000Z"
+        );
+        assert_eq!(json["duration_seconds"], 1280);
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct PvflowConfig {
     pub memory: MemoryConfig,
     pub flight_sql: FlightSqlConfig,
     pub streaming: StreamingConfig,
+    /// `[episodes]`: when fault episodes open and close (`open_after`, `close_after`,
+    /// `daylight_irradiance`; `PVFLOW_EPISODES_*`), the same rules wherever diagnoses are.
+    pub episodes: pvflow_episodes::EpisodeRules,
 }
 
 /// `[streaming]`: `pvflow stream`, the live diagnosis of windows as they close.
@@ -54,6 +57,9 @@ pub struct StreamingConfig {
     /// How often closed windows are diagnosed and committed to the live table
     /// (`PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS`).
     pub commit_interval_seconds: u64,
+    /// The Kafka topic fault episode events are published to, keyed by device ID
+    /// (`PVFLOW_STREAMING_EVENTS_TOPIC`).
+    pub events_topic: String,
 }
 
 impl Default for StreamingConfig {
@@ -64,6 +70,7 @@ impl Default for StreamingConfig {
             grace_seconds: 120,
             idle_timeout_seconds: 300,
             commit_interval_seconds: 10,
+            events_topic: "pv.fault-events".into(),
         }
     }
 }
@@ -302,6 +309,7 @@ const SECTIONS: &[&str] = &[
     "memory",
     "flight_sql",
     "streaming",
+    "episodes",
 ];
 
 impl PvflowConfig {

@@ -26,6 +26,8 @@
 //! ```
 
 mod diagnose;
+mod episodes;
+mod events;
 mod live;
 mod metrics;
 mod probes;
@@ -33,7 +35,10 @@ mod service;
 mod windows;
 
 pub use diagnose::diagnose;
-pub use live::{LiveTable, PartitionProgress};
+pub use episodes::PartitionEpisodes;
+pub use live::{LiveTable, PartitionProgress, open_episodes};
 pub use probes::serve_probes;
 pub use service::{StreamCounts, StreamSettings, run};
-pub use windows::{CHANNELS, ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};
+pub use windows::{
+    CHANNELS, ClosedWindow, IRRADIANCE, PartitionWindows, Placed, Reading, WindowRules,
+};

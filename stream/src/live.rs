@@ -11,11 +11,15 @@
 //! - `.../resume`: the offset from which the open windows can be rebuilt (the smallest offset
 //!   among their readings);
 //! - `.../open-since`: the start (ms) of the oldest open window: windows from there on that the
-//!   table has are not written again when their readings are read again.
+//!   table has are not written again when their readings are read again;
+//! - `.../episodes`: which file holds the partition's devices' fault episodes as of this commit
+//!   (`_pvflow_episodes/<topic>/<partition>/<version as hex>.json`, written before the log
+//!   entry under a random name, so that a writer that lost the partition cannot overwrite it).
 //!
 //! Files are written before the log entry; a crash between the two leaves files the log does
 //! not name, which no reader sees.
 
+use crate::episodes::PartitionEpisodes;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{Date32Type, Int32Type, SchemaRef, TimestampMillisecondType};
@@ -26,11 +30,16 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pvflow_dataset::{AppTransaction, Append, DeltaLog, NewFile, open_root, path_under};
+use pvflow_episodes::EpisodeRecord;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 /// The live table's partition column.
 const DATE: &str = "date";
+/// Where the partitions' fault episodes are kept, beside the data.
+const EPISODES_DIR: &str = "_pvflow_episodes";
+/// The application transaction naming a partition's episodes file.
+const EPISODES: &str = "/episodes";
 
 /// How far one Kafka partition got, as a commit records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +50,8 @@ pub struct PartitionProgress {
     pub resume: i64,
     /// The oldest open window's start (ms), if any is open.
     pub open_since: Option<i64>,
+    /// The file of the partition's fault episodes, if any commit wrote one.
+    pub episodes: Option<i64>,
 }
 
 /// The live table at one root.
@@ -87,7 +98,51 @@ impl LiveTable {
             consumed,
             resume: version("/resume").unwrap_or(consumed + 1),
             open_since: version("/open-since").filter(|since| *since >= 0),
+            episodes: version(EPISODES),
         }))
+    }
+
+    fn episodes_path(&self, partition: i32, id: i64) -> Path {
+        path_under(
+            &self.root,
+            &format!("{EPISODES_DIR}/{}/{partition}/{id:016x}.json", self.topic),
+        )
+    }
+
+    /// Writes `episodes` of `partition` under a new name, for a commit to record; returns it.
+    pub async fn write_episodes(
+        &self,
+        partition: i32,
+        episodes: &PartitionEpisodes,
+    ) -> Result<i64> {
+        let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) as i64;
+        let json =
+            serde_json::to_vec(episodes).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.store
+            .put(&self.episodes_path(partition, id), json.into())
+            .await
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+        Ok(id)
+    }
+
+    /// The fault episodes of `partition` as `progress` records them.
+    pub async fn episodes(
+        &self,
+        partition: i32,
+        progress: Option<&PartitionProgress>,
+    ) -> Result<PartitionEpisodes> {
+        match progress.and_then(|p| p.episodes) {
+            Some(id) => read_episodes(&self.store, &self.episodes_path(partition, id)).await,
+            None => Ok(PartitionEpisodes::default()),
+        }
+    }
+
+    /// Deletes a file of episodes no commit records any longer. A reader of an older snapshot
+    /// that misses it reads the log again.
+    pub async fn forget_episodes(&self, partition: i32, id: i64) {
+        if let Err(e) = self.store.delete(&self.episodes_path(partition, id)).await {
+            tracing::warn!(partition, error = %e, "could not delete a superseded episodes file");
+        }
     }
 
     /// Appends `rows` (the diagnosed windows, as [`crate::diagnose`] gives them) and moves each
@@ -120,6 +175,13 @@ impl LiveTable {
                     app_id: self.app_id(*partition, part),
                     expected: old,
                     version: new,
+                });
+            }
+            if let Some(episodes) = now.episodes {
+                transactions.push(AppTransaction {
+                    app_id: self.app_id(*partition, EPISODES),
+                    expected: expected.and_then(|p| p.episodes),
+                    version: episodes,
                 });
             }
         }
@@ -238,6 +300,60 @@ impl LiveTable {
     }
 }
 
+/// Every device's open fault episode in the live table at `url`, from the episodes files its
+/// last commit records for each partition of each topic streamed into it.
+pub async fn open_episodes(runtime: &RuntimeEnv, url: &str) -> Result<Vec<EpisodeRecord>> {
+    let (store, root) = open_root(runtime, url)?;
+    let log = DeltaLog::new(Arc::clone(&store), root.clone());
+    let window_ms = pvflow_udfs::WINDOW_SECONDS * 1000;
+    // A file superseded between reading the log and reading the file: read the log again.
+    let mut attempts = 0;
+    'snapshot: loop {
+        attempts += 1;
+        let snapshot = log.snapshot().await.map_err(external)?;
+        let mut open = Vec::new();
+        for (app_id, id) in snapshot.transactions() {
+            let Some(topic_partition) = app_id
+                .strip_prefix("pvflow-stream/")
+                .and_then(|rest| rest.strip_suffix(EPISODES))
+            else {
+                continue;
+            };
+            let path = path_under(
+                &root,
+                &format!("{EPISODES_DIR}/{topic_partition}/{id:016x}.json"),
+            );
+            match read_episodes(&store, &path).await {
+                Ok(episodes) => open.extend(
+                    episodes
+                        .open()
+                        .map(|(device, episode)| episode.record(device, window_ms)),
+                ),
+                Err(DataFusionError::ObjectStore(e))
+                    if matches!(*e, object_store::Error::NotFound { .. }) && attempts < 3 =>
+                {
+                    continue 'snapshot;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(open);
+    }
+}
+
+async fn read_episodes(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<PartitionEpisodes> {
+    let bytes = store
+        .get(path)
+        .await
+        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?
+        .bytes()
+        .await
+        .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        DataFusionError::Execution(format!("{path} is not a file of fault episodes: {e}"))
+    })
+}
+
 fn date_text(days: i32) -> Result<String> {
     chrono::DateTime::from_timestamp(i64::from(days) * 86_400, 0)
         .map(|t| t.date_naive().to_string())
@@ -298,6 +414,7 @@ mod tests {
             consumed: 99,
             resume: 40,
             open_since: Some(START + 1_280_000),
+            episodes: None,
         };
         // Windows of two days in one commit: a file each.
         let day_two = START + 86_400_000;
@@ -314,6 +431,7 @@ mod tests {
             consumed: 150,
             resume: 151,
             open_since: None,
+            episodes: None,
         };
         table
             .commit(
@@ -366,5 +484,69 @@ mod tests {
                 .expect("none")
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn each_commit_names_its_partitions_episodes_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = dir.path().join("live").display().to_string();
+        let runtime = SessionContext::new().runtime_env();
+        let table = LiveTable::open(&runtime, &url, "pv.readings").expect("table");
+        let (episodes, _) = crate::episodes::tests::one_open_episode("inv-7");
+        let id = table.write_episodes(2, &episodes).await.expect("written");
+        let progress = PartitionProgress {
+            consumed: 10,
+            resume: 11,
+            open_since: None,
+            episodes: Some(id),
+        };
+        // Not committed yet: no reader sees it.
+        assert!(
+            open_episodes(&runtime, &url)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        table
+            .commit(&[rows(&[])], &[(2, None, progress)], "w1")
+            .await
+            .expect("commit");
+        let recorded = table.progress(2).await.expect("progress");
+        assert_eq!(recorded, Some(progress));
+        assert_eq!(
+            table
+                .episodes(2, recorded.as_ref())
+                .await
+                .expect("episodes"),
+            episodes
+        );
+        let open = open_episodes(&runtime, &url).await.expect("read");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].device_id, "inv-7");
+        assert_eq!(open[0].fault_label, "arc_fault");
+
+        // The next commit's file replaces it; the superseded one is deleted.
+        let next = PartitionProgress {
+            consumed: 20,
+            episodes: Some(
+                table
+                    .write_episodes(2, &PartitionEpisodes::default())
+                    .await
+                    .expect("written"),
+            ),
+            ..progress
+        };
+        table
+            .commit(&[rows(&[])], &[(2, Some(progress), next)], "w1")
+            .await
+            .expect("commit");
+        table.forget_episodes(2, id).await;
+        assert!(
+            open_episodes(&runtime, &url)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(table.episodes(2, Some(&progress)).await.is_err());
     }
 }

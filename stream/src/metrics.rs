@@ -54,6 +54,28 @@ static WINDOWS_OPEN: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     .expect("metric registered once")
 });
 
+static EPISODE_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        Opts::new(
+            "pvflow_stream_episode_events_total",
+            "Fault episode events published, by kind: opened or closed"
+        ),
+        &["topic", "kind"]
+    )
+    .expect("metric registered once")
+});
+
+static EPISODES_OPEN: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        Opts::new(
+            "pvflow_stream_episodes_open",
+            "Fault episodes open on this member's partitions' devices"
+        ),
+        &["topic"]
+    )
+    .expect("metric registered once")
+});
+
 static COMMITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         Opts::new(
@@ -129,4 +151,12 @@ pub(crate) fn lag(topic: &str, partition: i32, messages: i64) {
 
 pub(crate) fn forget_partition(topic: &str, partition: i32) {
     let _ = LAG.remove_label_values(&[topic, &partition.to_string()]);
+}
+
+pub(crate) fn episode_event(topic: &str, kind: &str) {
+    EPISODE_EVENTS.with_label_values(&[topic, kind]).inc();
+}
+
+pub(crate) fn episodes_open(topic: &str, open: usize) {
+    EPISODES_OPEN.with_label_values(&[topic]).set(open as i64);
 }

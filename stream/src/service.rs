@@ -11,6 +11,8 @@
 //! monitor computes from the group's offsets therefore includes the open windows' readings.
 
 use crate::diagnose::diagnose;
+use crate::episodes::PartitionEpisodes;
+use crate::events::EventPublisher;
 use crate::live::{LiveTable, PartitionProgress};
 use crate::metrics;
 use crate::windows::{ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};
@@ -18,6 +20,7 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float32Type, Int64Type, TimestampMillisecondType};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
+use pvflow_episodes::{EpisodeEvent, EpisodeRules, EventKind};
 use pvflow_kafka::{ChunkDecoder, MessageChunk, ValueFormat};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -49,6 +52,10 @@ pub struct StreamSettings {
     pub commit_interval: Duration,
     /// This member's name, recorded with its commits.
     pub member: String,
+    /// When fault episodes open and close.
+    pub episodes: EpisodeRules,
+    /// Where episode events are published.
+    pub events_topic: String,
 }
 
 /// What a stream did, for its last log line and the tests.
@@ -59,6 +66,7 @@ pub struct StreamCounts {
     pub quarantined: u64,
     pub windows_written: u64,
     pub commits: u64,
+    pub episode_events: u64,
 }
 
 /// Partitions the group gave or took since the loop last looked.
@@ -116,6 +124,8 @@ struct Owned {
     windows: PartitionWindows,
     committed: Option<PartitionProgress>,
     closed: Vec<ClosedWindow>,
+    /// Its devices' fault episodes as of the last commit.
+    episodes: PartitionEpisodes,
     /// Messages before this offset were taken before the last commit.
     from: i64,
     pending: MessageChunk,
@@ -142,6 +152,8 @@ pub async fn run(
     consumer
         .subscribe(&[&settings.topic])
         .map_err(kafka_error("subscribe"))?;
+    let publisher =
+        EventPublisher::new(&settings.brokers, &settings.client, &settings.events_topic)?;
     let decoder = ChunkDecoder::new(settings.format)?;
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut counts = StreamCounts::default();
@@ -182,14 +194,24 @@ pub async fn run(
             for state in owned.values_mut() {
                 take_pending(&decoder, &settings.topic, state, &mut counts)?;
             }
-            commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
+            let sinks = Sinks {
+                live: &live,
+                consumer: &consumer,
+                publisher: &publisher,
+            };
+            commit(ctx, &sinks, settings, &mut owned, &mut counts).await?;
             next_commit = Instant::now() + settings.commit_interval;
         }
     }
     for state in owned.values_mut() {
         take_pending(&decoder, &settings.topic, state, &mut counts)?;
     }
-    commit(ctx, &live, &consumer, settings, &mut owned, &mut counts).await?;
+    let sinks = Sinks {
+        live: &live,
+        consumer: &consumer,
+        publisher: &publisher,
+    };
+    commit(ctx, &sinks, settings, &mut owned, &mut counts).await?;
     tracing::info!(?counts, "stream stopped");
     Ok(counts)
 }
@@ -238,6 +260,7 @@ async fn take_rebalances(
             }
         }
         let from = committed.map_or(0, |p| p.resume);
+        let episodes = live.episodes(partition, committed.as_ref()).await?;
         tracing::info!(partition, from, "partition assigned");
         owned.insert(
             partition,
@@ -245,6 +268,7 @@ async fn take_rebalances(
                 windows,
                 committed,
                 closed: Vec::new(),
+                episodes,
                 from,
                 pending: MessageChunk::new(partition),
             },
@@ -341,19 +365,35 @@ fn place_readings(
     Ok(())
 }
 
-/// Closes what the watermarks passed, diagnoses every closed window, and commits them with each
-/// partition's progress; then commits the group's offsets.
+/// Where a commit goes.
+struct Sinks<'a> {
+    live: &'a LiveTable,
+    consumer: &'a StreamConsumer<GroupContext>,
+    publisher: &'a EventPublisher,
+}
+
+/// Closes what the watermarks passed, diagnoses every closed window and feeds the diagnoses to
+/// their devices' episodes; publishes the episode events, then commits the windows with each
+/// partition's progress and episodes; then commits the group's offsets.
 async fn commit(
     ctx: &SessionContext,
-    live: &LiveTable,
-    consumer: &StreamConsumer<GroupContext>,
+    sinks: &Sinks<'_>,
     settings: &StreamSettings,
     owned: &mut BTreeMap<i32, Owned>,
     counts: &mut StreamCounts,
 ) -> Result<()> {
     let now = Instant::now();
+    let Sinks {
+        live,
+        consumer,
+        publisher,
+    } = *sinks;
     let mut rows = Vec::new();
     let mut progress = Vec::new();
+    let mut events = Vec::new();
+    // Episodes move on only once their windows are committed: a refused commit feeds the same
+    // windows again at the next one.
+    let mut next_episodes = BTreeMap::new();
     for (partition, state) in owned.iter_mut() {
         let passed = state.windows.close_passed(now);
         metrics::windows_closed(&settings.topic, "watermark", passed.len());
@@ -363,15 +403,24 @@ async fn commit(
         else {
             continue;
         };
-        let current = PartitionProgress {
+        let mut current = PartitionProgress {
             consumed,
             resume,
             open_since: state.windows.oldest_open(),
+            episodes: state.committed.and_then(|p| p.episodes),
         };
         if state.committed == Some(current) && state.closed.is_empty() {
             continue;
         }
-        rows.extend(diagnose(ctx, &state.closed, *partition).await?);
+        let diagnosed = diagnose(ctx, &state.closed, *partition).await?;
+        let mut episodes = state.episodes.clone();
+        let (happened, changed) = episodes.offer(&diagnosed, &state.closed, &settings.episodes)?;
+        if changed {
+            current.episodes = Some(live.write_episodes(*partition, &episodes).await?);
+            next_episodes.insert(*partition, episodes);
+        }
+        events.extend(happened);
+        rows.extend(diagnosed);
         progress.push((*partition, state.committed, current));
     }
     if progress.is_empty() {
@@ -382,6 +431,8 @@ async fn commit(
         rows.extend(diagnose_schema(ctx).await?);
     }
     let windows: usize = rows.iter().map(RecordBatch::num_rows).sum();
+    // Before the commit: a crash in between publishes them again, with the same IDs.
+    publisher.publish(&events).await?;
     let version = match live.commit(&rows, &progress, &settings.member).await {
         Ok(version) => version,
         Err(e) => match lost_partition(&e, &settings.topic) {
@@ -399,13 +450,15 @@ async fn commit(
     };
     counts.commits += 1;
     counts.windows_written += windows as u64;
+    counts.episode_events += events.len() as u64;
     metrics::committed(&settings.topic, windows);
+    note_events(&settings.topic, &events);
     let wall_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let window_ms = pvflow_udfs::WINDOW_SECONDS * 1000;
     let mut offsets = TopicPartitionList::new();
-    for (partition, _, now) in &progress {
+    for (partition, before, now) in &progress {
         if let Some(state) = owned.get_mut(partition) {
             for window in &state.closed {
                 let end = window.window_start_ms + window_ms;
@@ -413,6 +466,14 @@ async fn commit(
             }
             state.committed = Some(*now);
             state.closed.clear();
+            if let Some(episodes) = next_episodes.remove(partition) {
+                state.episodes = episodes;
+            }
+        }
+        if let (Some(old), Some(new)) = (before.and_then(|p| p.episodes), now.episodes)
+            && old != new
+        {
+            live.forget_episodes(*partition, old).await;
         }
         offsets
             .add_partition_offset(&settings.topic, *partition, Offset::Offset(now.resume))
@@ -427,8 +488,30 @@ async fn commit(
         &settings.topic,
         owned.values().map(|o| o.windows.open_windows()).sum(),
     );
+    metrics::episodes_open(
+        &settings.topic,
+        owned.values().map(|o| o.episodes.open().count()).sum(),
+    );
     tracing::info!(version, windows, partitions = progress.len(), "live commit");
     Ok(())
+}
+
+/// Logs and counts the episode events a commit published.
+fn note_events(topic: &str, events: &[EpisodeEvent]) {
+    for event in events {
+        let kind = match event.kind {
+            EventKind::Opened => "opened",
+            EventKind::Closed => "closed",
+        };
+        metrics::episode_event(topic, kind);
+        tracing::info!(
+            device = %event.device_id,
+            class = %event.episode.class,
+            severity = event.episode.severity.as_str(),
+            kind,
+            "fault episode {kind}"
+        );
+    }
 }
 
 /// The partition a refused commit names, when another writer committed for it first.

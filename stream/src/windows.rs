@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 /// The channels of a reading, in the image's order: voltage, current, temperature, irradiance.
 pub const CHANNELS: usize = 4;
+/// The irradiance channel's index in a window's series.
+pub const IRRADIANCE: usize = 3;
 
 const WINDOW_MS: i64 = WINDOW_SECONDS * 1000;
 
@@ -65,6 +67,15 @@ pub struct ClosedWindow {
     pub readings: u32,
     /// Each channel's 64 slots; `None` where no valid reading landed.
     pub series: [[Option<f32>; WINDOW_LEN]; CHANNELS],
+}
+
+impl ClosedWindow {
+    /// The mean of `channel`'s valid readings, `None` if it has none.
+    pub fn mean(&self, channel: usize) -> Option<f32> {
+        let valid = self.series.get(channel)?.iter().flatten();
+        let (sum, count) = valid.fold((0f64, 0u32), |(s, n), v| (s + f64::from(*v), n + 1));
+        (count > 0).then(|| (sum / f64::from(count)) as f32)
+    }
 }
 
 #[derive(Debug, Clone)]

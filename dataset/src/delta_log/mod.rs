@@ -125,6 +125,13 @@ impl Snapshot {
     pub fn txn_version(&self, app_id: &str) -> Option<i64> {
         self.txns.get(app_id).copied()
     }
+
+    /// Every application transaction's appId and last version, by appId.
+    pub fn transactions(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.txns
+            .iter()
+            .map(|(app, version)| (app.as_str(), *version))
+    }
 }
 
 /// A file a run adds.
