@@ -7,9 +7,10 @@
 //! | `GET /runs/<id>` | the run's status: its stage while it runs, its manifest once it ended; 404 if unknown |
 //! | `GET /runs[?plan=&date=&state=]` | the runs this process knows, newest first |
 //! | `DELETE /runs/<id>` | 202: the run is cancelled as a stopped `pvflow run` is (jobs cancelled, staging removed, previous output kept); 409 if it already ended |
+//! | `GET /devices/<id>` | the device's [`DeviceState`] from the stream: its latest window in the live table (within [`LOOKBACK_DAYS`]) and its open fault episode; 400 for an invalid ID; 404 if the stream knows nothing of it |
 //! | `GET /healthz`, `GET /metrics` | liveness, and Prometheus metrics of runs |
 //!
-//! With `[api] token` (`PVFLOW_API_TOKEN`) set, the `/runs` routes answer 401 unless the request
+//! With `[api] token` (`PVFLOW_API_TOKEN`) set, the `/runs` and `/devices` routes answer 401 unless the request
 //! carries it as `Authorization: Bearer <token>`.
 //!
 //! Runs execute in the API process exactly as `pvflow run` does (plans on a cluster through a
@@ -18,6 +19,7 @@
 //! `_runs/<id>.json` under the configured dataset of its plan.
 
 mod client;
+mod devices;
 mod metrics;
 mod request;
 mod routes;
@@ -25,6 +27,7 @@ mod service;
 mod status;
 
 pub use client::{ApiClient, ApiError, REQUEST_TIMEOUT};
+pub use devices::{DeviceLookup, DeviceState, LOOKBACK_DAYS, LatestWindow};
 pub use request::{RunRequest, ValidRequest};
 pub use routes::router;
 pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};

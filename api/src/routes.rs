@@ -1,5 +1,6 @@
 //! The HTTP routes over [`RunService`].
 
+use crate::devices::{LOOKBACK_DAYS, validate_device_id};
 use crate::request::RunRequest;
 use crate::service::{CancelError, RunService, SubmitError};
 use crate::status::{ErrorBody, RunStatus, Submitted};
@@ -17,13 +18,15 @@ use std::sync::Arc;
 /// refused with 413 before it is read whole (docs/run-api.md).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
-/// `POST /runs`, `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`, `GET /healthz`,
-/// `GET /metrics`. With a token configured, the `/runs` routes require it as a bearer token;
+/// `POST /runs`, `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`, `GET /devices/{id}`,
+/// `GET /healthz`, `GET /metrics`. With a token configured, the `/runs` and `/devices` routes
+/// require it as a bearer token;
 /// probes and metrics never do (they start and reveal nothing).
 pub fn router(service: Arc<RunService>) -> Router {
     let mut runs = Router::new()
         .route("/runs", get(list).post(submit))
         .route("/runs/{id}", get(status).delete(cancel))
+        .route("/devices/{device_id}", get(device))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     if service.requires_token() {
         runs = runs.route_layer(middleware::from_fn_with_state(
@@ -180,6 +183,32 @@ async fn cancel(State(service): State<Arc<RunService>>, Path(id): Path<String>) 
                 parameter: None,
                 run: Some(*run),
             },
+        ),
+    }
+}
+
+async fn device(State(service): State<Arc<RunService>>, Path(device_id): Path<String>) -> Response {
+    if let Err(e) = validate_device_id(&device_id) {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorBody {
+                error: e.to_string(),
+                parameter: Some("device_id".into()),
+                run: None,
+            },
+        );
+    }
+    match service.devices().state(&device_id).await {
+        Ok(Some(state)) => Json(state).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "the stream has no window of device {device_id} in the live table's last {LOOKBACK_DAYS} days and no open episode"
+            ),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read device {device_id}'s state from the live table: {e}"),
         ),
     }
 }

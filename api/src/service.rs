@@ -2,6 +2,7 @@
 //! ends with its manifest. Ended runs stay listed (the latest [`KEPT_ENDED_RUNS`]); older ones,
 //! and those of an earlier process, are found through the manifests under their datasets.
 
+use crate::devices::DeviceLookup;
 use crate::metrics::RunMetrics;
 use crate::request::{RunRequest, ValidRequest};
 use crate::status::{RunStatus, Submitted, UpToDate};
@@ -75,6 +76,7 @@ pub struct RunService {
     tasks: TaskTracker,
     /// Cancelled when the process stops; every run's token is its child.
     stopping: CancellationToken,
+    devices: DeviceLookup,
 }
 
 impl RunService {
@@ -85,6 +87,7 @@ impl RunService {
         sessions: Arc<dyn SessionSource>,
     ) -> Result<Arc<RunService>, LocationError> {
         Ok(Arc::new(RunService {
+            devices: DeviceLookup::new(&config),
             locations: Locations::of(&config.storage)?,
             config,
             sessions,
@@ -93,6 +96,11 @@ impl RunService {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
         }))
+    }
+
+    /// Devices' states from the stream's live table.
+    pub fn devices(&self) -> &DeviceLookup {
+        &self.devices
     }
 
     /// Whether run requests must carry a token (`[api] token` or `tokens`).

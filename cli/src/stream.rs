@@ -23,7 +23,7 @@ Each diagnosis also moves its device's fault episode on, by the [episodes] rules
 opens after open_after consecutive windows of one fault class and closes after close_after
 normal daylight windows (night and undiagnosed windows count for nothing); another fault class
 closes it and starts its own. Opened and closed events go, as JSON keyed by device ID, to
-[streaming] events_topic (which must exist) before the commit that includes their windows: at
+[streaming] events_topic (created with one partition if missing) before the commit that includes their windows: at
 least once, each with a deterministic event_id (device/class/first window/kind), so consumers
 drop repeats by ID. The episodes are kept beside the live table; `pvflow serve` answers
 GET /devices/{device_id} from them.

@@ -21,12 +21,30 @@ pub struct EventPublisher {
     topic: String,
 }
 
+/// Partitions of an events topic the stream creates: few events, in one order for every device.
+/// An operator wanting more creates the topic first.
+const EVENT_PARTITIONS: i32 = 1;
+
 impl EventPublisher {
-    pub fn new(
+    /// A producer to `topic`, which is created if it does not exist.
+    pub async fn connect(
         brokers: &str,
         client: &BTreeMap<String, String>,
         topic: &str,
     ) -> Result<EventPublisher> {
+        pvflow_kafka::create_topic(
+            brokers,
+            topic,
+            EVENT_PARTITIONS,
+            client,
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| {
+            DataFusionError::External(
+                format!("cannot find or create the events topic {topic}: {e}").into(),
+            )
+        })?;
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)

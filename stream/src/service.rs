@@ -153,7 +153,8 @@ pub async fn run(
         .subscribe(&[&settings.topic])
         .map_err(kafka_error("subscribe"))?;
     let publisher =
-        EventPublisher::new(&settings.brokers, &settings.client, &settings.events_topic)?;
+        EventPublisher::connect(&settings.brokers, &settings.client, &settings.events_topic)
+            .await?;
     let decoder = ChunkDecoder::new(settings.format)?;
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut counts = StreamCounts::default();

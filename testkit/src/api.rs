@@ -6,7 +6,7 @@ use crate::{TestkitError, free_port, io};
 use std::path::Path;
 use std::process::Command;
 
-/// `pvflow serve` on 127.0.0.1, running plans on the cluster at `scheduler`.
+/// `pvflow serve` on 127.0.0.1, running plans on the cluster at `scheduler` (else in itself).
 #[derive(Debug)]
 pub struct RunApi {
     process: ServerProcess,
@@ -18,7 +18,7 @@ impl RunApi {
     /// Starts the API with `env` (as the cluster's processes get it) and waits until it listens.
     pub fn start(
         bin_dir: &Path,
-        scheduler: &str,
+        scheduler: Option<&str>,
         env: &[(&str, &str)],
     ) -> Result<RunApi, TestkitError> {
         let dir = tempfile::tempdir().map_err(io("create the API's directory"))?;
@@ -26,7 +26,12 @@ impl RunApi {
         let mut command = Command::new(bin_dir.join("pvflow"));
         command
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .args(["--scheduler", scheduler])
+            .args(
+                scheduler
+                    .map(|url| ["--scheduler", url])
+                    .into_iter()
+                    .flatten(),
+            )
             .env_remove("PVFLOW_CONFIG")
             .envs(env.iter().copied());
         let mut process =
@@ -47,6 +52,11 @@ impl RunApi {
     /// The body of `GET path`, if it answered 200.
     pub fn get(&self, path: &str) -> Option<String> {
         http_get(self.port, path).and_then(|(code, body)| (code == 200).then_some(body))
+    }
+
+    /// The status and body of `GET path`, whatever it answered.
+    pub fn answer(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.port, path)
     }
 
     pub fn log(&self) -> String {

@@ -306,7 +306,7 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     let url = cluster.url();
     let (embedded, distributed, on_s3) = (root("embedded"), root("cluster"), s3.url("data"));
     // The run to disk goes through the run API, whose runs are the cluster's clients.
-    let api = RunApi::start(&bins, &url, &env_refs).expect("run API");
+    let api = RunApi::start(&bins, Some(&url), &env_refs).expect("run API");
     let api_url = api.url();
     let runs = [
         (&embedded, Via::InProcess),
@@ -1011,7 +1011,7 @@ fn the_run_api_and_flight_sql_hold_concurrent_load() {
         .chain(model_env.iter().map(|(k, v)| (*k, v.as_str())))
         .collect();
     let cluster = PvflowCluster::start(&bins, 2, 2, &env).expect("pvflow cluster");
-    let api = RunApi::start(&bins, &cluster.url(), &env).expect("run API");
+    let api = RunApi::start(&bins, Some(&cluster.url()), &env).expect("run API");
     let (api_url, flight_url) = (api.url(), cluster.url().replace("df://", "http://"));
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -1199,7 +1199,7 @@ fn a_scheduler_restart_fails_the_run_clean_and_the_api_still_answers() {
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut cluster = PvflowCluster::start(&bins, 2, 1, &env).expect("pvflow cluster");
-    let api = RunApi::start(&bins, &cluster.url(), &env).expect("run API");
+    let api = RunApi::start(&bins, Some(&cluster.url()), &env).expect("run API");
     let submit = |api: &RunApi| -> String {
         let printed = stdout(
             pvflow(&bins)
@@ -1255,7 +1255,7 @@ fn a_scheduler_restart_fails_the_run_clean_and_the_api_still_answers() {
 
     // The API process goes and comes back: it answers for the run from its manifest.
     drop(api);
-    let api = RunApi::start(&bins, &cluster.url(), &env).expect("run API again");
+    let api = RunApi::start(&bins, Some(&cluster.url()), &env).expect("run API again");
     let remembered = state(&api, &second);
     assert_eq!(remembered["state"], "failed", "{remembered}");
     assert_eq!(remembered["error"], ended["error"], "{remembered}");

@@ -1,9 +1,13 @@
 //! `pvflow stream` against the daily batch: a simulated day read from a real broker, the stream
 //! killed outright once it has committed, the next day produced, the stream started again (it
 //! rebuilds the windows left open from Kafka). Every window of the batch's day is in the live
-//! table exactly once, with the batch's diagnosis.
+//! table exactly once, with the batch's diagnosis; every fault episode event the episode rules
+//! give over the batch's diagnoses is published, none lost and repeats only with their ID; the
+//! run API answers each device's state from the stream.
 
 use super::{Via, bin_dir, counts, day_content, model_env, run_plan, simulated_plant};
+use pvflow_episodes::{DeviceEpisodes, EpisodeRules, Window};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -245,6 +249,149 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
             assert!((x - y).abs() < 1e-4, "{s:?} {b:?}");
         }
     }
+
+    // Fault episodes: what the stream published for the day's windows, across the crash, is
+    // what the rules give over the batch's diagnoses: none lost, repeats only as the same event.
+    let published = read_events(&brokers, "pv.fault-events");
+    let mut by_id: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for event in &published {
+        let id = event["event_id"].as_str().expect("an event_id").to_string();
+        if let Some(first) = by_id.get(&id) {
+            assert_eq!(first, event, "event {id} published twice, differently");
+        }
+        by_id.insert(id, event.clone());
+    }
+    let of_the_day: BTreeMap<&String, &serde_json::Value> = by_id
+        .iter()
+        .filter(|(_, e)| {
+            e["decided_by_window_start"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("2026-06-01"))
+        })
+        .collect();
+    let expected = batch_episode_events(&bins, &env);
+    assert!(!expected.is_empty(), "the day has fault episodes");
+    assert_eq!(
+        of_the_day.keys().map(|id| id.as_str()).collect::<Vec<_>>(),
+        expected.keys().map(String::as_str).collect::<Vec<_>>()
+    );
+    for (id, (windows, mean_probability)) in &expected {
+        let event = of_the_day[id];
+        assert_eq!(event["windows"], *windows, "{event}");
+        let streamed = event["mean_probability"].as_f64().expect("a probability");
+        assert!((streamed - mean_probability).abs() < 1e-3, "{event}");
+    }
+
+    // Each device's state from the run API: its latest window in the live table, and the
+    // episode its last published event left open.
+    let api_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let api = pvflow_testkit::RunApi::start(&bins, None, &api_env).expect("run API");
+    let mut open: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for event in &published {
+        let device = event["device_id"].as_str().expect("device").to_string();
+        let episode = event["episode_id"].as_str().expect("episode").to_string();
+        open.insert(device, (event["kind"] == "opened").then_some(episode));
+    }
+    for device in (0..DEVICES).map(|d| format!("pv-{d:05}")) {
+        let state = match api.answer(&format!("/devices/{device}")) {
+            Some((200, body)) => serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
+            other => panic!("GET /devices/{device}: {other:?}\n{}", api.log()),
+        };
+        let newest = day_content(
+            &bins,
+            &env,
+            &format!(
+                "SELECT to_char(max(window_start), '%Y-%m-%dT%H:%M:%S%.3fZ') FROM live \
+                 WHERE device_id = '{device}'"
+            ),
+        );
+        assert_eq!(
+            state["latest"]["window_start"].as_str(),
+            newest.lines().nth(1),
+            "{state}"
+        );
+        assert_eq!(
+            state["open_episode"]["episode_id"].as_str(),
+            open.get(&device).cloned().flatten().as_deref(),
+            "{state}"
+        );
+    }
+    assert_eq!(
+        api.answer("/devices/no-such-device").map(|a| a.0),
+        Some(404)
+    );
+    assert_eq!(api.answer("/devices/a%0Ab").map(|a| a.0), Some(400));
+}
+
+/// Every message of `topic`'s partition 0, as JSON, from the start.
+fn read_events(brokers: &str, topic: &str) -> Vec<serde_json::Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "e2e-events-reader")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("a consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition 0");
+    consumer.assign(&partitions).expect("assigned");
+    let mut events = Vec::new();
+    loop {
+        match consumer.poll(Duration::from_secs(30)) {
+            Some(Ok(message)) => events
+                .push(serde_json::from_slice(message.payload().expect("a payload")).expect("JSON")),
+            Some(Err(KafkaError::PartitionEOF(_))) => return events,
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => panic!("{topic} gave nothing within 30 s"),
+        }
+    }
+}
+
+/// The episode events (ID -> windows, mean probability) decided by the test day's windows, from
+/// the batch's diagnoses and silver's irradiance, by the episode rules.
+fn batch_episode_events(bins: &Path, env: &[(&str, String)]) -> BTreeMap<String, (u32, f64)> {
+    let rows = day_content(
+        bins,
+        env,
+        &format!(
+            "SELECT g.device_id, to_unixtime(g.window_start) * 1000 AS start_ms, g.fault_label, \
+                    array_element(g.probabilities, g.fault_code + 1) AS p, s.g \
+             FROM gold g JOIN (SELECT device_id, window_start, avg(x) AS g \
+                               FROM (SELECT device_id, window_start, unnest(irradiance_series) AS x \
+                                     FROM silver WHERE {DAY}) \
+                               GROUP BY device_id, window_start) s \
+               ON g.device_id = s.device_id AND g.window_start = s.window_start \
+             WHERE g.{DAY} ORDER BY g.device_id, g.window_start"
+        ),
+    );
+    let rules = EpisodeRules::default();
+    let mut devices: BTreeMap<String, DeviceEpisodes> = BTreeMap::new();
+    let mut events = BTreeMap::new();
+    for line in rows.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let window = Window {
+            start_ms: f[1].parse().expect("ms"),
+            class: Some(f[2]),
+            probability: f[3].parse().expect("p"),
+            irradiance: f[4].parse().ok(),
+        };
+        for event in devices
+            .entry(f[0].into())
+            .or_default()
+            .offer(f[0], &window, &rules)
+        {
+            events.insert(
+                event.id(),
+                (event.episode.windows, event.episode.mean_probability()),
+            );
+        }
+    }
+    events
 }
 
 /// Two members that each believe they own every partition (two consumer groups on one live
