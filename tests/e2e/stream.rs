@@ -460,3 +460,141 @@ fn a_member_that_lost_a_partition_cannot_write_it() {
     assert_eq!(live_windows(), DEVICES * 67);
     assert_no_window_twice(&bins, &env);
 }
+
+/// One device on a one-partition topic, its readings produced by hand: a window whose readings
+/// come out of order and one short, which the next window's readings close by the watermark; the
+/// missing reading after that (late); a malformed message; a full window; then a window one
+/// reading short after which the partition goes quiet (closed once idle). Each is counted.
+#[test]
+fn late_out_of_order_malformed_and_idle_are_each_counted() {
+    use pvflow_kafka::{AvroFraming, PvReading, ReadingProducer};
+    const W0: i64 = 1_780_272_640_000 + 30 * 1_280_000; // 2026-06-01T10:50:40Z
+    const SLOT_MS: i64 = 20_000;
+    const WINDOW_MS: i64 = 64 * SLOT_MS;
+    let bins = bin_dir();
+    let broker = pvflow_testkit::TansuBroker::start().expect("tansu broker");
+    let brokers = broker.bootstrap_servers();
+    let client = std::collections::BTreeMap::new();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(pvflow_kafka::create_topic(
+            &brokers,
+            "pv.plans",
+            1,
+            &client,
+            Duration::from_secs(10),
+        ))
+        .expect("topic");
+    let mut producer =
+        ReadingProducer::new(&brokers, "pv.plans", AvroFraming::SingleObject, &client)
+            .expect("producer");
+    let reading = |window: i64, slot: i64| PvReading {
+        device_id: "pv-edge".into(),
+        ts: W0 + window * WINDOW_MS + slot * SLOT_MS,
+        voltage: 430.0 + slot as f32 * 0.1,
+        current: 7.8,
+        temperature: 41.0,
+        irradiance: 880.0,
+    };
+    // Window 0: slot 10 missing, slots 5 and 6 swapped.
+    let mut slots: Vec<i64> = (0..64).filter(|s| *s != 10).collect();
+    slots.swap(5, 6);
+    for slot in slots {
+        producer.send(&reading(0, slot)).expect("sent");
+    }
+    producer
+        .send_raw(b"pv-edge", b"\x00\x01 not a reading", W0 + WINDOW_MS)
+        .expect("sent");
+    // Window 1, full: its first reading puts the watermark past window 0's end.
+    for slot in 0..64 {
+        producer.send(&reading(1, slot)).expect("sent");
+    }
+    producer.send(&reading(0, 10)).expect("sent"); // late
+    // Window 2: slot 20 missing; then nothing more.
+    for slot in (0..64).filter(|s| *s != 20) {
+        producer.send(&reading(2, slot)).expect("sent");
+    }
+    producer.finish(Duration::from_secs(30)).expect("delivered");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = model_env();
+    env.extend([
+        (
+            "PVFLOW_STORAGE_LIVE",
+            format!("{}/live", dir.path().display()),
+        ),
+        ("PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS", "1".into()),
+        ("PVFLOW_STREAMING_DELAY_SECONDS", "0".into()),
+        ("PVFLOW_STREAMING_GRACE_SECONDS", "0".into()),
+        ("PVFLOW_STREAMING_IDLE_TIMEOUT_SECONDS", "1".into()),
+    ]);
+    let live_log = dir.path().join("live/_delta_log");
+    let log = dir.path().join("stream.log");
+    let port = pvflow_testkit::free_port().expect("a port");
+    let mut stream = spawn_stream(&bins, &env, &brokers, port, &log);
+    // Window 2 closes once the partition has been quiet for the idle timeout and then for the
+    // 20 s from its newest reading to its end.
+    wait_for(
+        Duration::from_secs(120),
+        "three windows in the live table",
+        &log,
+        || {
+            assert_running(&mut stream);
+            windows_of_the_day_in_live(&bins, &env, &live_log) >= 3
+        },
+    );
+    let metrics = match pvflow_testkit::http_get(port, "/metrics") {
+        Some((200, body)) => body,
+        other => panic!("/metrics: {other:?}"),
+    };
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let readings = |outcome: &str| {
+        value(&format!(
+            r#"pvflow_stream_readings_total{{outcome="{outcome}",topic="pv.plans"}}"#
+        ))
+    };
+    assert_eq!(readings("open"), (63 + 64 + 63) as f64);
+    assert_eq!(readings("late"), 1.0);
+    assert_eq!(
+        value(r#"pvflow_stream_malformed_messages_total{topic="pv.plans"}"#),
+        1.0
+    );
+    let closed = |reason: &str| {
+        value(&format!(
+            r#"pvflow_stream_windows_closed_total{{reason="{reason}",topic="pv.plans"}}"#
+        ))
+    };
+    assert_eq!(closed("full"), 1.0);
+    assert_eq!(closed("watermark"), 2.0);
+    Command::new("kill")
+        .args(["-TERM", &stream.id().to_string()])
+        .status()
+        .expect("SIGTERM");
+    assert!(stream.wait().expect("stream exits").success());
+    let stream_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        stream_log.contains("1 late readings dropped, 1 malformed messages skipped"),
+        "{stream_log}"
+    );
+    // The windows, each with the readings it got, each diagnosed.
+    let windows = day_content(
+        &bins,
+        &env,
+        &format!(
+            "SELECT readings, fault_code IS NOT NULL AS diagnosed FROM live WHERE {DAY} \
+             ORDER BY window_start"
+        ),
+    );
+    assert_eq!(
+        windows.lines().skip(1).collect::<Vec<_>>(),
+        ["63,true", "64,true", "63,true"],
+        "{windows}"
+    );
+}
