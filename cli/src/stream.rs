@@ -32,7 +32,8 @@ Exactly once: a restarted stream, or the member that takes a partition over, sta
 progress the live table records, rebuilds the open windows from Kafka and skips the windows the
 table has; a member that lost a partition cannot commit for it, and drops it. Readings that arrive after
 their window closed are counted and dropped (the daily ingest still reads them); malformed
-messages are skipped and counted (the daily ingest quarantines them). Start more members with
+messages are counted and appended, once each, to the stream's quarantine (table
+live_quarantine, under the live table), as ingest quarantines them. Start more members with
 the same group to share the partitions.
 
 --metrics-bind serves /healthz and /metrics: readings by outcome (open, late, written_before),
@@ -131,7 +132,7 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         .context("the stream failed")
         .map_err(Failure::query)?;
     eprintln!(
-        "stream stopped: {} readings, {} windows written in {} commits, {} episode events, {} late readings dropped, {} malformed messages skipped",
+        "stream stopped: {} readings, {} windows written in {} commits, {} episode events, {} late readings dropped, {} malformed messages quarantined",
         counts.readings,
         counts.windows_written,
         counts.commits,

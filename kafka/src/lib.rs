@@ -88,5 +88,7 @@ pub use offsets::KafkaSlice;
 pub use options::{DEFAULT_LATENESS_MS, KafkaTableConfig, OptionsError, is_secret};
 pub use produce::{DeliveryReport, ReadingProducer, create_topic};
 pub use provider::{KAFKA_FORMAT, KafkaTable, KafkaTableFactory};
-pub use schema::{PV_READING_AVSC, quarantine_schema, reading_schema, readings_schema};
+pub use schema::{
+    KAFKA_TIMESTAMP, OFFSET, PV_READING_AVSC, quarantine_schema, reading_schema, readings_schema,
+};
 pub use time_range::TimeRange;

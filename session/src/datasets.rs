@@ -1,5 +1,6 @@
 //! pvflow's datasets as tables of every session: `silver`, `gold`, `quarantine` (silver's
-//! malformed messages) and `live` (the stream's diagnoses), read through their Delta logs from the configured `[storage]` roots, so
+//! malformed messages), `live` (the stream's diagnoses) and `live_quarantine` (the stream's
+//! malformed messages), read through their Delta logs from the configured `[storage]` roots, so
 //! that a query sees a committed version and never a commit's files in motion.
 
 use crate::config::StorageConfig;
@@ -27,6 +28,7 @@ pub struct DatasetSchema {
 impl DatasetSchema {
     pub fn new(storage: &StorageConfig, runtime: Arc<RuntimeEnv>) -> DatasetSchema {
         let quarantine = layout::quarantine_root(&storage.silver);
+        let live_quarantine = layout::quarantine_root(&storage.live);
         DatasetSchema {
             registered: MemorySchemaProvider::new(),
             datasets: BTreeMap::from([
@@ -34,6 +36,7 @@ impl DatasetSchema {
                 ("gold", storage.gold.clone()),
                 ("live", storage.live.clone()),
                 ("quarantine", quarantine),
+                ("live_quarantine", live_quarantine),
             ]),
             runtime,
         }

@@ -20,9 +20,11 @@
 //! not name, which no reader sees.
 
 use crate::episodes::PartitionEpisodes;
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, Date32Array, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
-use datafusion::arrow::datatypes::{Date32Type, Int32Type, SchemaRef, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Field, Int32Type, Schema, SchemaRef, TimestampMillisecondType,
+};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use object_store::path::Path;
@@ -40,6 +42,8 @@ const DATE: &str = "date";
 const EPISODES_DIR: &str = "_pvflow_episodes";
 /// The application transaction naming a partition's episodes file.
 const EPISODES: &str = "/episodes";
+/// The quarantine's application transaction of a partition.
+const QUARANTINED: &str = "/quarantined";
 
 /// How far one Kafka partition got, as a commit records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +163,7 @@ impl LiveTable {
                 "a live commit needs the rows' schema, even with no rows".into(),
             ));
         };
-        let adds = self.write_files(&schema, rows).await?;
+        let adds = write_date_files(&self.store, &self.root, &schema, rows).await?;
         let mut transactions = Vec::new();
         for (partition, expected, now) in progress {
             for (part, old, new) in [
@@ -195,57 +199,6 @@ impl LiveTable {
             })
             .await
             .map_err(external)
-    }
-
-    /// One Parquet file per date of `rows`, without the date column (its directory says it).
-    async fn write_files(&self, schema: &SchemaRef, rows: &[RecordBatch]) -> Result<Vec<NewFile>> {
-        let all = concat_batches(schema, rows)?;
-        if all.num_rows() == 0 {
-            return Ok(Vec::new());
-        }
-        let date_index = schema.index_of(DATE)?;
-        let days = all.column(date_index).as_primitive::<Date32Type>();
-        let mut dates: Vec<i32> = days.iter().flatten().collect();
-        dates.sort_unstable();
-        dates.dedup();
-        let keep: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| i != date_index)
-            .collect();
-        let mut adds = Vec::with_capacity(dates.len());
-        for day in dates {
-            let mask = days.iter().map(|d| Some(d == Some(day))).collect();
-            let part = filter_record_batch(&all, &mask)?.project(&keep)?;
-            let mut writer = ArrowWriter::try_new(Vec::new(), part.schema(), None)?;
-            writer.write(&part)?;
-            let bytes = writer.into_inner()?;
-            let partition = date_text(day)?;
-            let path = format!(
-                "{DATE}={partition}/part-{}.parquet",
-                uuid::Uuid::new_v4().simple()
-            );
-            let size = bytes.len() as u64;
-            let location = path_under(&self.root, &path);
-            self.store
-                .put(&location, bytes.into())
-                .await
-                .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
-            let null_counts = part
-                .schema()
-                .fields()
-                .iter()
-                .zip(part.columns())
-                .filter(|(field, _)| field.is_nullable())
-                .map(|(field, column)| (field.name().clone(), column.null_count() as i64))
-                .collect();
-            adds.push(NewFile {
-                path,
-                partition,
-                size,
-                rows: part.num_rows() as i64,
-                null_counts,
-            });
-        }
-        Ok(adds)
     }
 
     /// The windows (device, start in ms) of Kafka partition `partition` from `since_ms` on
@@ -298,6 +251,98 @@ impl LiveTable {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The stream's quarantine beside the live table.
+    pub fn quarantine(&self) -> QuarantineTable {
+        QuarantineTable {
+            store: Arc::clone(&self.store),
+            root: path_under(&self.root, pvflow_dataset::layout::QUARANTINE_DIR),
+            app_id: format!("pvflow-stream/{}", self.topic),
+        }
+    }
+}
+
+/// Messages the stream could not read (the batch's quarantine columns and a `date`, of the
+/// Kafka timestamp), a Delta table of its own under the live table (`_quarantine/`, the table
+/// `live_quarantine` of every session). Each append records per Kafka partition the last offset
+/// it quarantined (`pvflow-stream/<topic>/<partition>/quarantined`), so messages read again to
+/// rebuild windows are not quarantined twice, and a writer that lost the partition is refused.
+#[derive(Debug, Clone)]
+pub struct QuarantineTable {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    app_id: String,
+}
+
+impl QuarantineTable {
+    fn log(&self) -> DeltaLog {
+        DeltaLog::new(Arc::clone(&self.store), self.root.clone())
+    }
+
+    fn app_id(&self, partition: i32) -> String {
+        format!("{}/{partition}{QUARANTINED}", self.app_id)
+    }
+
+    /// The last offset of `partition` quarantined, if any was.
+    pub async fn quarantined_through(&self, partition: i32) -> Result<Option<i64>> {
+        let snapshot = self.log().snapshot().await.map_err(external)?;
+        Ok(snapshot.txn_version(&self.app_id(partition)))
+    }
+
+    /// Appends `messages` (the decoders' quarantine rows) and moves each partition of `through`
+    /// from the last offset the writer knew quarantined to its new one, in one commit.
+    pub async fn append(
+        &self,
+        messages: &[RecordBatch],
+        through: &[(i32, Option<i64>, i64)],
+        writer: &str,
+    ) -> Result<u64> {
+        let dated = messages.iter().map(with_date).collect::<Result<Vec<_>>>()?;
+        let Some(schema) = dated.first().map(RecordBatch::schema) else {
+            return Err(DataFusionError::Internal(
+                "a quarantine append needs messages".into(),
+            ));
+        };
+        let adds = write_date_files(&self.store, &self.root, &schema, &dated).await?;
+        let transactions: Vec<AppTransaction> = through
+            .iter()
+            .map(|(partition, expected, now)| AppTransaction {
+                app_id: self.app_id(*partition),
+                expected: *expected,
+                version: *now,
+            })
+            .collect();
+        self.log()
+            .append(&Append {
+                schema: &schema,
+                partition_column: DATE,
+                adds: &adds,
+                transactions: &transactions,
+                writer,
+            })
+            .await
+            .map_err(external)
+    }
+}
+
+/// `messages` with a `date` column: the day of their Kafka timestamp (of the epoch if none).
+fn with_date(messages: &RecordBatch) -> Result<RecordBatch> {
+    let timestamps = messages
+        .column_by_name(pvflow_kafka::KAFKA_TIMESTAMP)
+        .ok_or_else(|| DataFusionError::Internal("quarantined messages have no timestamp".into()))?
+        .as_primitive::<TimestampMillisecondType>();
+    let days: Date32Array = timestamps
+        .iter()
+        .map(|t| Some(t.unwrap_or(0).div_euclid(86_400_000) as i32))
+        .collect();
+    let mut fields: Vec<_> = messages.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(DATE, DataType::Date32, false)));
+    let mut columns = messages.columns().to_vec();
+    columns.push(Arc::new(days));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Every device's open fault episode in the live table at `url`, from the episodes files its
@@ -352,6 +397,62 @@ async fn read_episodes(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Part
     serde_json::from_slice(&bytes).map_err(|e| {
         DataFusionError::Execution(format!("{path} is not a file of fault episodes: {e}"))
     })
+}
+
+/// One Parquet file per date of `rows`, without the date column (its directory says it).
+async fn write_date_files(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    schema: &SchemaRef,
+    rows: &[RecordBatch],
+) -> Result<Vec<NewFile>> {
+    let all = concat_batches(schema, rows)?;
+    if all.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let date_index = schema.index_of(DATE)?;
+    let days = all.column(date_index).as_primitive::<Date32Type>();
+    let mut dates: Vec<i32> = days.iter().flatten().collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| i != date_index)
+        .collect();
+    let mut adds = Vec::with_capacity(dates.len());
+    for day in dates {
+        let mask = days.iter().map(|d| Some(d == Some(day))).collect();
+        let part = filter_record_batch(&all, &mask)?.project(&keep)?;
+        let mut writer = ArrowWriter::try_new(Vec::new(), part.schema(), None)?;
+        writer.write(&part)?;
+        let bytes = writer.into_inner()?;
+        let partition = date_text(day)?;
+        let path = format!(
+            "{DATE}={partition}/part-{}.parquet",
+            uuid::Uuid::new_v4().simple()
+        );
+        let size = bytes.len() as u64;
+        let location = path_under(root, &path);
+        store
+            .put(&location, bytes.into())
+            .await
+            .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
+        let null_counts = part
+            .schema()
+            .fields()
+            .iter()
+            .zip(part.columns())
+            .filter(|(field, _)| field.is_nullable())
+            .map(|(field, column)| (field.name().clone(), column.null_count() as i64))
+            .collect();
+        adds.push(NewFile {
+            path,
+            partition,
+            size,
+            rows: part.num_rows() as i64,
+            null_counts,
+        });
+    }
+    Ok(adds)
 }
 
 fn date_text(days: i32) -> Result<String> {

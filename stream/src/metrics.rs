@@ -25,7 +25,7 @@ static MALFORMED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         Opts::new(
             "pvflow_stream_malformed_messages_total",
-            "Messages that are not readings, skipped (the daily ingest quarantines them)"
+            "Messages that are not readings, quarantined"
         ),
         &["topic"]
     )

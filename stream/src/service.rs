@@ -17,6 +17,7 @@ use crate::live::{LiveTable, PartitionProgress};
 use crate::metrics;
 use crate::windows::{ClosedWindow, PartitionWindows, Placed, Reading, WindowRules};
 use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Float32Type, Int64Type, TimestampMillisecondType};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
@@ -126,6 +127,9 @@ struct Owned {
     closed: Vec<ClosedWindow>,
     /// Its devices' fault episodes as of the last commit.
     episodes: PartitionEpisodes,
+    /// The last offset the quarantine has, and the malformed messages since.
+    quarantined_through: Option<i64>,
+    quarantine: Vec<RecordBatch>,
     /// Messages before this offset were taken before the last commit.
     from: i64,
     pending: MessageChunk,
@@ -262,6 +266,7 @@ async fn take_rebalances(
         }
         let from = committed.map_or(0, |p| p.resume);
         let episodes = live.episodes(partition, committed.as_ref()).await?;
+        let quarantined_through = live.quarantine().quarantined_through(partition).await?;
         tracing::info!(partition, from, "partition assigned");
         owned.insert(
             partition,
@@ -270,6 +275,8 @@ async fn take_rebalances(
                 committed,
                 closed: Vec::new(),
                 episodes,
+                quarantined_through,
+                quarantine: Vec::new(),
                 from,
                 pending: MessageChunk::new(partition),
             },
@@ -290,14 +297,36 @@ fn take_pending(
     }
     let decoded = decoder.decode(&state.pending)?;
     state.pending.clear();
-    let quarantined = decoded.quarantined.num_rows();
+    // Messages read again to rebuild windows were quarantined before.
+    let quarantined = match state.quarantined_through {
+        Some(through) => {
+            let offsets = decoded
+                .quarantined
+                .column_by_name(pvflow_kafka::OFFSET)
+                .ok_or_else(|| {
+                    DataFusionError::Internal("quarantined messages have no offset".into())
+                })?
+                .as_primitive::<Int64Type>();
+            let new = offsets
+                .iter()
+                .map(|o| Some(o.is_some_and(|o| o > through)))
+                .collect();
+            filter_record_batch(&decoded.quarantined, &new)?
+        }
+        None => decoded.quarantined,
+    };
+    let quarantined_rows = quarantined.num_rows();
+    if quarantined_rows > 0 {
+        state.quarantine.push(quarantined);
+    }
+    let quarantined = quarantined_rows;
     if quarantined > 0 {
         counts.quarantined += quarantined as u64;
         metrics::malformed(topic, quarantined as u64);
         tracing::warn!(
             partition = state.pending.partition,
             messages = quarantined,
-            "malformed messages skipped (the daily ingest quarantines them)"
+            "malformed messages quarantined"
         );
     }
     place_readings(
@@ -395,6 +424,9 @@ async fn commit(
     // Episodes move on only once their windows are committed: a refused commit feeds the same
     // windows again at the next one.
     let mut next_episodes = BTreeMap::new();
+    if !quarantine(live, settings, owned).await? {
+        return Ok(());
+    }
     for (partition, state) in owned.iter_mut() {
         let passed = state.windows.close_passed(now);
         metrics::windows_closed(&settings.topic, "watermark", passed.len());
@@ -495,6 +527,59 @@ async fn commit(
     );
     tracing::info!(version, windows, partitions = progress.len(), "live commit");
     Ok(())
+}
+
+/// Appends the malformed messages taken since the last commit to the quarantine, with each
+/// partition's last quarantined offset; `false` if a partition was lost to another member
+/// (dropped: the commit waits for the next interval).
+async fn quarantine(
+    live: &LiveTable,
+    settings: &StreamSettings,
+    owned: &mut BTreeMap<i32, Owned>,
+) -> Result<bool> {
+    let mut messages = Vec::new();
+    let mut through = Vec::new();
+    for (partition, state) in owned.iter() {
+        let last = state
+            .quarantine
+            .iter()
+            .filter_map(|batch| {
+                let offsets = batch.column_by_name(pvflow_kafka::OFFSET)?;
+                datafusion::arrow::compute::max(offsets.as_primitive::<Int64Type>())
+            })
+            .max();
+        if let Some(last) = last {
+            messages.extend(state.quarantine.iter().cloned());
+            through.push((*partition, state.quarantined_through, last));
+        }
+    }
+    if messages.is_empty() {
+        return Ok(true);
+    }
+    match live
+        .quarantine()
+        .append(&messages, &through, &settings.member)
+        .await
+    {
+        Ok(_) => {
+            for (partition, _, last) in through {
+                if let Some(state) = owned.get_mut(&partition) {
+                    state.quarantined_through = Some(last);
+                    state.quarantine.clear();
+                }
+            }
+            Ok(true)
+        }
+        Err(e) => match lost_partition(&e, &settings.topic) {
+            Some(partition) => {
+                tracing::warn!(partition, error = %e, "partition taken over by another member: dropped");
+                metrics::forget_partition(&settings.topic, partition);
+                owned.remove(&partition);
+                Ok(false)
+            }
+            None => Err(e),
+        },
+    }
 }
 
 /// Logs and counts the episode events a commit published.

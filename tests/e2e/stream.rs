@@ -580,8 +580,20 @@ fn late_out_of_order_malformed_and_idle_are_each_counted() {
     assert!(stream.wait().expect("stream exits").success());
     let stream_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        stream_log.contains("1 late readings dropped, 1 malformed messages skipped"),
+        stream_log.contains("1 late readings dropped, 1 malformed messages quarantined"),
         "{stream_log}"
+    );
+    // The malformed message, kept as ingest keeps it.
+    let quarantined = day_content(
+        &bins,
+        &env,
+        "SELECT _partition, _offset, reason <> '' AS reason FROM live_quarantine",
+    );
+    // After window 0's 63 readings: offset 63.
+    assert_eq!(
+        quarantined.lines().skip(1).collect::<Vec<_>>(),
+        ["0,63,true"],
+        "{quarantined}"
     );
     // The windows, each with the readings it got, each diagnosed.
     let windows = day_content(
