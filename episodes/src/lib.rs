@@ -238,6 +238,15 @@ pub enum EventKind {
     Closed,
 }
 
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Opened => "opened",
+            EventKind::Closed => "closed",
+        }
+    }
+}
+
 /// An episode opened or closed, as of the window that decided it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpisodeEvent {
@@ -252,11 +261,11 @@ impl EpisodeEvent {
     /// Deterministic: the same windows give the same ID, so a consumer drops a repeated event by
     /// its ID.
     pub fn id(&self) -> String {
-        let kind = match self.kind {
-            EventKind::Opened => "opened",
-            EventKind::Closed => "closed",
-        };
-        format!("{}/{kind}", self.episode.id(&self.device_id))
+        format!(
+            "{}/{}",
+            self.episode.id(&self.device_id),
+            self.kind.as_str()
+        )
     }
 
     /// The event as published, its windows `window_ms` long.

@@ -97,7 +97,8 @@ impl PartitionEpisodes {
             .filter_map(|(device, state)| Some((device.as_str(), state.open_episode()?)))
     }
 
-    pub fn device(&self, device_id: &str) -> Option<&DeviceEpisodes> {
+    #[cfg(test)]
+    fn device(&self, device_id: &str) -> Option<&DeviceEpisodes> {
         self.devices.get(device_id)
     }
 }
@@ -105,7 +106,6 @@ impl PartitionEpisodes {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::windows::CHANNELS;
     use datafusion::arrow::array::{
         FixedSizeListArray, Float32Array, Int32Array, StringArray, TimestampMillisecondArray,
     };
@@ -198,17 +198,17 @@ pub(crate) mod tests {
     }
 
     /// A partition whose `device` has an arc fault episode open.
-    pub(crate) fn one_open_episode(device: &str) -> (PartitionEpisodes, Vec<EpisodeEvent>) {
+    pub(crate) fn one_open_episode(device: &str) -> PartitionEpisodes {
         let windows: Vec<_> = (0..3).map(|n| (device, n, Some(5))).collect();
         let mut partition = PartitionEpisodes::default();
-        let (events, _) = partition
+        partition
             .offer(
                 &[rows(&windows)],
                 &closed(&windows, 900.0),
                 &EpisodeRules::default(),
             )
             .expect("offered");
-        (partition, events)
+        partition
     }
 
     #[test]
@@ -255,6 +255,5 @@ pub(crate) mod tests {
         assert_eq!(events[0].kind, EventKind::Closed);
         assert!(partition.device("a").is_none());
         assert_eq!(partition.open().map(|(d, _)| d).collect::<Vec<_>>(), ["b"]);
-        assert_eq!(CHANNELS, 4);
     }
 }

@@ -84,7 +84,7 @@ impl LiveTable {
     }
 
     fn app_id(&self, partition: i32, part: &str) -> String {
-        format!("pvflow-stream/{}/{partition}{part}", self.topic)
+        app_id(&self.topic, partition, part)
     }
 
     /// The Kafka partition of `topic` an application transaction of the stream's names.
@@ -107,10 +107,7 @@ impl LiveTable {
     }
 
     fn episodes_path(&self, partition: i32, id: i64) -> Path {
-        path_under(
-            &self.root,
-            &format!("{EPISODES_DIR}/{}/{partition}/{id:016x}.json", self.topic),
-        )
+        episodes_path(&self.root, &format!("{}/{partition}", self.topic), id)
     }
 
     /// Writes `episodes` of `partition` under a new name, for a commit to record; returns it.
@@ -158,12 +155,6 @@ impl LiveTable {
         progress: &[(i32, Option<PartitionProgress>, PartitionProgress)],
         writer: &str,
     ) -> Result<u64> {
-        let Some(schema) = rows.first().map(RecordBatch::schema) else {
-            return Err(DataFusionError::Internal(
-                "a live commit needs the rows' schema, even with no rows".into(),
-            ));
-        };
-        let adds = write_date_files(&self.store, &self.root, &schema, rows).await?;
         let mut transactions = Vec::new();
         for (partition, expected, now) in progress {
             for (part, old, new) in [
@@ -189,16 +180,7 @@ impl LiveTable {
                 });
             }
         }
-        self.log()
-            .append(&Append {
-                schema: &schema,
-                partition_column: DATE,
-                adds: &adds,
-                transactions: &transactions,
-                writer,
-            })
-            .await
-            .map_err(external)
+        append_dated(&self.store, &self.root, rows, &transactions, writer).await
     }
 
     /// The windows (device, start in ms) of Kafka partition `partition` from `since_ms` on
@@ -257,7 +239,7 @@ impl LiveTable {
         QuarantineTable {
             store: Arc::clone(&self.store),
             root: path_under(&self.root, pvflow_dataset::layout::QUARANTINE_DIR),
-            app_id: format!("pvflow-stream/{}", self.topic),
+            topic: self.topic.clone(),
         }
     }
 }
@@ -271,7 +253,7 @@ impl LiveTable {
 pub struct QuarantineTable {
     store: Arc<dyn ObjectStore>,
     root: Path,
-    app_id: String,
+    topic: String,
 }
 
 impl QuarantineTable {
@@ -280,7 +262,7 @@ impl QuarantineTable {
     }
 
     fn app_id(&self, partition: i32) -> String {
-        format!("{}/{partition}{QUARANTINED}", self.app_id)
+        app_id(&self.topic, partition, QUARANTINED)
     }
 
     /// The last offset of `partition` quarantined, if any was.
@@ -298,12 +280,6 @@ impl QuarantineTable {
         writer: &str,
     ) -> Result<u64> {
         let dated = messages.iter().map(with_date).collect::<Result<Vec<_>>>()?;
-        let Some(schema) = dated.first().map(RecordBatch::schema) else {
-            return Err(DataFusionError::Internal(
-                "a quarantine append needs messages".into(),
-            ));
-        };
-        let adds = write_date_files(&self.store, &self.root, &schema, &dated).await?;
         let transactions: Vec<AppTransaction> = through
             .iter()
             .map(|(partition, expected, now)| AppTransaction {
@@ -312,16 +288,7 @@ impl QuarantineTable {
                 version: *now,
             })
             .collect();
-        self.log()
-            .append(&Append {
-                schema: &schema,
-                partition_column: DATE,
-                adds: &adds,
-                transactions: &transactions,
-                writer,
-            })
-            .await
-            .map_err(external)
+        append_dated(&self.store, &self.root, &dated, &transactions, writer).await
     }
 }
 
@@ -364,11 +331,7 @@ pub async fn open_episodes(runtime: &RuntimeEnv, url: &str) -> Result<Vec<Episod
             else {
                 continue;
             };
-            let path = path_under(
-                &root,
-                &format!("{EPISODES_DIR}/{topic_partition}/{id:016x}.json"),
-            );
-            match read_episodes(&store, &path).await {
+            match read_episodes(&store, &episodes_path(&root, topic_partition, id)).await {
                 Ok(episodes) => open.extend(
                     episodes
                         .open()
@@ -400,6 +363,47 @@ async fn read_episodes(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Part
 }
 
 /// One Parquet file per date of `rows`, without the date column (its directory says it).
+/// The stream's application transaction `part` of `topic`'s `partition`
+/// (`pvflow-stream/<topic>/<partition><part>`), as [`LiveTable::partition_of`] reads it.
+fn app_id(topic: &str, partition: i32, part: &str) -> String {
+    format!("pvflow-stream/{topic}/{partition}{part}")
+}
+
+/// The file of episodes `id` of `topic_partition` (`<topic>/<partition>`) under `root`.
+fn episodes_path(root: &Path, topic_partition: &str, id: i64) -> Path {
+    path_under(
+        root,
+        &format!("{EPISODES_DIR}/{topic_partition}/{id:016x}.json"),
+    )
+}
+
+/// Writes `rows` (with a `date` column; at least one batch, for the schema) as a file per date
+/// under `root` and appends them with `transactions` to its log, in one commit.
+async fn append_dated(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    rows: &[RecordBatch],
+    transactions: &[AppTransaction],
+    writer: &str,
+) -> Result<u64> {
+    let Some(schema) = rows.first().map(RecordBatch::schema) else {
+        return Err(DataFusionError::Internal(
+            "an append needs the rows' schema, even with no rows".into(),
+        ));
+    };
+    let adds = write_date_files(store, root, &schema, rows).await?;
+    DeltaLog::new(Arc::clone(store), root.clone())
+        .append(&Append {
+            schema: &schema,
+            partition_column: DATE,
+            adds: &adds,
+            transactions,
+            writer,
+        })
+        .await
+        .map_err(external)
+}
+
 async fn write_date_files(
     store: &Arc<dyn ObjectStore>,
     root: &Path,
@@ -593,7 +597,7 @@ mod tests {
         let url = dir.path().join("live").display().to_string();
         let runtime = SessionContext::new().runtime_env();
         let table = LiveTable::open(&runtime, &url, "pv.readings").expect("table");
-        let (episodes, _) = crate::episodes::tests::one_open_episode("inv-7");
+        let episodes = crate::episodes::tests::one_open_episode("inv-7");
         let id = table.write_episodes(2, &episodes).await.expect("written");
         let progress = PartitionProgress {
             consumed: 10,

@@ -21,7 +21,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Float32Type, Int64Type, TimestampMillisecondType};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
-use pvflow_episodes::{EpisodeEvent, EpisodeRules, EventKind};
+use pvflow_episodes::{EpisodeEvent, EpisodeRules};
 use pvflow_kafka::{ChunkDecoder, MessageChunk, ValueFormat};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -159,6 +159,11 @@ pub async fn run(
     let publisher =
         EventPublisher::connect(&settings.brokers, &settings.client, &settings.events_topic)
             .await?;
+    let sinks = Sinks {
+        live: &live,
+        consumer: &consumer,
+        publisher: &publisher,
+    };
     let decoder = ChunkDecoder::new(settings.format)?;
     let mut owned: BTreeMap<i32, Owned> = BTreeMap::new();
     let mut counts = StreamCounts::default();
@@ -199,11 +204,6 @@ pub async fn run(
             for state in owned.values_mut() {
                 take_pending(&decoder, &settings.topic, state, &mut counts)?;
             }
-            let sinks = Sinks {
-                live: &live,
-                consumer: &consumer,
-                publisher: &publisher,
-            };
             commit(ctx, &sinks, settings, &mut owned, &mut counts).await?;
             next_commit = Instant::now() + settings.commit_interval;
         }
@@ -211,11 +211,6 @@ pub async fn run(
     for state in owned.values_mut() {
         take_pending(&decoder, &settings.topic, state, &mut counts)?;
     }
-    let sinks = Sinks {
-        live: &live,
-        consumer: &consumer,
-        publisher: &publisher,
-    };
     commit(ctx, &sinks, settings, &mut owned, &mut counts).await?;
     tracing::info!(?counts, "stream stopped");
     Ok(counts)
@@ -315,19 +310,16 @@ fn take_pending(
         }
         None => decoded.quarantined,
     };
-    let quarantined_rows = quarantined.num_rows();
-    if quarantined_rows > 0 {
-        state.quarantine.push(quarantined);
-    }
-    let quarantined = quarantined_rows;
-    if quarantined > 0 {
-        counts.quarantined += quarantined as u64;
-        metrics::malformed(topic, quarantined as u64);
+    let messages = quarantined.num_rows();
+    if messages > 0 {
+        counts.quarantined += messages as u64;
+        metrics::malformed(topic, messages as u64);
         tracing::warn!(
             partition = state.pending.partition,
-            messages = quarantined,
+            messages,
             "malformed messages quarantined"
         );
+        state.quarantine.push(quarantined);
     }
     place_readings(
         &decoded.readings,
@@ -468,18 +460,7 @@ async fn commit(
     publisher.publish(&events).await?;
     let version = match live.commit(&rows, &progress, &settings.member).await {
         Ok(version) => version,
-        Err(e) => match lost_partition(&e, &settings.topic) {
-            // Another member committed for it: it is theirs now. This member drops it and
-            // commits the others' windows at the next interval (the files just written stay
-            // outside the log).
-            Some(partition) => {
-                tracing::warn!(partition, error = %e, "partition taken over by another member: dropped");
-                metrics::forget_partition(&settings.topic, partition);
-                owned.remove(&partition);
-                return Ok(());
-            }
-            None => return Err(e),
-        },
+        Err(e) => return drop_if_lost(e, &settings.topic, owned),
     };
     counts.commits += 1;
     counts.windows_written += windows as u64;
@@ -570,25 +551,14 @@ async fn quarantine(
             }
             Ok(true)
         }
-        Err(e) => match lost_partition(&e, &settings.topic) {
-            Some(partition) => {
-                tracing::warn!(partition, error = %e, "partition taken over by another member: dropped");
-                metrics::forget_partition(&settings.topic, partition);
-                owned.remove(&partition);
-                Ok(false)
-            }
-            None => Err(e),
-        },
+        Err(e) => drop_if_lost(e, &settings.topic, owned).map(|()| false),
     }
 }
 
 /// Logs and counts the episode events a commit published.
 fn note_events(topic: &str, events: &[EpisodeEvent]) {
     for event in events {
-        let kind = match event.kind {
-            EventKind::Opened => "opened",
-            EventKind::Closed => "closed",
-        };
+        let kind = event.kind.as_str();
         metrics::episode_event(topic, kind);
         tracing::info!(
             device = %event.device_id,
@@ -598,6 +568,23 @@ fn note_events(topic: &str, events: &[EpisodeEvent]) {
             "fault episode {kind}"
         );
     }
+}
+
+/// A commit refused because another member committed for one of its partitions first: that
+/// partition is theirs now, and this member drops it and commits the others' at the next
+/// interval (the files just written stay outside the log). Any other error is returned.
+fn drop_if_lost(
+    error: DataFusionError,
+    topic: &str,
+    owned: &mut BTreeMap<i32, Owned>,
+) -> Result<()> {
+    let Some(partition) = lost_partition(&error, topic) else {
+        return Err(error);
+    };
+    tracing::warn!(partition, %error, "partition taken over by another member: dropped");
+    metrics::forget_partition(topic, partition);
+    owned.remove(&partition);
+    Ok(())
 }
 
 /// The partition a refused commit names, when another writer committed for it first.

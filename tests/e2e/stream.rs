@@ -37,6 +37,22 @@ fn spawn_stream(
         .expect("pvflow stream starts")
 }
 
+/// The stream's metrics on `port` now, as a lookup of one series' value.
+fn metrics_of(port: u16) -> impl Fn(&str) -> f64 {
+    let metrics = match pvflow_testkit::http_get(port, "/metrics") {
+        Some((200, body)) => body,
+        other => panic!("/metrics: {other:?}"),
+    };
+    move |series| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    }
+}
+
 /// Fails the test if `stream` has exited, with its exit status.
 fn assert_running(stream: &mut Child) {
     if let Ok(Some(status)) = stream.try_wait() {
@@ -179,18 +195,7 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
         },
     );
     // What it did, as Prometheus sees it.
-    let metrics = match pvflow_testkit::http_get(port, "/metrics") {
-        Some((200, body)) => body,
-        other => panic!("/metrics: {other:?}"),
-    };
-    let value = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(series))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
-    };
+    let value = metrics_of(port);
     assert!(
         value(r#"pvflow_stream_windows_closed_total{reason="watermark",topic="pv.plans"}"#) >= 1.0
     );
@@ -543,18 +548,7 @@ fn late_out_of_order_malformed_and_idle_are_each_counted() {
             windows_of_the_day_in_live(&bins, &env, &live_log) >= 3
         },
     );
-    let metrics = match pvflow_testkit::http_get(port, "/metrics") {
-        Some((200, body)) => body,
-        other => panic!("/metrics: {other:?}"),
-    };
-    let value = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(series))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
-    };
+    let value = metrics_of(port);
     let readings = |outcome: &str| {
         value(&format!(
             r#"pvflow_stream_readings_total{{outcome="{outcome}",topic="pv.plans"}}"#
