@@ -123,6 +123,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         devices: args.devices,
         start: date,
         days: 1,
+        live_minutes: None,
         interval: 20,
         seed: args.seed,
         class_mix: None,

@@ -37,10 +37,17 @@ training data comes from this path, so it is the data pvflow scores, not a re-im
 --sensors clean turns off noise, lost and duplicated readings (the values keep the sensors'
 quantisation steps); --noise, --missing-rate and --duplicate-rate override either preset.
 
+--live-minutes N publishes as a running plant does, for N minutes from now: the plant starts at
+the current 20 s step (wall-clock time, not a date's midnight) and each step's readings are
+published when the clock reaches their time, at the fleet's real rate (devices / 20 readings per
+second). It drives `pvflow stream` at a live rate (bench/stream-live.sh); a day's fault timing
+(faults strike from 7 to 17 h after the start) makes a short live run mostly healthy.
+
 Examples:
   pvflow simulate --brokers 127.0.0.1:9092 --devices 200 --start 2026-01-01 --truth truth.parquet
   pvflow simulate --output-parquet readings.parquet --truth truth.parquet --devices 50 \
       --sensors clean --clear-day-probability 0.1 --clouds-per-hour 4
+  pvflow simulate --brokers 127.0.0.1:9092 --devices 100000 --live-minutes 30
   pvflow simulate module --irradiance 1000 --cell-temp 25 --json";
 
 #[derive(Debug, Args)]
@@ -114,6 +121,11 @@ pub struct PlantArgs {
     /// Number of days
     #[arg(long, default_value_t = 1)]
     pub days: u32,
+    /// Publish live for this many minutes from now, each reading when the clock reaches its
+    /// time, instead of --start and --days as fast as possible
+    #[arg(long, value_name = "MINUTES", conflicts_with_all = ["start", "days", "output_parquet"],
+          value_parser = clap::value_parser!(u32).range(1..=14_400))]
+    pub live_minutes: Option<u32>,
     /// Seconds between readings
     #[arg(long, default_value_t = 20)]
     pub interval: u32,
@@ -185,15 +197,29 @@ fn print_module(args: &ModuleArgs) -> Result<(), Failure> {
 }
 
 fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
+    let (start_ms, days) = match args.live_minutes {
+        // From the next step of the grid; whole days are simulated, the rest never published.
+        Some(minutes) => {
+            let interval_ms = i64::from(args.interval.max(1)) * 1000;
+            let now_ms = wall_ms();
+            (
+                (now_ms + interval_ms - 1).div_euclid(interval_ms) * interval_ms,
+                minutes.div_ceil(24 * 60),
+            )
+        }
+        None => (
+            args.start
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis(),
+            args.days,
+        ),
+    };
     let mut config = PlantConfig {
         seed: args.seed,
         devices: args.devices,
-        start_ms: args
-            .start
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp_millis(),
-        days: args.days,
+        start_ms,
+        days,
         interval_s: args.interval,
         ..PlantConfig::default()
     };
@@ -252,7 +278,10 @@ fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
 pub(crate) fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
     let plant = Plant::new(plant_config(&args)?).map_err(Failure::usage)?;
     let plant_config = plant.config();
-    let expected = plant.readings_per_device() as u64 * plant_config.devices as u64;
+    let expected = match args.live_minutes {
+        Some(minutes) => u64::from(minutes) * 60 / u64::from(args.interval.max(1)),
+        None => plant.readings_per_device() as u64,
+    } * plant_config.devices as u64;
     let progress = ProgressBar::new(expected).with_style(
         ProgressStyle::with_template(
             "{spinner} simulating {pos}/{len} readings {bar:30} {per_sec} eta {eta}",
@@ -291,6 +320,13 @@ pub(crate) fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Fai
         println!("ground truth: {windows} windows -> {}", path.display());
     }
     Ok(())
+}
+
+/// Milliseconds since the Unix epoch, by the wall clock.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Publishes the plant's readings to Kafka; returns how many were delivered and where.
@@ -346,7 +382,18 @@ fn publish_readings(
     // time-bounded scans) assume timestamps grow within a partition.
     let step = plant_config.interval_ms();
     let mut t = plant_config.start_ms;
-    while t < plant_config.end_ms() {
+    let end_ms = match args.live_minutes {
+        Some(minutes) => t + i64::from(minutes) * 60_000,
+        None => plant_config.end_ms(),
+    };
+    while t < end_ms {
+        if args.live_minutes.is_some() {
+            // The step's readings leave when the clock reaches their time.
+            let ahead = t - wall_ms();
+            if ahead > 0 {
+                std::thread::sleep(Duration::from_millis(ahead as u64));
+            }
+        }
         for device in devices.iter_mut() {
             while let Some(r) = device.next_if(|r| r.ts_ms < t + step) {
                 reading.device_id.clear();

@@ -92,10 +92,13 @@ static DELAY: LazyLock<HistogramVec> = LazyLock::new(|| {
         HistogramOpts::new(
             "pvflow_stream_diagnosis_delay_seconds",
             "From a window's end to its diagnosis being committed (wall clock against the \
-             readings' time: a replay of old readings shows as large delays)"
+             readings' time: a replay of old readings shows as large delays; a full window, \
+             complete at its last slot 20 s before its end, can be diagnosed before it)"
         )
+        // Fine up to the watermark's default delay + grace (180 s), where live windows land.
         .buckets(vec![
-            1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 86_400.0,
+            0.0, 2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 150.0, 180.0, 190.0, 200.0,
+            210.0, 240.0, 300.0, 600.0, 1800.0, 3600.0, 86_400.0,
         ]),
         &["topic"]
     )
