@@ -8,22 +8,48 @@
 
 use datafusion::common::{DataFusionError, Result};
 use pvflow_episodes::EpisodeEvent;
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How long a publish may wait for the broker before the stream fails (and restarts).
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct EventPublisher {
-    producer: FutureProducer,
-    topic: String,
-}
-
 /// Partitions of an events topic the stream creates: few events, in one order for every device.
 /// An operator wanting more creates the topic first.
 const EVENT_PARTITIONS: i32 = 1;
+
+/// A producer polled only while it publishes: rdkafka's threaded producers poll in a thread of
+/// their own that spins for its last millisecond of every 100 ms, about 1 % of a core.
+pub struct EventPublisher {
+    producer: Arc<BaseProducer<Deliveries>>,
+    topic: String,
+}
+
+/// The first delivery failure since the last publish.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_with(|| e.to_string());
+        }
+    }
+}
 
 impl EventPublisher {
     /// A producer to `topic`, which is created if it does not exist.
@@ -56,42 +82,62 @@ impl EventPublisher {
         for (key, value) in client {
             config.set(key, value);
         }
-        let producer = config.create().map_err(|e| {
-            DataFusionError::External(format!("cannot create the events producer: {e}").into())
-        })?;
+        let producer = config
+            .create_with_context(Deliveries::default())
+            .map_err(|e| {
+                DataFusionError::External(format!("cannot create the events producer: {e}").into())
+            })?;
         Ok(EventPublisher {
-            producer,
+            producer: Arc::new(producer),
             topic: topic.to_string(),
         })
     }
 
     /// Publishes `events` in order and waits until the broker has every one.
     pub async fn publish(&self, events: &[EpisodeEvent]) -> Result<()> {
-        let window_ms = pvflow_udfs::WINDOW_SECONDS * 1000;
-        let mut deliveries = Vec::with_capacity(events.len());
-        for event in events {
-            let payload = serde_json::to_vec(&event.record(window_ms))
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            let record = FutureRecord::to(&self.topic)
-                .key(event.device_id.as_bytes())
-                .payload(&payload);
-            // Queued at once (a commit's events are few); the futures own nothing borrowed.
-            let delivery = self
-                .producer
-                .send_result(record)
-                .map_err(|(e, _)| self.failed(&e))?;
-            deliveries.push(delivery);
+        if events.is_empty() {
+            return Ok(());
         }
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(self.failed(&e)),
-                Err(_canceled) => {
-                    return Err(self.failed(&"the producer was dropped"));
+        let window_ms = pvflow_udfs::WINDOW_SECONDS * 1000;
+        let messages = events
+            .iter()
+            .map(|event| {
+                let payload = serde_json::to_vec(&event.record(window_ms))
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok((event.device_id.clone(), payload))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let producer = Arc::clone(&self.producer);
+        let topic = self.topic.clone();
+        // Queueing and flushing poll the producer, which blocks: off the async threads.
+        let published = tokio::task::spawn_blocking(move || {
+            for (key, payload) in &messages {
+                let mut record = BaseRecord::to(&topic).key(key).payload(payload);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            producer.poll(Duration::from_millis(10));
+                        }
+                        Err((e, _)) => return Err(e.to_string()),
+                    }
                 }
             }
-        }
-        Ok(())
+            producer
+                .flush(DELIVERY_TIMEOUT)
+                .map_err(|e| e.to_string())?;
+            let failed = producer
+                .context()
+                .failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            failed.map_or(Ok(()), Err)
+        })
+        .await
+        .map_err(|e| self.failed(&e))?;
+        published.map_err(|e| self.failed(&e))
     }
 
     fn failed(&self, e: &dyn std::fmt::Display) -> DataFusionError {

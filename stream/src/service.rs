@@ -21,6 +21,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Float32Type, Int64Type, TimestampMillisecondType};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
+use futures::{FutureExt, StreamExt};
 use pvflow_episodes::{EpisodeEvent, EpisodeRules};
 use pvflow_kafka::{ChunkDecoder, MessageChunk, ValueFormat};
 use rdkafka::ClientContext;
@@ -33,6 +34,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -77,8 +79,15 @@ struct Rebalances {
     revoked: BTreeSet<i32>,
 }
 
+/// The rebalances, and whether there are any: the loop looks at the flag for every message.
+#[derive(Default)]
+struct RebalanceLog {
+    noted: AtomicBool,
+    changes: Mutex<Rebalances>,
+}
+
 struct GroupContext {
-    changes: Arc<Mutex<Rebalances>>,
+    rebalances: Arc<RebalanceLog>,
     topic: String,
 }
 
@@ -100,7 +109,11 @@ impl ClientContext for GroupContext {
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut changes = self
+            .rebalances
+            .changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match rebalance {
             Rebalance::Assign(list) => {
                 for element in list.elements() {
@@ -116,6 +129,7 @@ impl ConsumerContext for GroupContext {
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
         }
+        self.rebalances.noted.store(true, Ordering::Release);
     }
 }
 
@@ -138,6 +152,12 @@ struct Owned {
 /// Messages decoded at once.
 const CHUNK_MESSAGES: usize = 4096;
 
+/// Messages taken in a row, without waiting, between looks at the shutdown signal.
+const SHUTDOWN_CHECK_MESSAGES: u32 = 1024;
+
+/// Messages taken in a row, without waiting, between looks at the clock for a commit.
+const CLOCK_CHECK_MESSAGES: u32 = 64;
+
 /// Runs the stream until `shutdown` resolves, then commits what has closed and leaves the
 /// group. `ctx` is a session with pvflow's functions and model.
 pub async fn run(
@@ -146,10 +166,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<StreamCounts> {
     let live = LiveTable::open(&ctx.runtime_env(), &settings.live, &settings.topic)?;
-    let changes = Arc::new(Mutex::new(Rebalances::default()));
+    let rebalances = Arc::new(RebalanceLog::default());
     let consumer: StreamConsumer<GroupContext> = consumer_config(settings)
         .create_with_context(GroupContext {
-            changes: Arc::clone(&changes),
+            rebalances: Arc::clone(&rebalances),
             topic: settings.topic.clone(),
         })
         .map_err(kafka_error("create the consumer"))?;
@@ -169,15 +189,39 @@ pub async fn run(
     let mut counts = StreamCounts::default();
     let mut next_commit = Instant::now() + settings.commit_interval;
     tokio::pin!(shutdown);
+    // One stream for the member's life: `recv` would register a waker and a timer per message.
+    let mut messages = consumer.stream();
+    let mut ready_in_a_row = 0u32;
     loop {
-        let received = tokio::select! {
-            () = &mut shutdown => break,
-            received = tokio::time::timeout(Duration::from_millis(200), consumer.recv()) => received,
+        // A message already fetched is taken without a timer; the shutdown signal is looked at
+        // every so often while they keep coming.
+        let ready = messages.next().now_or_never();
+        ready_in_a_row = if ready.is_some() {
+            ready_in_a_row.wrapping_add(1)
+        } else {
+            0
         };
-        // Partitions the group gave during `recv` are set up before their first message.
-        take_rebalances(&changes, &live, settings, &mut owned).await?;
+        if ready_in_a_row % SHUTDOWN_CHECK_MESSAGES == SHUTDOWN_CHECK_MESSAGES - 1
+            && shutdown.as_mut().now_or_never().is_some()
+        {
+            break;
+        }
+        // `None`: nothing for a while (rdkafka's stream itself never ends).
+        let received = match ready {
+            Some(next) => next,
+            None => tokio::select! {
+                () = &mut shutdown => break,
+                next = tokio::time::timeout(Duration::from_millis(200), messages.next()) => {
+                    next.ok().flatten()
+                }
+            },
+        };
+        // Partitions the group gave while polling are set up before their first message.
+        if rebalances.noted.swap(false, Ordering::AcqRel) {
+            take_rebalances(&rebalances.changes, &live, settings, &mut owned).await?;
+        }
         match received {
-            Ok(message) => {
+            Some(message) => {
                 let message = message.map_err(kafka_error("read"))?;
                 if let Some(state) = owned.get_mut(&message.partition())
                     && message.offset() >= state.from
@@ -194,13 +238,14 @@ pub async fn run(
                 }
             }
             // Quiet: what has arrived is placed now.
-            Err(_) => {
+            None => {
                 for state in owned.values_mut() {
                     take_pending(&decoder, &settings.topic, state, &mut counts)?;
                 }
             }
         }
-        if Instant::now() >= next_commit {
+        // The clock is read once per so many messages in a row, not for each.
+        if ready_in_a_row % CLOCK_CHECK_MESSAGES == 0 && Instant::now() >= next_commit {
             for state in owned.values_mut() {
                 take_pending(&decoder, &settings.topic, state, &mut counts)?;
             }

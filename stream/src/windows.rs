@@ -147,6 +147,27 @@ impl OpenWindow {
 }
 
 /// The open windows of one partition.
+/// Windows by start, then device: looked up without copying the device's name.
+#[derive(Debug, Default)]
+struct WindowSet(BTreeMap<i64, HashSet<String>>);
+
+impl WindowSet {
+    fn contains(&self, device: &str, start: i64) -> bool {
+        self.0
+            .get(&start)
+            .is_some_and(|devices| devices.contains(device))
+    }
+
+    fn insert(&mut self, device: &str, start: i64) {
+        self.0.entry(start).or_default().insert(device.to_string());
+    }
+
+    /// Forgets the windows that start before `start`.
+    fn forget_before(&mut self, start: i64) {
+        self.0 = self.0.split_off(&start);
+    }
+}
+
 #[derive(Debug)]
 pub struct PartitionWindows {
     rules: WindowRules,
@@ -154,9 +175,9 @@ pub struct PartitionWindows {
     open: BTreeMap<i64, HashMap<String, OpenWindow>>,
     /// Windows closed full while the watermark has not yet passed them: a reading for one is
     /// late too.
-    closed_early: HashSet<(String, i64)>,
+    closed_early: WindowSet,
     /// Windows an earlier run of the stream wrote.
-    written_before: HashSet<(String, i64)>,
+    written_before: WindowSet,
     newest_ts: Option<i64>,
     last_arrival: Option<Instant>,
     /// The last offset taken.
@@ -169,8 +190,8 @@ impl PartitionWindows {
         PartitionWindows {
             rules,
             open: BTreeMap::new(),
-            closed_early: HashSet::new(),
-            written_before: HashSet::new(),
+            closed_early: WindowSet::default(),
+            written_before: WindowSet::default(),
             newest_ts: None,
             last_arrival: None,
             consumed: None,
@@ -190,37 +211,40 @@ impl PartitionWindows {
         );
         self.last_arrival = Some(now);
         let (start, slot) = window_slot(reading.ts_ms);
-        let key = (reading.device_id.to_string(), start);
-        if self.written_before.contains(&key) {
+        let device = reading.device_id;
+        if self.written_before.contains(device, start) {
             return (Placed::WrittenBefore, None);
         }
-        if self.is_past(start, now) || self.closed_early.contains(&key) {
+        if self.is_past(start, now) || self.closed_early.contains(device, start) {
             self.late += 1;
             return (Placed::Late, None);
         }
         let devices = self.open.entry(start).or_default();
-        let window = devices
-            .entry(key.0.clone())
-            .or_insert_with(|| OpenWindow::new(reading.offset));
+        // The device's name is copied once per window, not per reading.
+        let window = match devices.get_mut(device) {
+            Some(window) => window,
+            None => devices
+                .entry(device.to_string())
+                .or_insert_with(|| OpenWindow::new(reading.offset)),
+        };
         window.place(slot, reading);
         if !window.is_full() {
             return (Placed::Open, None);
         }
-        let window = devices
-            .remove(&key.0)
-            .map(|w| w.close(key.0.clone(), start));
+        let closed = devices
+            .remove_entry(device)
+            .map(|(device, w)| w.close(device, start));
         if devices.is_empty() {
             self.open.remove(&start);
         }
-        self.closed_early.insert(key);
-        (Placed::Open, window)
+        self.closed_early.insert(device, start);
+        (Placed::Open, closed)
     }
 
     /// Marks windows an earlier run already wrote, so that readings read again to rebuild the
     /// open windows do not write them twice.
     pub fn already_written(&mut self, device_id: &str, window_start_ms: i64) {
-        self.written_before
-            .insert((device_id.to_string(), window_start_ms));
+        self.written_before.insert(device_id, window_start_ms);
     }
 
     /// Closes every window the watermark at `now` has passed (end plus grace), oldest first.
@@ -239,8 +263,8 @@ impl PartitionWindows {
         if let Some(watermark) = self.watermark(now) {
             // Once the watermark has passed them, closed windows are late by time alone.
             let horizon = watermark - self.grace_ms() - WINDOW_MS;
-            self.closed_early.retain(|(_, start)| *start >= horizon);
-            self.written_before.retain(|(_, start)| *start >= horizon);
+            self.closed_early.forget_before(horizon);
+            self.written_before.forget_before(horizon);
         }
         closed
     }
