@@ -113,7 +113,7 @@ def total(name):
 buckets = sorted(
     (float("inf") if le == "+Inf" else float(le), float(n))
     for le, n in re.findall(
-        r'^pvflow_stream_diagnosis_delay_seconds_bucket\{le="([^"]+)"[^}]*\} (\S+)$', text, re.M))
+        r'^pvflow_stream_diagnosis_delay_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)$', text, re.M))
 def quantile(q):
     """Prometheus' histogram_quantile: linear within the bucket the rank falls in."""
     count = buckets[-1][1] if buckets else 0
