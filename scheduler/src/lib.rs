@@ -7,11 +7,12 @@
 //! `pvflow.toml` and `PVFLOW_*` variables.
 
 mod flight_sql;
+mod server;
 
 use anyhow::Context;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::scheduler_process::create_scheduler;
 use clap::Parser;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use pvflow_session::DistributedParts;
@@ -78,6 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut scheduler = scheduler_config(args.ballista, &parts, &config.api)?;
     let tls = flight_sql_tls(&config.flight_sql, &mut scheduler)?;
     scheduler.validate().context("invalid scheduler flags")?;
+    let plain_flight_sql = scheduler.flight_sql_enabled() && tls.is_none();
     let scheduler = Arc::new(scheduler);
     let cluster = BallistaCluster::new_from_config(&scheduler)
         .await
@@ -112,7 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        served = start_grpc_service_with_listener(listener, server.clone()) => {
+        served = server::serve(listener, server.clone(), plain_flight_sql) => {
             served.with_context(|| format!("scheduler on {address} failed"))
         }
         served = flight_sql => served,

@@ -119,6 +119,12 @@ pub fn delta_python() -> Result<String, TestkitError> {
     script_output("deltalake.sh")
 }
 
+/// A Python with ADBC's Flight SQL driver, which `scripts/adbc.sh` installs on first use: an
+/// analyst's SQL client.
+pub fn adbc_python() -> Result<String, TestkitError> {
+    script_output("adbc.sh")
+}
+
 /// What `scripts/<name>` prints: the path of what it installed.
 fn script_output(name: &str) -> Result<String, TestkitError> {
     let script = repo_file(&format!("scripts/{name}"));

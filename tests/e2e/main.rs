@@ -458,7 +458,7 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         );
     }
 
-    analysts_query_gold_over_flight_sql(&cluster);
+    analysts_query_gold_over_flight_sql(&cluster, &distributed);
     // The configured gold as a table, through its log, in-process and on the cluster.
     let gold_table = "SELECT count(*) AS windows, min(date) AS first_day FROM gold";
     let expected = "windows,first_day\n402,2026-06-01\n";
@@ -528,7 +528,7 @@ const KAFKA_SECRET: &str = "e2e-kafka-secret";
 
 /// An analyst's SQL client on the scheduler's Flight SQL: logs in with the API token and
 /// queries the configured gold with pvflow's functions at hand; a wrong token is refused.
-fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster) {
+fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster, data: &str) {
     let url = cluster.url().replace("df://", "http://");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -570,6 +570,66 @@ fn analysts_query_gold_over_flight_sql(cluster: &PvflowCluster) {
         .expect("gold's day");
         assert_eq!(row, ["402", "4", "2026-06-01"]);
     });
+    analysts_query_gold_through_adbc(cluster, data);
+}
+
+/// The same through ADBC's Flight SQL driver, which checks that each result's data has the
+/// schema announced for it: typical analysts' queries, several runs each, and the calls a
+/// client's schema browser makes; gold's files declared as an external table under `data`.
+fn analysts_query_gold_through_adbc(cluster: &PvflowCluster, data: &str) {
+    let python = pvflow_testkit::adbc_python().expect("ADBC's Flight SQL driver");
+    let script = pvflow_testkit::repo_file("tests/e2e/adbc_queries.py");
+    let uri = cluster.url().replace("df://", "grpc://");
+    let out = Command::new(python)
+        .arg(&script)
+        .args([&uri, API_TOKEN, &format!("{data}/gold/")])
+        .output()
+        .expect("python runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ADBC queries failed:\n{stderr}");
+    let answers: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let result = |name: &str| answers["results"][name].clone();
+    assert_eq!(result("count"), serde_json::json!([["402"]]));
+    assert_eq!(result("count_of_a_day"), serde_json::json!([["402"]]));
+    for grouped in ["by_class", "by_class_unaliased"] {
+        let windows: i64 = result(grouped)
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| {
+                row[1]
+                    .as_str()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .expect("a count")
+            })
+            .sum();
+        assert_eq!(windows, 402, "{grouped}: {answers}");
+    }
+    assert_eq!(
+        result("confidence_by_device").as_array().map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(result("gold_join_silver")[0][0], "402", "{answers}");
+    assert_eq!(result("latest_by_device").as_array().map(Vec::len), Some(6));
+    // The hive partition column, a dictionary in the plan, is sent as plain strings.
+    assert_eq!(result("external_rows"), serde_json::json!([["2026-06-01"]]));
+    assert_eq!(
+        result("external_by_day"),
+        serde_json::json!([["2026-06-01", "402"]])
+    );
+    let tables = &answers["tables"];
+    for table in ["gold", "silver"] {
+        assert!(
+            tables.as_array().is_some_and(|t| t.contains(&table.into())),
+            "{answers}"
+        );
+    }
+    assert!(
+        answers["gold_columns"]
+            .as_array()
+            .is_some_and(|c| c.contains(&"fault_label".into())),
+        "{answers}"
+    );
 }
 
 /// The sum of metric `name`'s samples in Prometheus text `text` that carry every one of
