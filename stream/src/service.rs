@@ -245,7 +245,7 @@ pub async fn run(
             }
         }
         // The clock is read once per so many messages in a row, not for each.
-        if ready_in_a_row % CLOCK_CHECK_MESSAGES == 0 && Instant::now() >= next_commit {
+        if ready_in_a_row.is_multiple_of(CLOCK_CHECK_MESSAGES) && Instant::now() >= next_commit {
             for state in owned.values_mut() {
                 take_pending(&decoder, &settings.topic, state, &mut counts)?;
             }
