@@ -31,6 +31,9 @@ export PVFLOW_MODEL_PATH="$PWD/models/pv_fault_lean.onnx"
 export PVFLOW_MODEL_NORMALIZATION="$PWD/models/normalization.json"
 export PVFLOW_STORAGE_LIVE="$PWD/$WORK/live"
 export PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS=5
+# tansu's first fetch of a multi-million-message partition takes longer than librdkafka's
+# default 60 s socket timeout, which would then retry it for ever.
+export PVFLOW_KAFKA_CLIENT="${PVFLOW_KAFKA_CLIENT:-{\"socket.timeout.ms\"=\"300000\"\}}"
 
 rm -rf "$WORK"
 mkdir -p "$WORK/logs" "$WORK/broker"
