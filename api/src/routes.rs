@@ -6,7 +6,7 @@ use crate::service::{CancelError, RunService, SubmitError};
 use crate::status::{ErrorBody, RunStatus, Submitted};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -98,7 +98,38 @@ fn error(code: StatusCode, error: impl ToString) -> Response {
     )
 }
 
-async fn submit(State(service): State<Arc<RunService>>, body: Bytes) -> Response {
+/// The header a client repeats on a retried `POST /runs` so that it starts one run.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The request's `Idempotency-Key`, if any: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Response> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key))
+        }
+        _ => Err(refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorBody {
+                error: "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                parameter: Some("Idempotency-Key".into()),
+                run: None,
+            },
+        )),
+    }
+}
+
+async fn submit(
+    State(service): State<Arc<RunService>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(refused) => return refused,
+    };
     let request: RunRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
@@ -108,10 +139,22 @@ async fn submit(State(service): State<Arc<RunService>>, body: Bytes) -> Response
             );
         }
     };
-    match service.submit_if_late(&request).await {
+    match service.submit_once(&request, key).await {
         Ok(Submitted::Started(run)) => (
             StatusCode::ACCEPTED,
             [(header::LOCATION, format!("/runs/{}", run.run_id))],
+            Json(run),
+        )
+            .into_response(),
+        Ok(Submitted::Replayed(run)) => (
+            StatusCode::OK,
+            [
+                (header::LOCATION, format!("/runs/{}", run.run_id)),
+                (
+                    header::HeaderName::from_static("idempotent-replayed"),
+                    "true".to_string(),
+                ),
+            ],
             Json(run),
         )
             .into_response(),
@@ -123,6 +166,12 @@ async fn submit(State(service): State<Arc<RunService>>, body: Bytes) -> Response
                 SubmitError::AlreadyRunning { run, .. } => (StatusCode::CONFLICT, None, Some(*run)),
                 SubmitError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, None, None),
                 SubmitError::Freshness { .. } => (StatusCode::BAD_GATEWAY, None, None),
+                SubmitError::KeyReused { .. } => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("Idempotency-Key".into()),
+                    None,
+                ),
+                SubmitError::KeyInFlight { .. } => (StatusCode::CONFLICT, None, None),
             };
             refusal(
                 code,

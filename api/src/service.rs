@@ -42,6 +42,10 @@ pub enum SubmitError {
     /// `if_late`: the topic could not be compared with the day's last ingest.
     #[error("cannot tell whether {date} has late readings: {why}")]
     Freshness { date: String, why: String },
+    #[error("Idempotency-Key {key:?} was given with another request")]
+    KeyReused { key: String },
+    #[error("a request with Idempotency-Key {key:?} is being handled; retry shortly")]
+    KeyInFlight { key: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +63,34 @@ struct Entry {
     cancel: CancellationToken,
 }
 
+/// A submission's `Idempotency-Key`: the request it came with and, once started, its run.
+struct Keyed {
+    request: RunRequest,
+    run_id: Option<String>,
+}
+
 #[derive(Default)]
 struct Registry {
     entries: HashMap<String, Entry>,
     /// Ended runs, oldest first: the first to be forgotten.
     ended: VecDeque<String>,
+    /// Idempotency keys, each forgotten with its run.
+    keys: HashMap<String, Keyed>,
+}
+
+/// A key taken for a submission in progress; given back if it starts no run.
+struct PendingKey<'a> {
+    service: &'a RunService,
+    key: &'a str,
+    started: bool,
+}
+
+impl Drop for PendingKey<'_> {
+    fn drop(&mut self) {
+        if !self.started {
+            self.service.registry().keys.remove(self.key);
+        }
+    }
 }
 
 pub struct RunService {
@@ -150,6 +177,58 @@ impl RunService {
         }
         self.start(valid)
             .map(|run| Submitted::Started(Box::new(run)))
+    }
+
+    /// As [`Self::submit_if_late`], once per `key` (a client's `Idempotency-Key`): a request
+    /// repeated with the key answers the run the first started, for as long as the process
+    /// keeps that run; the key with another request is refused. A request that starts no run
+    /// (refused, up to date) leaves the key free.
+    pub async fn submit_once(
+        self: &Arc<Self>,
+        request: &RunRequest,
+        key: Option<&str>,
+    ) -> Result<Submitted, SubmitError> {
+        let Some(key) = key else {
+            return self.submit_if_late(request).await;
+        };
+        {
+            let mut registry = self.registry();
+            match registry.keys.get(key) {
+                Some(keyed) if keyed.request != *request => {
+                    return Err(SubmitError::KeyReused { key: key.into() });
+                }
+                Some(Keyed {
+                    run_id: Some(run_id),
+                    ..
+                }) => {
+                    if let Some(entry) = registry.entries.get(run_id) {
+                        return Ok(Submitted::Replayed(Box::new(entry.status.clone())));
+                    }
+                }
+                Some(_) => return Err(SubmitError::KeyInFlight { key: key.into() }),
+                None => {}
+            }
+            registry.keys.insert(
+                key.to_string(),
+                Keyed {
+                    request: request.clone(),
+                    run_id: None,
+                },
+            );
+        }
+        let mut pending = PendingKey {
+            service: self,
+            key,
+            started: false,
+        };
+        let submitted = self.submit_if_late(request).await?;
+        if let Submitted::Started(run) = &submitted
+            && let Some(keyed) = self.registry().keys.get_mut(key)
+        {
+            keyed.run_id = Some(run.run_id.clone());
+            pending.started = true;
+        }
+        Ok(submitted)
     }
 
     /// Validates `request` and starts its run; returns at once with the run's status. Call it
@@ -282,6 +361,9 @@ impl RunService {
         while registry.ended.len() > KEPT_ENDED_RUNS {
             if let Some(oldest) = registry.ended.pop_front() {
                 registry.entries.remove(&oldest);
+                registry
+                    .keys
+                    .retain(|_, keyed| keyed.run_id.as_deref() != Some(oldest.as_str()));
             }
         }
     }

@@ -82,12 +82,15 @@ impl std::fmt::Display for UpToDate {
     }
 }
 
-/// What a submission did: started a run, or found its day up to date (`if_late`).
+/// What a submission did: started a run, found its day up to date (`if_late`), or found the
+/// run an earlier request with the same `Idempotency-Key` started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Submitted {
     Started(Box<RunStatus>),
     UpToDate(UpToDate),
+    /// Answered 200 with the run; read back as [`Submitted::Started`], which has its shape.
+    Replayed(Box<RunStatus>),
 }
 
 /// The body of every answer that is not a run: what went wrong, and where it applies, which

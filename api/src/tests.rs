@@ -89,7 +89,7 @@ fn unanswered_ingest() -> RunRequest {
 /// The run a submission started.
 fn started(submitted: Submitted) -> RunStatus {
     match submitted {
-        Submitted::Started(run) => *run,
+        Submitted::Started(run) | Submitted::Replayed(run) => *run,
         Submitted::UpToDate(day) => panic!("no run started: {day:?}"),
     }
 }
@@ -406,7 +406,7 @@ async fn if_late_runs_a_day_only_when_readings_arrived_since() {
                 ("up_to_date", "2026-06-01")
             );
         }
-        Submitted::Started(run) => panic!("up to date, yet {run:?}"),
+        Submitted::Started(run) | Submitted::Replayed(run) => panic!("up to date, yet {run:?}"),
     }
     produce(128, 64).await.expect("produced");
     let second = started(
@@ -537,4 +537,67 @@ async fn with_a_certificate_the_api_speaks_https_only() {
     assert!(plain.is_err(), "{plain:?}");
     let _ = stop.send(());
     served.await.expect("joined").expect("served");
+}
+
+/// A retried submission (a Step Functions task's retry, an Airflow operator's) with the same
+/// `Idempotency-Key` answers the run the first one started, even once it ended; the key with
+/// another request, or a malformed key, is refused by name; a request that started nothing
+/// leaves its key free.
+#[tokio::test]
+async fn a_repeated_idempotency_key_answers_the_first_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    let http = reqwest::Client::new();
+    let post = async |key: &str, request: &RunRequest| {
+        let answer = http
+            .post(format!("{}/runs", api.client_base()))
+            .header("Idempotency-Key", key)
+            .body(serde_json::to_vec(request).expect("JSON"))
+            .send()
+            .await
+            .expect("answered");
+        let replayed = answer.headers().contains_key("idempotent-replayed");
+        let status = answer.status().as_u16();
+        let body: serde_json::Value =
+            serde_json::from_str(&answer.text().await.expect("body")).expect("JSON");
+        (status, replayed, body)
+    };
+    let ingest = unanswered_ingest();
+    let (status, replayed, first) = post("daily-ingest-2026-06-01", &ingest).await;
+    assert_eq!((status, replayed), (202, false), "{first}");
+    let run_id = first["run_id"].as_str().expect("a run").to_string();
+    let (status, replayed, again) = post("daily-ingest-2026-06-01", &ingest).await;
+    assert_eq!((status, replayed), (200, true), "{again}");
+    assert_eq!(again["run_id"], run_id.as_str());
+
+    let other_day = RunRequest {
+        date: "2026-06-02".into(),
+        ..ingest.clone()
+    };
+    let (status, _, refused) = post("daily-ingest-2026-06-01", &other_day).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["parameter"], "Idempotency-Key");
+    for malformed in ["has space", &"k".repeat(256)] {
+        let (status, _, refused) = post(malformed, &ingest).await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["parameter"], "Idempotency-Key");
+    }
+
+    // Refused (the day's ingest is running): nothing started, the key stays free.
+    let (status, _, _) = post("second-try", &ingest).await;
+    assert_eq!(status, 409);
+    api.client.cancel(&run_id).await.expect("cancel");
+    let ended = api.client.wait(&run_id, POLL, |_| {}).await.expect("ended");
+    assert_eq!(ended.state, RunState::Cancelled);
+    let (status, replayed, after) = post("daily-ingest-2026-06-01", &ingest).await;
+    assert_eq!((status, replayed), (200, true), "{after}");
+    assert_eq!(after["state"], "cancelled");
+    let (status, _, second) = post("second-try", &ingest).await;
+    assert_eq!(status, 202, "{second}");
+    assert_ne!(second["run_id"], run_id.as_str());
+    api.client
+        .cancel(second["run_id"].as_str().expect("a run"))
+        .await
+        .expect("cancel");
+    api.stop().await;
 }

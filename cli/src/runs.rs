@@ -123,7 +123,7 @@ async fn run_submit(client: &ApiClient, args: SubmitArgs) -> Result<(), Failure>
     }
     let request = args.run.request();
     let submitted = match client.submit(&request).await.map_err(failure)? {
-        Submitted::Started(run) => *run,
+        Submitted::Started(run) | Submitted::Replayed(run) => *run,
         Submitted::UpToDate(day) => {
             if args.json {
                 println!("{}", to_json(&day));
