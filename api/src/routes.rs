@@ -101,8 +101,8 @@ fn error(code: StatusCode, error: impl ToString) -> Response {
 /// The header a client repeats on a retried `POST /runs` so that it starts one run.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// The request's `Idempotency-Key`, if any: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Response> {
+/// The request's `Idempotency-Key`, if any: 1 to 255 visible ASCII characters; else why not.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -110,14 +110,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Response> {
         Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(key))
         }
-        _ => Err(refusal(
-            StatusCode::BAD_REQUEST,
-            ErrorBody {
-                error: "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
-                parameter: Some("Idempotency-Key".into()),
-                run: None,
-            },
-        )),
+        _ => Err("Idempotency-Key must be 1 to 255 visible ASCII characters"),
     }
 }
 
@@ -128,7 +121,16 @@ async fn submit(
 ) -> Response {
     let key = match idempotency_key(&headers) {
         Ok(key) => key,
-        Err(refused) => return refused,
+        Err(why) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                ErrorBody {
+                    error: why.into(),
+                    parameter: Some("Idempotency-Key".into()),
+                    run: None,
+                },
+            );
+        }
     };
     let request: RunRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
