@@ -13,6 +13,7 @@ pub(crate) struct RunMetrics {
     running: IntGaugeVec,
     seconds: HistogramVec,
     rows: IntCounterVec,
+    notifications: IntCounterVec,
 }
 
 /// Run durations from a few seconds (a small plant) to hours (a slow day at fleet scale).
@@ -56,8 +57,17 @@ impl RunMetrics {
             &["plan", "count"],
         )
         .expect("valid metric");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "pvflow_run_notifications_total",
+                "Runs' end posted to their notify_url: delivered, or failed after every attempt",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(submitted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(notifications.clone()),
             Box::new(ended.clone()),
             Box::new(running.clone()),
             Box::new(seconds.clone()),
@@ -72,7 +82,13 @@ impl RunMetrics {
             running,
             seconds,
             rows,
+            notifications,
         }
+    }
+
+    /// A run's end posted to its `notify_url` (`delivered`) or given up (`failed`).
+    pub(crate) fn notified(&self, outcome: &str) {
+        self.notifications.with_label_values(&[outcome]).inc();
     }
 
     pub(crate) fn submitted(&self, plan: Plan) {

@@ -31,6 +31,9 @@ pub struct RunRequest {
     /// (or the day was never ingested from Kafka).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub if_late: bool,
+    /// An `http(s)://` URL the API posts the run's final status to when it ends (run API only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
 }
 
 /// A request checked against the configuration: everything a run needs.
@@ -39,6 +42,7 @@ pub struct ValidRequest {
     pub plan: Plan,
     pub date: NaiveDate,
     pub params: RunParams,
+    pub notify: Option<reqwest::Url>,
 }
 
 impl ValidRequest {
@@ -109,8 +113,30 @@ impl RunRequest {
             self.silver.as_deref().unwrap_or(&config.storage.silver),
             self.gold.as_deref().unwrap_or(&config.storage.gold),
         )?;
-        Ok(ValidRequest { plan, date, params })
+        let notify = self.notify_url.as_deref().map(notify_url).transpose()?;
+        Ok(ValidRequest {
+            plan,
+            date,
+            params,
+            notify,
+        })
     }
+}
+
+/// `notify_url` parsed: an absolute `http` or `https` URL with a host, at most 2 KiB.
+fn notify_url(url: &str) -> Result<reqwest::Url, ParamError> {
+    let refused = |why: &str| invalid("notify_url", format!("{url:?} {why}"));
+    if url.len() > 2048 {
+        return Err(invalid(
+            "notify_url",
+            "is longer than 2048 characters".into(),
+        ));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| refused(&format!("is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(refused("is not an http:// or https:// URL with a host"));
+    }
+    Ok(parsed)
 }
 
 impl RunRequest {
@@ -270,6 +296,13 @@ mod tests {
             "/".into(),
             "\u{0}".into(),
         ];
+        let notify_urls = [
+            "https://hooks.example.org/pvflow?team=om",
+            "http://10.0.0.5:8080/runs",
+            "ftp://hooks.example.org/",
+            "hooks.example.org/pvflow",
+            "",
+        ];
         let mut rng = pvflow_testkit::SeededRandom::new(0x51_7C_C1_B7_27_22_0A_95);
         let mut pick = |choices: &[&str]| choices[rng.below(choices.len())].to_string();
         let (mut valid, mut refused) = (0, 0);
@@ -288,6 +321,9 @@ mod tests {
                 gold: location(1),
                 readings_parquet: (round % 5 == 0).then(|| location(2)).flatten(),
                 if_late: round % 7 == 0,
+                // Not drawn from `rng`: the other fields' draws stay as they were.
+                notify_url: (round % 11 == 0)
+                    .then(|| notify_urls[round / 11 % notify_urls.len()].to_string()),
             };
             match request
                 .check_locations(&locations)
@@ -306,7 +342,8 @@ mod tests {
                             "gold",
                             "readings_parquet",
                             "readings-parquet",
-                            "if_late"
+                            "if_late",
+                            "notify_url"
                         ]
                         .contains(&e.name),
                         "{e}"

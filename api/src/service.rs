@@ -20,6 +20,11 @@ use tokio_util::task::TaskTracker;
 /// How many ended runs a process keeps in memory.
 pub const KEPT_ENDED_RUNS: usize = 1000;
 
+/// A run's end is posted to its `notify_url` this many times at most, waiting 1 s, then 2 s,
+/// ... between attempts, each bounded by [`NOTIFY_TIMEOUT`].
+const NOTIFY_ATTEMPTS: u32 = 4;
+const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where runs get their sessions: a pvflow cluster's client, or an in-process session.
 pub trait SessionSource: Send + Sync + 'static {
     /// A new session for one run (or for reading a stored manifest).
@@ -104,6 +109,8 @@ pub struct RunService {
     /// Cancelled when the process stops; every run's token is its child.
     stopping: CancellationToken,
     devices: DeviceLookup,
+    /// Posts runs' ends to their `notify_url`.
+    notifier: reqwest::Client,
 }
 
 impl RunService {
@@ -122,6 +129,10 @@ impl RunService {
             metrics: RunMetrics::new(),
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            notifier: reqwest::Client::builder()
+                .timeout(NOTIFY_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
         }))
     }
 
@@ -293,9 +304,13 @@ impl RunService {
         self.metrics.submitted(valid.plan);
         tracing::info!(run = %run_id, plan = %valid.plan, date = %valid.date, "run submitted");
         let service = Arc::clone(self);
+        let notify = valid.notify.clone();
         self.tasks.spawn(async move {
             let ended = service.execute(&run_id, valid, cancel).await;
-            service.end(&run_id, ended);
+            let status = service.end(&run_id, ended);
+            if let (Some(url), Some(status)) = (notify, status) {
+                service.notify(&url, &status).await;
+            }
         });
         Ok(status)
     }
@@ -327,12 +342,11 @@ impl RunService {
         .await)
     }
 
-    /// Records how run `run_id` ended: its manifest, or why it never started.
-    fn end(&self, run_id: &str, ended: Result<RunManifest, String>) {
+    /// Records how run `run_id` ended: its manifest, or why it never started. Returns its final
+    /// status.
+    fn end(&self, run_id: &str, ended: Result<RunManifest, String>) -> Option<RunStatus> {
         let mut registry = self.registry();
-        let Some(entry) = registry.entries.get_mut(run_id) else {
-            return;
-        };
+        let entry = registry.entries.get_mut(run_id)?;
         let status = &mut entry.status;
         status.stage = None;
         status.cancel_requested = false;
@@ -357,6 +371,7 @@ impl RunService {
             }
         }
         tracing::info!(run = %run_id, state = ?status.state, "run ended");
+        let status = status.clone();
         registry.ended.push_back(run_id.to_string());
         while registry.ended.len() > KEPT_ENDED_RUNS {
             if let Some(oldest) = registry.ended.pop_front() {
@@ -366,6 +381,44 @@ impl RunService {
                     .retain(|_, keyed| keyed.run_id.as_deref() != Some(oldest.as_str()));
             }
         }
+        Some(status)
+    }
+
+    /// Posts run `status`, which ended, to `url` as JSON (what `GET /runs/<id>` answers), until
+    /// the receiver answers 2xx or [`NOTIFY_ATTEMPTS`] were made.
+    async fn notify(&self, url: &reqwest::Url, status: &RunStatus) {
+        let body = match serde_json::to_vec(status) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(run = %status.run_id, error = %e, "cannot encode the run's end");
+                return;
+            }
+        };
+        let mut why = String::new();
+        for attempt in 1..=NOTIFY_ATTEMPTS {
+            let posted = self
+                .notifier
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header("pvflow-run-id", &status.run_id)
+                .body(body.clone())
+                .send()
+                .await;
+            match posted {
+                Ok(answer) if answer.status().is_success() => {
+                    self.metrics.notified("delivered");
+                    tracing::info!(run = %status.run_id, host = url.host_str(), "run's end notified");
+                    return;
+                }
+                Ok(answer) => why = format!("answered {}", answer.status()),
+                Err(e) => why = e.to_string(),
+            }
+            if attempt < NOTIFY_ATTEMPTS {
+                tokio::time::sleep(std::time::Duration::from_secs(1 << (attempt - 1))).await;
+            }
+        }
+        self.metrics.notified("failed");
+        tracing::warn!(run = %status.run_id, host = url.host_str(), why, "could not notify the run's end");
     }
 
     fn set_stage(&self, run_id: &str, stage: &str) {

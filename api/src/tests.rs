@@ -601,3 +601,89 @@ async fn a_repeated_idempotency_key_answers_the_first_run() {
         .expect("cancel");
     api.stop().await;
 }
+
+/// A run with `notify_url` posts its final status there when it ends, retrying a receiver
+/// that failed; a URL that is not http(s) is refused by name.
+#[tokio::test]
+async fn a_run_posts_its_end_to_its_notify_url() {
+    use axum::http::{HeaderMap, StatusCode};
+    let received = Arc::new(std::sync::Mutex::new(
+        Vec::<(String, serde_json::Value)>::new(),
+    ));
+    let receiver = {
+        let received = Arc::clone(&received);
+        axum::Router::new().route(
+            "/hooks/pvflow",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let received = Arc::clone(&received);
+                async move {
+                    let mut received = received.lock().expect("lock");
+                    let run = headers
+                        .get("pvflow-run-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    received.push((run, serde_json::from_slice(&body).expect("JSON")));
+                    // The first attempt fails: the API tries again.
+                    if received.len() == 1 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::NO_CONTENT
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!(
+        "http://{}/hooks/pvflow",
+        listener.local_addr().expect("address")
+    );
+    let receiving = tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = start(config(&dir)).await;
+    for refused in ["ftp://example.org/x", "not a url", "http://"] {
+        let request = RunRequest {
+            notify_url: Some(refused.into()),
+            ..request("predict", "2026-06-01")
+        };
+        match api.client.submit(&request).await {
+            Err(ApiError::Refused(body)) => {
+                assert_eq!(body.parameter.as_deref(), Some("notify_url"), "{refused}")
+            }
+            other => panic!("{refused} was not refused: {other:?}"),
+        }
+    }
+    let request = RunRequest {
+        notify_url: Some(hook),
+        ..request("predict", "2026-06-01")
+    };
+    let run = started(api.client.submit(&request).await.expect("submitted"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while received.lock().expect("lock").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no notification");
+        tokio::time::sleep(POLL).await;
+    }
+    let received = received.lock().expect("lock").clone();
+    assert_eq!(received.len(), 2, "{received:?}");
+    for (run_id, status) in &received {
+        assert_eq!(run_id, &run.run_id);
+        assert_eq!(status["run_id"], run.run_id.as_str());
+        assert_eq!(status["state"], "failed");
+        assert!(
+            status["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no silver"))
+        );
+    }
+    let metrics = api.service.metrics_text();
+    assert!(
+        metrics.contains(r#"pvflow_run_notifications_total{outcome="delivered"} 1"#),
+        "{metrics}"
+    );
+    api.stop().await;
+    receiving.abort();
+}

@@ -122,6 +122,7 @@ impl PlanDay {
             gold: locations.gold.clone(),
             readings_parquet: locations.readings_parquet.clone(),
             if_late: self.if_late,
+            notify_url: None,
         }
     }
 
