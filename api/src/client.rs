@@ -70,8 +70,21 @@ impl ApiClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, ApiError> {
+        self.call_with(method, path, body, &[]).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -92,7 +105,10 @@ impl ApiClient {
         }
         let refusal = || serde_json::from_slice::<ErrorBody>(&bytes);
         Err(match status {
-            StatusCode::BAD_REQUEST => ApiError::Refused(refusal()?),
+            // 422: an Idempotency-Key given before with another request.
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                ApiError::Refused(refusal()?)
+            }
             StatusCode::NOT_FOUND => ApiError::NotFound(refusal()?),
             StatusCode::UNAUTHORIZED => ApiError::Unauthorized(refusal()?),
             StatusCode::CONFLICT => ApiError::Conflict(refusal()?),
@@ -106,8 +122,20 @@ impl ApiClient {
     /// Starts a run; returns at once with its status (state `running`), or, for a request with
     /// `if_late` whose day is up to date, says so.
     pub async fn submit(&self, request: &RunRequest) -> Result<Submitted, ApiError> {
+        self.submit_once(request, None).await
+    }
+
+    /// As [`Self::submit`], with an `Idempotency-Key`: a repeat with the same key answers the
+    /// run the first started instead of starting another.
+    pub async fn submit_once(
+        &self,
+        request: &RunRequest,
+        key: Option<&str>,
+    ) -> Result<Submitted, ApiError> {
         let body = serde_json::to_vec(request)?;
-        self.call(Method::POST, "/runs", Some(body)).await
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        self.call_with(Method::POST, "/runs", Some(body), &headers)
+            .await
     }
 
     pub async fn status(&self, run_id: &str) -> Result<RunStatus, ApiError> {

@@ -4,7 +4,7 @@ use crate::Failure;
 use crate::run::{PlanDay, StageSpinner, print_summary};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use pvflow_api::{ApiClient, ApiError, RunStatus, Submitted};
+use pvflow_api::{ApiClient, ApiError, RunRequest, RunStatus, Submitted};
 use pvflow_runner::{Progress, RunState};
 use pvflow_session::PvflowConfig;
 use pvflow_session::signals;
@@ -69,6 +69,13 @@ pub struct SubmitArgs {
     /// Print the status as JSON
     #[arg(long)]
     pub json: bool,
+    /// Sent as Idempotency-Key: a retry with the same key answers the first run instead of
+    /// starting another (e.g. the orchestrator's run ID and the day)
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// The API posts the run's final status to this http(s) URL when it ends
+    #[arg(long, value_name = "URL")]
+    pub notify_url: Option<String>,
 }
 
 /// The exit code an API error calls for.
@@ -121,8 +128,15 @@ async fn run_submit(client: &ApiClient, args: SubmitArgs) -> Result<(), Failure>
             args.poll
         )));
     }
-    let request = args.run.request();
-    let submitted = match client.submit(&request).await.map_err(failure)? {
+    let request = RunRequest {
+        notify_url: args.notify_url.clone(),
+        ..args.run.request()
+    };
+    let submitted = match client
+        .submit_once(&request, args.idempotency_key.as_deref())
+        .await
+        .map_err(failure)?
+    {
         Submitted::Started(run) | Submitted::Replayed(run) => *run,
         Submitted::UpToDate(day) => {
             if args.json {

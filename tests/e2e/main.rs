@@ -206,10 +206,15 @@ fn run_plan(
         Via::InProcess => command.args(args),
         Via::Cluster(url) => command.args(args).args(["--scheduler", url]),
         // `submit` takes `run`'s arguments after `run`.
+        // With a key of its own, as an orchestrator's retries would send it.
         Via::Api(url) => command
             .args(["runs", "--api", url, "submit"])
             .args(&args[1..])
-            .args(["--wait", "--poll", "0.2"]),
+            .args(["--wait", "--poll", "0.2"])
+            .args([
+                "--idempotency-key",
+                &format!("e2e-{plan}-{}", idempotency_nonce()),
+            ]),
     };
     let printed: serde_json::Value =
         serde_json::from_str(&stdout(&mut command)).expect("a JSON manifest");
@@ -221,6 +226,12 @@ fn run_plan(
         }
         _ => printed,
     }
+}
+
+/// A number no earlier call in this process gave.
+fn idempotency_nonce() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The content of a dataset's day, in a stable order and without run IDs.
