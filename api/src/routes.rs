@@ -14,14 +14,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// The API's OpenAPI 3.1 description, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The largest request body taken (a run request is a few hundred bytes); a larger one is
 /// refused with 413 before it is read whole (docs/run-api.md).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
 /// `POST /runs`, `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`, `GET /devices/{id}`,
-/// `GET /healthz`, `GET /metrics`. With a token configured, the `/runs` and `/devices` routes
-/// require it as a bearer token;
-/// probes and metrics never do (they start and reveal nothing).
+/// `GET /healthz`, `GET /metrics`, `GET /openapi.json` (their description). With a token
+/// configured, the `/runs` and `/devices` routes require it as a bearer token; probes, metrics
+/// and the description never do (they start and reveal nothing).
 pub fn router(service: Arc<RunService>) -> Router {
     let mut runs = Router::new()
         .route("/runs", get(list).post(submit))
@@ -36,6 +39,10 @@ pub fn router(service: Arc<RunService>) -> Router {
     }
     runs.route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             limit_time,

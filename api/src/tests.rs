@@ -687,3 +687,118 @@ async fn a_run_posts_its_end_to_its_notify_url() {
     api.stop().await;
     receiving.abort();
 }
+
+/// `/openapi.json` is a valid OpenAPI 3.1 description, and every kind of answer the API gives
+/// (each route, each status, with and without the token) is an operation and status it
+/// documents, its JSON matching the documented schema (openapi-spec-validator, jsonschema).
+#[tokio::test]
+async fn the_answers_match_the_openapi_description() {
+    const TOKEN: &str = "openapi-token";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = config(&dir);
+    config.api.token = Some(TOKEN.into());
+    let api = start(config).await;
+    let http = reqwest::Client::new();
+    let answers = std::sync::Mutex::new(Vec::new());
+    let call = async |method: reqwest::Method,
+                      path: &str,
+                      body: Option<&RunRequest>,
+                      headers: &[(&str, &str)]| {
+        let mut request = http
+            .request(method.clone(), format!("{}{path}", api.client_base()))
+            .bearer_auth(TOKEN);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(serde_json::to_vec(body).expect("JSON"));
+        }
+        let answer = request.send().await.expect("answered");
+        let status = answer.status().as_u16();
+        let json = answer
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        let text = answer.text().await.expect("body");
+        let body: serde_json::Value = if json {
+            serde_json::from_str(&text).expect("JSON")
+        } else {
+            serde_json::Value::Null
+        };
+        answers.lock().expect("lock").push(serde_json::json!({
+            "method": method.as_str(), "path": path, "status": status, "body": body,
+        }));
+        (status, body)
+    };
+    use reqwest::Method;
+    let (status, served) = call(Method::GET, "/openapi.json", None, &[]).await;
+    assert_eq!(status, 200);
+    let file: serde_json::Value =
+        serde_json::from_str(crate::routes::OPENAPI).expect("the description is JSON");
+    assert_eq!(served, file);
+    call(Method::GET, "/healthz", None, &[]).await;
+    call(Method::GET, "/metrics", None, &[]).await;
+    let unauthorized = http
+        .get(format!("{}/runs", api.client_base()))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(unauthorized.status(), 401);
+    answers.lock().expect("lock").push(serde_json::json!({
+        "method": "GET", "path": "/runs", "status": 401,
+        "body": serde_json::from_str::<serde_json::Value>(&unauthorized.text().await.expect("body")).expect("JSON"),
+    }));
+    call(
+        Method::POST,
+        "/runs",
+        Some(&request("ingest", "2026-13-01")),
+        &[],
+    )
+    .await;
+    let ingest = unanswered_ingest();
+    let key = [("Idempotency-Key", "openapi-ingest")];
+    let (status, run) = call(Method::POST, "/runs", Some(&ingest), &key).await;
+    assert_eq!(status, 202, "{run}");
+    let run_path = format!("/runs/{}", run["run_id"].as_str().expect("a run"));
+    assert_eq!(
+        call(Method::POST, "/runs", Some(&ingest), &key).await.0,
+        200
+    );
+    let other = request("ingest", "2026-06-02");
+    assert_eq!(call(Method::POST, "/runs", Some(&other), &key).await.0, 422);
+    assert_eq!(call(Method::POST, "/runs", Some(&ingest), &[]).await.0, 409);
+    call(Method::GET, "/runs", None, &[]).await;
+    call(Method::GET, &run_path, None, &[]).await;
+    call(Method::GET, "/runs/ingest-2026-06-01-00000000", None, &[]).await;
+    assert_eq!(call(Method::DELETE, &run_path, None, &[]).await.0, 202);
+    let run_id = run["run_id"].as_str().expect("a run");
+    ApiClient::new(&api.client_base())
+        .with_token(Some(TOKEN.into()))
+        .wait(run_id, POLL, |_| {})
+        .await
+        .expect("ended");
+    assert_eq!(call(Method::DELETE, &run_path, None, &[]).await.0, 409);
+    let (_, ended) = call(Method::GET, &run_path, None, &[]).await;
+    assert!(ended["manifest"].is_object(), "{ended}");
+    call(Method::GET, "/devices/pv-00001", None, &[]).await;
+    call(Method::GET, "/devices/%01", None, &[]).await;
+
+    let recorded = dir.path().join("answers.json");
+    let answers = answers.into_inner().expect("lock");
+    std::fs::write(&recorded, serde_json::to_vec(&answers).expect("JSON")).expect("written");
+    let description = dir.path().join("openapi.json");
+    std::fs::write(&description, crate::routes::OPENAPI).expect("written");
+    let python = pvflow_testkit::openapi_python().expect("openapi-spec-validator");
+    let checked = std::process::Command::new(python)
+        .arg(pvflow_testkit::repo_file("tests/openapi_check.py"))
+        .args([&description, &recorded])
+        .output()
+        .expect("python runs");
+    assert!(
+        checked.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&checked.stderr),
+        serde_json::to_string_pretty(&answers).unwrap_or_default()
+    );
+    api.stop().await;
+}

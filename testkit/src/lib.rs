@@ -125,6 +125,12 @@ pub fn adbc_python() -> Result<String, TestkitError> {
     script_output("adbc.sh")
 }
 
+/// A Python with openapi-spec-validator and jsonschema, which `scripts/openapi.sh` installs on
+/// first use: checks the run API's OpenAPI description and answers against it.
+pub fn openapi_python() -> Result<String, TestkitError> {
+    script_output("openapi.sh")
+}
+
 /// What `scripts/<name>` prints: the path of what it installed.
 fn script_output(name: &str) -> Result<String, TestkitError> {
     let script = repo_file(&format!("scripts/{name}"));
