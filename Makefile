@@ -18,6 +18,7 @@ demo:
 test: lint
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	scripts/validate-deploy.sh
+	scripts/validate-orchestration.sh
 	tansu="$$(scripts/tansu.sh)" && s3s="$$(scripts/s3s-fs.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
 		PVFLOW_TANSU="$$tansu" PVFLOW_S3S_FS="$$s3s" ORT_DYLIB_PATH="$$ort" \
 		cargo nextest run --workspace --no-fail-fast

@@ -1,0 +1,98 @@
+"""Checks that every request an orchestration file sends to the run API is one its OpenAPI
+description documents: the operation (method and path), the headers, and the JSON body against
+the operation's request schema. Values a state machine fills in at run time (`"key.$"` paths,
+`States.Format`) are replaced by typical ones first.
+
+    python check_orchestration_requests.py api/openapi.json orchestration/stepfunctions/*.asl.json
+
+Exits 1 naming every request that does not match.
+"""
+
+import json
+import re
+import sys
+from urllib.parse import urlparse
+
+from jsonschema import Draft202012Validator
+
+# What a run-time value stands for, by the key it fills.
+SAMPLES = {"date": "2026-06-01", "Idempotency-Key": "daily-2026-06-01-ingest"}
+RUN_ID = "ingest-2026-06-01-3f9c2a1b"
+
+
+def filled(values):
+    """`values` with each `"key.$"` replaced by `"key"` and a sample value."""
+    out = {}
+    for key, value in values.items():
+        if key.endswith(".$"):
+            key = key[:-2]
+            value = SAMPLES.get(key, "sample")
+        out[key] = value
+    return out
+
+
+def endpoint_path(parameters):
+    if "ApiEndpoint" in parameters:
+        return urlparse(parameters["ApiEndpoint"]).path
+    formatted = parameters["ApiEndpoint.$"]
+    template = re.match(r"States\.Format\('([^']*)'", formatted)
+    if template is None:
+        raise ValueError(f"cannot read the endpoint {formatted!r}")
+    return urlparse(template.group(1).replace("{}", RUN_ID)).path
+
+
+def operation(spec, method, path):
+    for template, item in spec["paths"].items():
+        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+        if re.match(pattern, path) and method.lower() in item:
+            return item[method.lower()]
+    return None
+
+
+def http_tasks(states):
+    for name, state in states.items():
+        if state.get("Resource") == "arn:aws:states:::http:invoke":
+            yield name, state["Parameters"]
+        for branch in state.get("Branches", []):
+            yield from http_tasks(branch["States"])
+
+
+def main():
+    spec = json.load(open(sys.argv[1]))
+    failed, checked = [], 0
+    for path in sys.argv[2:]:
+        machine = json.load(open(path))
+        for name, parameters in http_tasks(machine["States"]):
+            checked += 1
+            what = f"{path}: {name}"
+            method = parameters["Method"]
+            op = operation(spec, method, endpoint_path(parameters))
+            if op is None:
+                failed.append(f"{what}: {method} {endpoint_path(parameters)} is not in the API")
+                continue
+            documented = {p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"}
+            for header in filled(parameters.get("Headers", {})):
+                if header.lower() not in documented:
+                    failed.append(f"{what}: header {header} is not documented")
+            body = parameters.get("RequestBody")
+            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                if op.get("requestBody", {}).get("required"):
+                    failed.append(f"{what}: no body where one is required")
+                continue
+            if content is None:
+                failed.append(f"{what}: a body where none is taken")
+                continue
+            schema = {**content["schema"], "components": spec["components"]}
+            for error in Draft202012Validator(schema).iter_errors(filled(body)):
+                failed.append(f"{what}: {error.message}")
+    if failed:
+        print("\n".join(failed), file=sys.stderr)
+        sys.exit(1)
+    if checked == 0:
+        sys.exit("no request to the run API found")
+    print(f"{checked} requests to the run API match its description")
+
+
+if __name__ == "__main__":
+    main()

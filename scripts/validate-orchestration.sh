@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Validates the orchestration files offline: each Step Functions state machine under
+# orchestration/stepfunctions/ with asl-validator (npm), and every request they send to the
+# run API against its OpenAPI description (scripts/check_orchestration_requests.py).
+#
+#   scripts/validate-orchestration.sh     # exits non-zero on any failure
+#
+# asl-validator is installed on first use from the npm registry (Node.js from Debian) into the
+# user's cache, outside the clone; the request check uses scripts/openapi.sh's Python.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${PVFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pvflow}"
+VALIDATOR=asl-validator@3.16.0
+NODE_DIR="$CACHE/asl-validator"
+
+fail() {
+    echo "validate-orchestration: FAILED: $*" >&2
+    exit 1
+}
+
+command -v node >/dev/null 2>&1 || fail "node is needed (Debian: apt-get install nodejs npm)"
+mkdir -p "$CACHE"
+exec 8>"$CACHE/asl-validator.lock"
+flock 8
+if [ ! -f "$NODE_DIR/.complete-$VALIDATOR" ]; then
+    echo "validate-orchestration: installing $VALIDATOR into $NODE_DIR (once)" >&2
+    rm -rf "$NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    (cd "$NODE_DIR" && echo '{"private": true}' >package.json &&
+        npm install --silent --no-audit --no-fund "$VALIDATOR" >&2) ||
+        fail "npm could not install $VALIDATOR"
+    touch "$NODE_DIR/.complete-$VALIDATOR"
+fi
+flock -u 8
+
+machines=("$ROOT"/orchestration/stepfunctions/*.asl.json)
+[ -e "${machines[0]}" ] || fail "no state machine under orchestration/stepfunctions/"
+for machine in "${machines[@]}"; do
+    "$NODE_DIR/node_modules/.bin/asl-validator" --silent --json-path "$machine" ||
+        fail "$machine is not a valid state machine (asl-validator)"
+done
+python="$("$ROOT/scripts/openapi.sh")"
+"$python" "$ROOT/scripts/check_orchestration_requests.py" "$ROOT/api/openapi.json" \
+    "${machines[@]}" || fail "a request does not match api/openapi.json"
+echo "validate-orchestration: ${#machines[@]} state machine(s) valid, their requests documented"
