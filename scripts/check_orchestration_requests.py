@@ -49,6 +49,26 @@ def operation(spec, method, path):
     return None
 
 
+def mismatches(spec, op, headers, body):
+    """Why a request with `headers` and JSON `body` (None: none) does not fit operation `op`."""
+    documented = {p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"}
+    # Content-Type and Authorization are HTTP's and the security scheme's, not parameters.
+    for header in headers:
+        if header.lower() not in documented | {"content-type", "authorization"}:
+            yield f"header {header} is not documented"
+    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if body is None:
+        if op.get("requestBody", {}).get("required"):
+            yield "no body where one is required"
+        return
+    if content is None:
+        yield "a body where none is taken"
+        return
+    schema = {**content["schema"], "components": spec["components"]}
+    for error in Draft202012Validator(schema).iter_errors(body):
+        yield error.message
+
+
 def http_tasks(states):
     for name, state in states.items():
         if state.get("Resource") == "arn:aws:states:::http:invoke":
@@ -70,22 +90,10 @@ def main():
             if op is None:
                 failed.append(f"{what}: {method} {endpoint_path(parameters)} is not in the API")
                 continue
-            documented = {p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"}
-            for header in filled(parameters.get("Headers", {})):
-                if header.lower() not in documented:
-                    failed.append(f"{what}: header {header} is not documented")
+            headers = filled(parameters.get("Headers", {}))
             body = parameters.get("RequestBody")
-            content = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if body is None:
-                if op.get("requestBody", {}).get("required"):
-                    failed.append(f"{what}: no body where one is required")
-                continue
-            if content is None:
-                failed.append(f"{what}: a body where none is taken")
-                continue
-            schema = {**content["schema"], "components": spec["components"]}
-            for error in Draft202012Validator(schema).iter_errors(filled(body)):
-                failed.append(f"{what}: {error.message}")
+            body = None if body is None else filled(body)
+            failed.extend(f"{what}: {why}" for why in mismatches(spec, op, headers, body))
     if failed:
         print("\n".join(failed), file=sys.stderr)
         sys.exit(1)
