@@ -19,6 +19,7 @@ test: lint
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	scripts/validate-deploy.sh
 	scripts/validate-orchestration.sh
+	scripts/validate-monitoring.sh
 	tansu="$$(scripts/tansu.sh)" && s3s="$$(scripts/s3s-fs.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
 		PVFLOW_TANSU="$$tansu" PVFLOW_S3S_FS="$$s3s" ORT_DYLIB_PATH="$$ort" \
 		cargo nextest run --workspace --no-fail-fast
