@@ -118,14 +118,6 @@ pub(crate) mod tests {
 
     /// Diagnoses as `diagnose` gives them: (device, window number, class code or None).
     fn rows(windows: &[(&str, i64, Option<i32>)]) -> RecordBatch {
-        const LABELS: [&str; 6] = [
-            "normal",
-            "line_line",
-            "line_ground",
-            "open_circuit",
-            "partial_shading",
-            "arc_fault",
-        ];
         let probabilities: Vec<Option<f32>> = windows
             .iter()
             .flat_map(|(_, _, code)| {
@@ -162,7 +154,9 @@ pub(crate) mod tests {
                 ),
                 Arc::new(Int32Array::from_iter(windows.iter().map(|w| w.2))),
                 Arc::new(StringArray::from_iter(
-                    windows.iter().map(|w| w.2.map(|c| LABELS[c as usize])),
+                    windows
+                        .iter()
+                        .map(|w| w.2.map(|c| pvflow_udfs::FAULT_LABELS[c as usize])),
                 )),
                 Arc::new(
                     FixedSizeListArray::try_new(

@@ -146,7 +146,6 @@ impl OpenWindow {
     }
 }
 
-/// The open windows of one partition.
 /// Windows by start, then device: looked up without copying the device's name.
 #[derive(Debug, Default)]
 struct WindowSet(BTreeMap<i64, HashSet<String>>);
@@ -168,6 +167,7 @@ impl WindowSet {
     }
 }
 
+/// The open windows of one partition.
 #[derive(Debug)]
 pub struct PartitionWindows {
     rules: WindowRules,
