@@ -62,6 +62,17 @@ fn assert_running(stream: &mut Child) {
     }
 }
 
+/// Stops `stream` with SIGTERM (it commits what has closed and leaves its group) and checks
+/// that it exits cleanly.
+fn stop(stream: &mut Child) {
+    Command::new("kill")
+        .args(["-TERM", &stream.id().to_string()])
+        .status()
+        .expect("SIGTERM");
+    let status = stream.wait().expect("stream exits");
+    assert!(status.success(), "the stream exited with {status}");
+}
+
 /// Waits until `ready` holds, at most `limit`.
 fn wait_for(limit: Duration, what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -215,12 +226,7 @@ fn a_streamed_day_equals_the_batch_exactly_once_across_a_restart() {
         pvflow_testkit::http_get(port, "/metrics")
             .is_some_and(|(_, body)| body.contains("pvflow_stream_consumer_lag{"))
     });
-    Command::new("kill")
-        .args(["-TERM", &stream.id().to_string()])
-        .status()
-        .expect("SIGTERM");
-    let status = stream.wait().expect("stream exits");
-    assert!(status.success(), "{status}");
+    stop(&mut stream);
     // The second start went back to rebuild the windows the first left open: it was given a
     // partition with progress in the live table.
     let stream_log = read_log();
@@ -466,12 +472,7 @@ fn a_member_takes_over_the_partitions_of_one_that_left() {
         (1..4).contains(&assigned(&log_b).len())
     });
     let shared = assigned(&log_b);
-    Command::new("kill")
-        .args(["-TERM", &a.id().to_string()])
-        .status()
-        .expect("SIGTERM");
-    let status = a.wait().expect("a exits");
-    assert!(status.success(), "a: {status}");
+    stop(&mut a);
     let before = live_windows();
     assert!(
         before < DEVICES * 67,
@@ -505,12 +506,7 @@ fn a_member_takes_over_the_partitions_of_one_that_left() {
             live_windows() >= DEVICES * 67
         },
     );
-    Command::new("kill")
-        .args(["-TERM", &b.id().to_string()])
-        .status()
-        .expect("SIGTERM");
-    let status = b.wait().expect("b exits");
-    assert!(status.success(), "b: {status}");
+    stop(&mut b);
     assert!(
         shared.len() < 4,
         "b shared the partitions first: {shared:?}"
@@ -570,12 +566,7 @@ fn a_member_that_lost_a_partition_cannot_write_it() {
     );
     let mut logs = String::new();
     for (member, log) in &mut members {
-        Command::new("kill")
-            .args(["-TERM", &member.id().to_string()])
-            .status()
-            .expect("SIGTERM");
-        let status = member.wait().expect("stream exits");
-        assert!(status.success(), "{status}");
+        stop(member);
         logs.push_str(&std::fs::read_to_string(log).unwrap_or_default());
     }
     assert!(
@@ -687,11 +678,7 @@ fn late_out_of_order_malformed_and_idle_are_each_counted() {
     };
     assert_eq!(closed("full"), 1.0);
     assert_eq!(closed("watermark"), 2.0);
-    Command::new("kill")
-        .args(["-TERM", &stream.id().to_string()])
-        .status()
-        .expect("SIGTERM");
-    assert!(stream.wait().expect("stream exits").success());
+    stop(&mut stream);
     let stream_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         stream_log.contains("1 late readings dropped, 1 malformed messages quarantined"),
