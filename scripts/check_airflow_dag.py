@@ -17,7 +17,8 @@ from airflow.exceptions import AirflowFailException
 from airflow.models.dagbag import DagBag
 
 sys.path.insert(0, str(Path(__file__).parent))
-from check_orchestration_requests import mismatches, operation  # noqa: E402
+from check_orchestration_requests import mismatches  # noqa: E402
+from openapi_spec import operation  # noqa: E402
 
 RUN_ID = "ingest-2026-06-01-3f9c2a1b"
 

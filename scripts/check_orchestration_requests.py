@@ -13,7 +13,7 @@ import re
 import sys
 from urllib.parse import urlparse
 
-from jsonschema import Draft202012Validator
+from openapi_spec import operation, schema_errors
 
 # What a run-time value stands for, by the key it fills.
 SAMPLES = {"date": "2026-06-01", "Idempotency-Key": "daily-2026-06-01-ingest"}
@@ -41,14 +41,6 @@ def endpoint_path(parameters):
     return urlparse(template.group(1).replace("{}", RUN_ID)).path
 
 
-def operation(spec, method, path):
-    for template, item in spec["paths"].items():
-        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
-        if re.match(pattern, path) and method.lower() in item:
-            return item[method.lower()]
-    return None
-
-
 def mismatches(spec, op, headers, body):
     """Why a request with `headers` and JSON `body` (None: none) does not fit operation `op`."""
     documented = {p["name"].lower() for p in op.get("parameters", []) if p["in"] == "header"}
@@ -64,8 +56,7 @@ def mismatches(spec, op, headers, body):
     if content is None:
         yield "a body where none is taken"
         return
-    schema = {**content["schema"], "components": spec["components"]}
-    for error in Draft202012Validator(schema).iter_errors(body):
+    for error in schema_errors(spec, content["schema"], body):
         yield error.message
 
 

@@ -791,7 +791,9 @@ async fn the_answers_match_the_openapi_description() {
     std::fs::write(&description, crate::routes::OPENAPI).expect("written");
     let python = pvflow_testkit::openapi_python().expect("openapi-spec-validator");
     let checked = std::process::Command::new(python)
-        .arg(pvflow_testkit::repo_file("tests/openapi_check.py"))
+        .arg(pvflow_testkit::repo_file(
+            "scripts/check_openapi_answers.py",
+        ))
         .args([&description, &recorded])
         .output()
         .expect("python runs");

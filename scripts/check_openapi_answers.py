@@ -1,6 +1,6 @@
 """Checks an OpenAPI 3.1 description, and real answers against it.
 
-    python openapi_check.py OPENAPI.json ANSWERS.json
+    python check_openapi_answers.py OPENAPI.json ANSWERS.json
 
 ANSWERS.json is a list of {"method", "path", "status", "body"} (body: the JSON answered, or
 null for a non-JSON one): each must be an operation and a status the description documents,
@@ -8,26 +8,10 @@ and a JSON body must match that response's schema. Exits 1 naming every mismatch
 """
 
 import json
-import re
 import sys
 
-from jsonschema import Draft202012Validator
+from openapi_spec import deref, operation, schema_errors
 from openapi_spec_validator import validate
-
-
-def operation(spec, method, path):
-    for template, item in spec["paths"].items():
-        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
-        if re.match(pattern, path) and method.lower() in item:
-            return item[method.lower()]
-    return None
-
-
-def deref(spec, ref):
-    node = spec
-    for part in ref.removeprefix("#/").split("/"):
-        node = node[part]
-    return node
 
 
 def main():
@@ -45,8 +29,7 @@ def main():
         if response is None:
             failed.append(f"{what}: status not documented")
             continue
-        if "$ref" in response:
-            response = deref(spec, response["$ref"])
+        response = deref(spec, response)
         body = answer["body"]
         if body is None:
             continue
@@ -54,8 +37,7 @@ def main():
         if content is None:
             failed.append(f"{what}: a JSON body where none is documented")
             continue
-        schema = {**content["schema"], "components": spec["components"]}
-        errors = sorted(Draft202012Validator(schema).iter_errors(body), key=str)
+        errors = schema_errors(spec, content["schema"], body)
         failed.extend(f"{what}: {e.message} at {list(e.absolute_path)}" for e in errors)
     if failed:
         print("\n".join(failed), file=sys.stderr)
