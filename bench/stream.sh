@@ -19,40 +19,12 @@ DEVICES="${DEVICES:-1000}"
 PARTITIONS="${PARTITIONS:-4}"
 WORK="${WORK:-target/bench/stream-$DEVICES}"
 
-if [ ! -x "$PVFLOW_BIN" ]; then
-    echo "error: no pvflow binary at $PVFLOW_BIN; build it with" \
-         "\`cargo build --release --bin pvflow\` (or set PVFLOW_BIN)" >&2
-    exit 2
-fi
-TANSU="$(scripts/tansu.sh)"
-ORT_DYLIB_PATH="$(scripts/onnxruntime.sh)"
-export ORT_DYLIB_PATH
-export PVFLOW_MODEL_PATH="$PWD/models/pv_fault_lean.onnx"
-export PVFLOW_MODEL_NORMALIZATION="$PWD/models/normalization.json"
-export PVFLOW_STORAGE_LIVE="$PWD/$WORK/live"
-export PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS=5
 # tansu's first fetch of a multi-million-message partition takes longer than librdkafka's
 # default 60 s socket timeout, which would then retry it for ever.
 export PVFLOW_KAFKA_CLIENT="${PVFLOW_KAFKA_CLIENT:-{\"socket.timeout.ms\"=\"300000\"\}}"
-
-rm -rf "$WORK"
-mkdir -p "$WORK/logs" "$WORK/broker"
-LOGS="$WORK/logs"
+export PVFLOW_STREAMING_COMMIT_INTERVAL_SECONDS=5
+. bench/stream-setup.sh
 . bench/step.sh
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-BROKER_PORT="$(free_port)"
-METRICS_PORT="$(free_port)"
-BROKERS="127.0.0.1:$BROKER_PORT"
-(cd "$WORK/broker" && exec "$TANSU" broker --listener-url "tcp://$BROKERS" \
-    --advertised-listener-url "tcp://$BROKERS" --storage-engine sqlite://tansu.db) \
-    >"$LOGS/tansu.log" 2>&1 &
-TANSU_PID=$!
-trap 'kill "$TANSU_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$BROKER_PORT") 2>/dev/null && break
-    sleep 0.1
-done
 
 step simulate "$PVFLOW_BIN" simulate --brokers "$BROKERS" --topic pv.bench \
     --partitions "$PARTITIONS" --devices "$DEVICES" --start 2026-06-01 --days 1 --seed 7 \
