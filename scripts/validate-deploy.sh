@@ -56,21 +56,9 @@ done
 
 # KEDA's schemas, from the npm registry (Node.js from Debian), once.
 NODE_PACKAGES=(@kubernetes-models/keda@2.0.0 js-yaml@4.1.0)
-NODE_DIR="$CACHE/deploy-node"
 command -v node >/dev/null 2>&1 || fail "node is needed (Debian: apt-get install nodejs npm)"
-exec 8>"$CACHE/deploy-node.lock"
-flock 8
-NODE_MARKER="$NODE_DIR/.complete-$(printf '%s\n' "${NODE_PACKAGES[@]}" | sha256sum | cut -c1-16)"
-if [ ! -f "$NODE_MARKER" ]; then
-    echo "validate-deploy: installing ${NODE_PACKAGES[*]} into $NODE_DIR (once)" >&2
-    rm -rf "$NODE_DIR"
-    mkdir -p "$NODE_DIR"
-    (cd "$NODE_DIR" && echo '{"private": true}' >package.json &&
-        npm install --silent --no-audit --no-fund "${NODE_PACKAGES[@]}" >&2) ||
-        fail "npm could not install ${NODE_PACKAGES[*]}"
-    touch "$NODE_MARKER"
-fi
-flock -u 8
+NODE_DIR="$("$ROOT/scripts/node-packages.sh" deploy-node "${NODE_PACKAGES[@]}")" ||
+    fail "npm could not install ${NODE_PACKAGES[*]}"
 # The check runs beside the packages, which is where Node.js resolves its imports from.
 cp "$ROOT/scripts/validate_keda.mjs" "$NODE_DIR/validate_keda.mjs"
 

@@ -13,9 +13,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE="${PVFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pvflow}"
 VALIDATOR=asl-validator@3.16.0
-NODE_DIR="$CACHE/asl-validator"
 
 fail() {
     echo "validate-orchestration: FAILED: $*" >&2
@@ -23,19 +21,8 @@ fail() {
 }
 
 command -v node >/dev/null 2>&1 || fail "node is needed (Debian: apt-get install nodejs npm)"
-mkdir -p "$CACHE"
-exec 8>"$CACHE/asl-validator.lock"
-flock 8
-if [ ! -f "$NODE_DIR/.complete-$VALIDATOR" ]; then
-    echo "validate-orchestration: installing $VALIDATOR into $NODE_DIR (once)" >&2
-    rm -rf "$NODE_DIR"
-    mkdir -p "$NODE_DIR"
-    (cd "$NODE_DIR" && echo '{"private": true}' >package.json &&
-        npm install --silent --no-audit --no-fund "$VALIDATOR" >&2) ||
-        fail "npm could not install $VALIDATOR"
-    touch "$NODE_DIR/.complete-$VALIDATOR"
-fi
-flock -u 8
+NODE_DIR="$("$ROOT/scripts/node-packages.sh" asl-validator "$VALIDATOR")" ||
+    fail "npm could not install $VALIDATOR"
 
 machines=("$ROOT"/orchestration/stepfunctions/*.asl.json)
 [ -e "${machines[0]}" ] || fail "no state machine under orchestration/stepfunctions/"
