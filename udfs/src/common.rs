@@ -75,6 +75,13 @@ pub(crate) const SIGNAL_PROCESSING: DocSection = DocSection {
     description: Some("Wavelet transforms and scalograms of sensor series (pvflow)."),
 };
 
+/// Where the window statistics appear in DataFusion's function reference.
+pub(crate) const WINDOW_STATISTICS: DocSection = DocSection {
+    include: true,
+    label: "Window Statistics Functions",
+    description: Some("Means and DC power of a window's sensor series (pvflow)."),
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

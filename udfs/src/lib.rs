@@ -9,6 +9,10 @@
 //! - `pv_fault_classify(scalogram)`, or `pv_fault_classify(voltage, current, temperature,
 //!   irradiance)`: a window's fault class by the configured ONNX model ([`FaultModel`]), run by
 //!   ONNX Runtime in batches; the four-series form makes the scalograms itself, 128 at a time.
+//! - `pv_series_mean(series)`, `pv_dc_power(voltage, current)` and
+//!   `pv_expected_dc_power(irradiance, temperature, rated_power_w, gamma_pdc_per_c)`: a window's
+//!   mean reading, its measured DC power and the power PVWatts expects of a healthy array
+//!   ([`ArrayRating`]).
 //!
 //! `docs/udfs.md` is their SQL reference; `SHOW FUNCTIONS` prints the same text. All of them
 //! are vectorised over whole Arrow arrays: the transform of every equal-length series in a batch
@@ -56,9 +60,15 @@ mod list_args;
 mod metrics;
 mod morlet;
 mod normalization;
+mod pv_dc_power;
+mod pv_expected_dc_power;
 mod pv_fault_classify;
 mod pv_scalogram;
+mod pv_series_mean;
 mod pv_window_series;
+mod slot_means;
+#[cfg(test)]
+mod tests_support;
 
 pub use common::{
     CHANNELS, IMAGE_LEN, MIN_VALID_READINGS, NUM_SCALES, READING_INTERVAL_SECONDS, WINDOW_LEN,
@@ -67,6 +77,7 @@ pub use common::{
 pub use fault_model::{FAULT_LABELS, FaultModel, ModelError};
 pub use morlet::{CwtFloat, DenseCwt, cwt};
 pub use normalization::{Normalization, NormalizationError};
+pub use pv_expected_dc_power::ArrayRating;
 pub use pv_scalogram::{PvScalogram, scalogram_type};
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -83,6 +94,9 @@ pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) ->
             normalization,
             model,
         )),
+        ScalarUDF::from(pv_series_mean::PvSeriesMean::new()),
+        ScalarUDF::from(pv_dc_power::PvDcPower::new()),
+        ScalarUDF::from(pv_expected_dc_power::PvExpectedDcPower::new()),
     ]
 }
 

@@ -1,0 +1,43 @@
+//! Running one SQL expression through a session with pvflow's functions, for the functions'
+//! tests.
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Float32Type;
+use datafusion::prelude::SessionContext;
+
+fn session() -> SessionContext {
+    let ctx = SessionContext::new();
+    for udf in crate::all_udfs(crate::Normalization::IDENTITY, None) {
+        ctx.register_udf(udf);
+    }
+    ctx
+}
+
+/// The Float32 value of `expression`.
+pub(crate) async fn scalar_f32(expression: &str) -> Option<f32> {
+    let result = async {
+        session()
+            .sql(&format!("SELECT {expression}"))
+            .await?
+            .collect()
+            .await
+    };
+    let batches = result.await.expect("query");
+    let column = batches[0].column(0).as_primitive::<Float32Type>();
+    column.is_valid(0).then(|| column.value(0))
+}
+
+/// The error `expression` fails with.
+pub(crate) async fn sql_error(expression: &str) -> String {
+    let result = async {
+        session()
+            .sql(&format!("SELECT {expression}"))
+            .await?
+            .collect()
+            .await
+    };
+    match result.await {
+        Ok(_) => panic!("{expression} did not fail"),
+        Err(e) => e.to_string(),
+    }
+}
