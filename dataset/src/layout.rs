@@ -7,6 +7,8 @@
 //!   _staging/<run id>/date=.../            a run's files before its commit (readers ignore it)
 //!   _runs/<run id>.json                    a run's manifest
 //!   _quarantine/                           (silver only) a dataset of the malformed messages
+//!   _fault_events/                         (gold only) a dataset of the fault episodes
+//!   _episode_state/                        (gold only) each day's episodes under way, for the next
 //! ```
 //!
 //! ```
@@ -16,6 +18,7 @@
 //! assert_eq!(day.to_string(), "2026-06-01");
 //! assert_eq!(layout::manifest_path("ingest-2026-06-01-0a1b2c3d"), "_runs/ingest-2026-06-01-0a1b2c3d.json");
 //! assert_eq!(layout::quarantine_root("s3://plant/silver"), "s3://plant/silver/_quarantine/");
+//! assert_eq!(layout::fault_events_root("/srv/gold/"), "/srv/gold/_fault_events/");
 //! # Ok::<(), String>(())
 //! ```
 
@@ -31,6 +34,11 @@ pub const STAGING_DIR: &str = "_staging";
 pub const RUNS_DIR: &str = "_runs";
 /// Silver's malformed messages: a dataset of its own under silver's root.
 pub const QUARANTINE_DIR: &str = "_quarantine";
+/// Gold's fault episodes: a dataset of their own under gold's root.
+pub const FAULT_EVENTS_DIR: &str = "_fault_events";
+/// What each predict run leaves its next day to go on from: the devices with a fault run under
+/// way or an episode open at the day's end.
+pub const EPISODE_STATE_DIR: &str = "_episode_state";
 
 /// How dates are written in partition directories, parameters and flags.
 pub(crate) const DATE_FORMAT: &str = "%Y-%m-%d";
@@ -55,6 +63,16 @@ pub fn manifest_path(run_id: &str) -> String {
 /// trailing `/`.
 pub fn quarantine_root(silver: &str) -> String {
     format!("{}/{QUARANTINE_DIR}/", silver.trim_end_matches('/'))
+}
+
+/// The root of the fault episodes of the gold dataset at `gold`, with a trailing `/`.
+pub fn fault_events_root(gold: &str) -> String {
+    format!("{}/{FAULT_EVENTS_DIR}/", gold.trim_end_matches('/'))
+}
+
+/// The root of the episode state of the gold dataset at `gold`, with a trailing `/`.
+pub fn episode_state_root(gold: &str) -> String {
+    format!("{}/{EPISODE_STATE_DIR}/", gold.trim_end_matches('/'))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //!     class: Some(class),
 //!     probability: 0.9,
 //!     irradiance: Some(650.0),
+//!     energy_lost_wh: Some(120.0),
 //! };
 //! let mut events = Vec::new();
 //! for (n, class) in ["line_line", "line_line", "line_line", "normal", "normal", "normal"]
@@ -36,6 +37,7 @@
 //! assert_eq!(events[1].kind, EventKind::Closed);
 //! assert_eq!(events[1].episode.windows, 3);
 //! assert_eq!(events[1].episode.severity.as_str(), "major");
+//! assert_eq!(events[1].episode.energy_lost_wh, 360.0);
 //! assert!(device.is_idle());
 //! ```
 
@@ -105,6 +107,8 @@ pub struct Window<'a> {
     pub probability: f32,
     /// Mean irradiance over the window's valid readings (W/m²); `None` if it has none.
     pub irradiance: Option<f32>,
+    /// Expected minus measured DC energy over the window (Wh); `None` if either is unknown.
+    pub energy_lost_wh: Option<f64>,
 }
 
 /// How urgent an episode of a class is, on the ladder PV monitoring uses.
@@ -148,6 +152,9 @@ pub struct Episode {
     /// Fault windows in it.
     pub windows: u32,
     pub probability_sum: f64,
+    /// Expected minus measured DC energy over its fault windows (Wh).
+    #[serde(default)]
+    pub energy_lost_wh: f64,
 }
 
 impl Episode {
@@ -159,6 +166,7 @@ impl Episode {
             last_window_ms: window.start_ms,
             windows: 1,
             probability_sum: f64::from(window.probability),
+            energy_lost_wh: window.energy_lost_wh.unwrap_or(0.0),
         }
     }
 
@@ -166,6 +174,7 @@ impl Episode {
         self.last_window_ms = window.start_ms;
         self.windows += 1;
         self.probability_sum += f64::from(window.probability);
+        self.energy_lost_wh += window.energy_lost_wh.unwrap_or(0.0);
     }
 
     pub fn mean_probability(&self) -> f64 {
@@ -201,6 +210,8 @@ pub struct EpisodeRecord {
     pub duration_seconds: i64,
     pub windows: u32,
     pub mean_probability: f64,
+    /// Expected minus measured DC energy over its fault windows (kWh, PVWatts-expected).
+    pub energy_lost_kwh: f64,
 }
 
 impl Episode {
@@ -216,6 +227,7 @@ impl Episode {
             duration_seconds: self.duration_ms(window_ms) / 1000,
             windows: self.windows,
             mean_probability: self.mean_probability(),
+            energy_lost_kwh: self.energy_lost_wh / 1000.0,
         }
     }
 }
@@ -399,6 +411,7 @@ mod tests {
                 },
                 probability: 0.5 + n as f32 / 100.0,
                 irradiance: Some(if *class == "night" { 3.0 } else { 700.0 }),
+                energy_lost_wh: Some(10.0),
             };
             events.extend(device.offer("d", &window, rules));
         }
@@ -530,6 +543,7 @@ mod tests {
                 class: Some("arc_fault"),
                 probability: 0.97,
                 irradiance: Some(900.0),
+                energy_lost_wh: None,
             },
             &rules,
         );
@@ -559,6 +573,7 @@ mod tests {
             class: Some(class),
             probability: 0.8,
             irradiance: Some(500.0),
+            energy_lost_wh: Some(1.5),
         };
         for n in 0..4 {
             device.offer("d", &window(n, "line_line"), &rules);

@@ -5,7 +5,7 @@
 //!   silver, and, from the same scan, the day's malformed messages -> `silver/_quarantine/`
 //!   (`plans/ingest.sql`).
 //! - [`Plan::Predict`]: that day's silver -> scalograms -> `pv_fault_classify` -> gold
-//!   (`plans/predict.sql`).
+//!   (`plans/predict.sql`), and its fault episodes -> `fault_events`.
 //!
 //! The same code runs a plan in-process or on a Ballista cluster: it only needs a
 //! [`SessionContext`](datafusion::prelude::SessionContext) with pvflow's functions, tables and
@@ -34,6 +34,7 @@
 //! ```
 
 mod cluster;
+mod fault_events;
 mod freshness;
 mod ingest;
 mod manifest;
@@ -45,6 +46,7 @@ mod staged;
 mod tests;
 
 pub use cluster::ClusterScheduler;
+pub use fault_events::fault_events_schema;
 pub use freshness::{DayFreshness, FreshnessError, day_freshness};
 pub use manifest::{
     ClusterJob, KafkaConsumed, Output, PartitionOffsets, RunCounts, RunManifest, RunState,

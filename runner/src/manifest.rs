@@ -135,6 +135,12 @@ pub struct RunCounts {
     /// Predict: silver's windows without a diagnosis (too few valid readings for a scalogram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub windows_unscored: Option<i64>,
+    /// Predict: fault episodes that closed during the day (`fault_events`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episodes_closed: Option<i64>,
+    /// Predict: fault episodes still open at the day's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episodes_open: Option<i64>,
 }
 
 impl RunCounts {
@@ -150,6 +156,8 @@ impl RunCounts {
             ("windows", self.windows),
             ("windows_scored", self.windows_scored),
             ("windows_unscored", self.windows_unscored),
+            ("episodes_closed", self.episodes_closed),
+            ("episodes_open", self.episodes_open),
         ]
         .into_iter()
         .filter_map(|(name, count)| count.map(|c| (name, c)))

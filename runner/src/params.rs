@@ -3,8 +3,9 @@
 use crate::Plan;
 use chrono::{NaiveDate, NaiveTime};
 use datafusion::common::{ParamValues, ScalarValue};
+use pvflow_episodes::EpisodeRules;
 use pvflow_kafka::{KafkaTableConfig, TimeRange};
-use pvflow_udfs::WINDOW_SECONDS;
+use pvflow_udfs::{ArrayRating, WINDOW_SECONDS};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,10 @@ pub struct RunParams {
     pub readings: Readings,
     pub silver: DatasetRoot,
     pub gold: DatasetRoot,
+    /// The arrays' rating predict expects power from ([`RunParams::with_plant`]).
+    pub rating: ArrayRating,
+    /// When predict's fault episodes open and close.
+    pub episodes: EpisodeRules,
 }
 
 impl RunParams {
@@ -59,6 +64,25 @@ impl RunParams {
             readings,
             silver,
             gold,
+            rating: ArrayRating::default(),
+            episodes: EpisodeRules::default(),
+        })
+    }
+
+    /// The parameters with the plant's array rating and episode rules, each checked.
+    pub fn with_plant(
+        self,
+        rating: ArrayRating,
+        episodes: EpisodeRules,
+    ) -> Result<Self, ParamError> {
+        let rating = rating.validated().map_err(|why| invalid("plant", why))?;
+        let episodes = episodes
+            .validated()
+            .map_err(|e| invalid("episodes", e.to_string()))?;
+        Ok(RunParams {
+            rating,
+            episodes,
+            ..self
         })
     }
 
@@ -68,7 +92,7 @@ impl RunParams {
     }
 
     /// The plans' parameters, typed: `$start`/`$end` timestamps (UTC, ms) of the day's range,
-    /// `$date`, `$run_id`.
+    /// `$date`, `$run_id`, and the array rating's `$rated_power_w` and `$gamma_pdc_per_c`.
     pub(crate) fn bind(&self, run_id: &str) -> ParamValues {
         let range = self.range();
         let utc = Some(Arc::from("UTC"));
@@ -86,6 +110,14 @@ impl RunParams {
             (
                 "run_id".to_string(),
                 ScalarValue::Utf8(Some(run_id.to_string())),
+            ),
+            (
+                "rated_power_w".to_string(),
+                ScalarValue::Float64(Some(self.rating.rated_power_w)),
+            ),
+            (
+                "gamma_pdc_per_c".to_string(),
+                ScalarValue::Float64(Some(self.rating.gamma_pdc_per_c)),
             ),
         ]))
     }

@@ -1,5 +1,6 @@
 //! Predict: a day of silver, as its log lists it -> `pv_fault_classify` -> gold
-//! (`plans/predict.sql`).
+//! (`plans/predict.sql`) -> the day's fault episodes ([`crate::fault_events`]), committed with
+//! gold.
 
 use crate::Plan;
 use crate::params::{DatasetRoot, RunParams};
@@ -38,8 +39,14 @@ pub(crate) async fn predict(
     counts.windows_unscored = Some(windows - gold.rows());
     stages.done(stage);
 
+    let stage = stages.start("fault episodes");
+    let episodes = crate::fault_events::stage_episodes(ctx, params, stages, &gold).await?;
+    stages.done(stage);
+
     let stage = stages.start("commit");
-    stages.manifest.outputs = publish(ctx, vec![gold]).await?;
+    let mut outputs = vec![gold];
+    outputs.extend(episodes);
+    stages.manifest.outputs = publish(ctx, outputs).await?;
     stages.done(stage);
     Ok(())
 }

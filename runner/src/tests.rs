@@ -473,6 +473,31 @@ async fn predict_scores_every_imaged_window_and_a_day_without_silver_leaves_gold
     let mut gold = plant.logged_files("gold").await;
     gold.sort();
     assert_eq!(gold, committed_paths(&predict));
+    // Its fault episodes and the devices' state at the day's end are committed with it, each
+    // as the manifest counts them (whatever the model makes of these made-up readings).
+    let datasets: Vec<&str> = predict.outputs.iter().map(|o| o.dataset.as_str()).collect();
+    assert_eq!(datasets, ["gold", "fault_events", "episode_state"]);
+    let episodes = predict.counts.episodes_open.expect("open")
+        + predict.counts.episodes_closed.expect("closed");
+    let rows = |dataset: &str| -> i64 {
+        let output = predict
+            .outputs
+            .iter()
+            .find(|o| o.dataset == dataset)
+            .expect("output");
+        output.files.iter().map(|f| f.rows).sum()
+    };
+    assert_eq!(rows("fault_events"), episodes);
+    for dataset in ["_fault_events", "_episode_state"] {
+        let root = plant.root("gold").join(dataset);
+        let (store, root) = open_root(
+            &SessionContext::new().runtime_env(),
+            &format!("{}/", root.to_str().expect("utf-8")),
+        )
+        .expect("store");
+        let snapshot = DeltaLog::new(store, root).snapshot().await.expect("log");
+        assert!(snapshot.has_partition(DAY), "{dataset} has no {DAY}");
+    }
 
     // The next day has no silver: the run fails saying so, and gold's log is as it was.
     let next = day().succ_opt().expect("next day");

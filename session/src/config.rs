@@ -36,6 +36,10 @@ pub struct PvflowConfig {
     /// `[episodes]`: when fault episodes open and close (`open_after`, `close_after`,
     /// `daylight_irradiance`; `PVFLOW_EPISODES_*`), the same rules wherever diagnoses are.
     pub episodes: pvflow_episodes::EpisodeRules,
+    /// `[plant]`: the arrays' DC rating (`rated_power_w`, `gamma_pdc_per_c`;
+    /// `PVFLOW_PLANT_*`), from which predict expects each window's power and counts the energy
+    /// fault episodes cost.
+    pub plant: pvflow_udfs::ArrayRating,
 }
 
 /// `[streaming]`: `pvflow stream`, the live diagnosis of windows as they close.
@@ -310,6 +314,7 @@ const SECTIONS: &[&str] = &[
     "flight_sql",
     "streaming",
     "episodes",
+    "plant",
 ];
 
 impl PvflowConfig {

@@ -1,5 +1,5 @@
-//! pvflow's datasets as tables of every session: `silver`, `gold`, `quarantine` (silver's
-//! malformed messages), `live` (the stream's diagnoses) and `live_quarantine` (the stream's
+//! pvflow's datasets as tables of every session: `silver`, `gold`, `fault_events` (gold's fault
+//! episodes), `quarantine` (silver's malformed messages), `live` (the stream's diagnoses) and `live_quarantine` (the stream's
 //! malformed messages), read through their Delta logs from the configured `[storage]` roots, so
 //! that a query sees a committed version and never a commit's files in motion.
 
@@ -34,6 +34,7 @@ impl DatasetSchema {
             datasets: BTreeMap::from([
                 ("silver", storage.silver.clone()),
                 ("gold", storage.gold.clone()),
+                ("fault_events", layout::fault_events_root(&storage.gold)),
                 ("live", storage.live.clone()),
                 ("quarantine", quarantine),
                 ("live_quarantine", live_quarantine),

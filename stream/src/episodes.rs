@@ -79,6 +79,7 @@ impl PartitionEpisodes {
                     class,
                     probability,
                     irradiance,
+                    energy_lost_wh: None,
                 },
                 rules,
             ));

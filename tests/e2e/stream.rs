@@ -399,6 +399,7 @@ fn batch_episode_events(bins: &Path, env: &[(&str, String)]) -> BTreeMap<String,
             class: Some(f[2]),
             probability: f[3].parse().expect("p"),
             irradiance: f[4].parse().ok(),
+            energy_lost_wh: None,
         };
         for event in devices
             .entry(f[0].into())
