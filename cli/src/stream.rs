@@ -94,6 +94,10 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         .validated()
         .context("invalid [episodes]")
         .map_err(Failure::usage)?;
+    let rating = config
+        .plant
+        .validated()
+        .map_err(|why| Failure::usage(anyhow!("invalid [plant]: {why}")))?;
     let ctx = pvflow_session::session_context(&config).map_err(Failure::usage)?;
     let streaming = &config.streaming;
     let settings = StreamSettings {
@@ -111,6 +115,7 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         commit_interval: Duration::from_secs(streaming.commit_interval_seconds.max(1)),
         member: format!("{}-{}", hostname(), std::process::id()),
         episodes,
+        rating,
         events_topic: args
             .events_topic
             .unwrap_or_else(|| streaming.events_topic.clone()),

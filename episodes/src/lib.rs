@@ -111,6 +111,18 @@ pub struct Window<'a> {
     pub energy_lost_wh: Option<f64>,
 }
 
+/// The energy (Wh) a window of `window_seconds` lost: expected minus measured mean DC power
+/// (gold's `expected_power_w` and `measured_power_w`) over its length; `None` if either is
+/// unknown.
+pub fn energy_lost_wh(
+    expected_power_w: Option<f32>,
+    measured_power_w: Option<f32>,
+    window_seconds: i64,
+) -> Option<f64> {
+    let (expected, measured) = (expected_power_w?, measured_power_w?);
+    Some((f64::from(expected) - f64::from(measured)) * window_seconds as f64 / 3600.0)
+}
+
 /// How urgent an episode of a class is, on the ladder PV monitoring uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

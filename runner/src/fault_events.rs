@@ -24,7 +24,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    DataType, Field, Float32Type, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
 };
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -35,7 +35,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use pvflow_dataset::layout::{self, DATE_COLUMN};
 use pvflow_dataset::{DeltaLog, StagedTarget, open_root, path_under, staged_parquet_files};
-use pvflow_episodes::{DeviceEpisodes, Episode, EpisodeRules, EventKind, Window};
+use pvflow_episodes::{DeviceEpisodes, Episode, EpisodeRules, EventKind, Window, energy_lost_wh};
 use pvflow_udfs::WINDOW_SECONDS;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -50,7 +50,8 @@ fn windows_sql() -> String {
                 fault_label,
                 array_element(probabilities, fault_code + 1) AS probability,
                 irradiance_mean,
-                (expected_power_w - measured_power_w) * {WINDOW_SECONDS} / 3600.0 AS energy_lost_wh,
+                expected_power_w,
+                measured_power_w,
                 bool_or(fault_label <> '{normal}') OVER (PARTITION BY device_id) AS faulty
          FROM day_of_gold",
         normal = pvflow_episodes::NORMAL,
@@ -222,8 +223,10 @@ async fn find_episodes(
         let probability = probability.as_primitive::<Float64Type>();
         let irradiance = column("irradiance_mean", &DataType::Float64)?;
         let irradiance = irradiance.as_primitive::<Float64Type>();
-        let lost = column("energy_lost_wh", &DataType::Float64)?;
-        let lost = lost.as_primitive::<Float64Type>();
+        let expected = column("expected_power_w", &DataType::Float32)?;
+        let expected = expected.as_primitive::<Float32Type>();
+        let measured = column("measured_power_w", &DataType::Float32)?;
+        let measured = measured.as_primitive::<Float32Type>();
         for row in 0..batch.num_rows() {
             let id = device.value(row);
             if current.as_ref().is_none_or(|(current, _)| current != id) {
@@ -247,7 +250,11 @@ async fn find_episodes(
                 irradiance: irradiance
                     .is_valid(row)
                     .then(|| irradiance.value(row) as f32),
-                energy_lost_wh: lost.is_valid(row).then(|| lost.value(row)),
+                energy_lost_wh: energy_lost_wh(
+                    expected.is_valid(row).then(|| expected.value(row)),
+                    measured.is_valid(row).then(|| measured.value(row)),
+                    WINDOW_SECONDS,
+                ),
             };
             for event in state.offer(id, &window, rules) {
                 if event.kind == EventKind::Closed {

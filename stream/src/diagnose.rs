@@ -8,9 +8,10 @@ use datafusion::arrow::array::{
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::common::Result;
+use datafusion::common::{ParamValues, Result, ScalarValue};
 use datafusion::prelude::SessionContext;
-use pvflow_udfs::WINDOW_LEN;
+use pvflow_udfs::{ArrayRating, WINDOW_LEN};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The channels' series columns, in the image's order.
@@ -22,7 +23,8 @@ const SERIES: [&str; CHANNELS] = [
 ];
 
 /// A live table row per closed window: its device, window and readings, the Kafka partition it
-/// came from, and its diagnosis as `plans/predict.sql` spells gold's.
+/// came from, and its diagnosis and power as `plans/predict.sql` spells gold's (`$rated_power_w`
+/// and `$gamma_pdc_per_c` bound from `[plant]`).
 const DIAGNOSIS: &str = r#"
 SELECT device_id,
        window_start,
@@ -32,11 +34,19 @@ SELECT device_id,
        "diagnosis.fault_code" AS fault_code,
        "diagnosis.fault_label" AS fault_label,
        "diagnosis.probabilities" AS probabilities,
-       "diagnosis.model_version" AS model_version
-FROM (SELECT device_id, window_start, readings, kafka_partition, unnest(diagnosis)
+       "diagnosis.model_version" AS model_version,
+       irradiance_mean,
+       measured_power_w,
+       expected_power_w
+FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean,
+             measured_power_w, expected_power_w, unnest(diagnosis)
       FROM (SELECT device_id, window_start, readings, kafka_partition,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
-                                     irradiance_series) AS diagnosis
+                                     irradiance_series) AS diagnosis,
+                   pv_series_mean(irradiance_series) AS irradiance_mean,
+                   pv_dc_power(voltage_series, current_series) AS measured_power_w,
+                   pv_expected_dc_power(irradiance_series, temperature_series,
+                                        $rated_power_w, $gamma_pdc_per_c) AS expected_power_w
             FROM closed_windows))
 "#;
 
@@ -96,11 +106,13 @@ fn windows_batch(windows: &[ClosedWindow], partition: i32) -> Result<RecordBatch
 }
 
 /// Diagnoses `windows` of Kafka partition `partition` in `ctx`, a session with pvflow's
-/// functions (and its model): the live table's rows, in any order.
+/// functions (and its model), expecting power of arrays rated `rating`: the live table's rows,
+/// in any order.
 pub async fn diagnose(
     ctx: &SessionContext,
     windows: &[ClosedWindow],
     partition: i32,
+    rating: &ArrayRating,
 ) -> Result<Vec<RecordBatch>> {
     if windows.is_empty() {
         return Ok(Vec::new());
@@ -108,10 +120,24 @@ pub async fn diagnose(
     // The session's catalog is shared: a name of this batch's own, removed after.
     let table = format!("closed_windows_{}", uuid::Uuid::new_v4().simple());
     ctx.register_batch(&table, windows_batch(windows, partition)?)?;
-    let diagnosed = match ctx.sql(&DIAGNOSIS.replace("closed_windows", &table)).await {
-        Ok(df) => df.collect().await,
-        Err(e) => Err(e),
+    let rating = ParamValues::from(HashMap::from([
+        (
+            "rated_power_w".to_string(),
+            ScalarValue::Float64(Some(rating.rated_power_w)),
+        ),
+        (
+            "gamma_pdc_per_c".to_string(),
+            ScalarValue::Float64(Some(rating.gamma_pdc_per_c)),
+        ),
+    ]));
+    let diagnosed = async {
+        ctx.sql(&DIAGNOSIS.replace("closed_windows", &table))
+            .await?
+            .with_param_values(rating)?
+            .collect()
+            .await
     };
+    let diagnosed = diagnosed.await;
     ctx.deregister_table(&table)?;
     diagnosed
 }
@@ -160,9 +186,14 @@ mod tests {
 
     #[tokio::test]
     async fn windows_are_diagnosed_unless_too_few_readings_are_valid() {
-        let batches = diagnose(&session(), &[window("full", 64), window("sparse", 40)], 3)
-            .await
-            .expect("diagnosed");
+        let batches = diagnose(
+            &session(),
+            &[window("full", 64), window("sparse", 40)],
+            3,
+            &ArrayRating::default(),
+        )
+        .await
+        .expect("diagnosed");
         let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
             .expect("one batch");
         assert_eq!(batch.num_rows(), 2);
@@ -179,7 +210,10 @@ mod tests {
                 "fault_code",
                 "fault_label",
                 "probabilities",
-                "model_version"
+                "model_version",
+                "irradiance_mean",
+                "measured_power_w",
+                "expected_power_w"
             ]
         );
         let device = batch.column(0).as_string::<i32>();

@@ -6,7 +6,9 @@ use crate::windows::{ClosedWindow, IRRADIANCE};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float32Type, Int32Type, TimestampMillisecondType};
 use datafusion::common::{DataFusionError, Result};
-use pvflow_episodes::{DeviceEpisodes, Episode, EpisodeEvent, EpisodeRules, Window};
+use pvflow_episodes::{
+    DeviceEpisodes, Episode, EpisodeEvent, EpisodeRules, Window, energy_lost_wh,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,6 +50,16 @@ impl PartitionEpisodes {
             let code = column("fault_code")?.as_primitive::<Int32Type>();
             let label = column("fault_label")?.as_string::<i32>();
             let probabilities = column("probabilities")?.as_fixed_size_list();
+            // The power columns, for the energy an episode costs.
+            let power = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .map(|c| c.as_primitive::<Float32Type>())
+            };
+            let (expected, measured) = (power("expected_power_w"), power("measured_power_w"));
+            let watts = |column: Option<&datafusion::arrow::array::Float32Array>, row: usize| {
+                column.and_then(|c| c.is_valid(row).then(|| c.value(row)))
+            };
             for row in 0..batch.num_rows() {
                 let (device, start) = (device.value(row), start.value(row));
                 let class = label.is_valid(row).then(|| label.value(row));
@@ -63,13 +75,18 @@ impl PartitionEpisodes {
                     _ => 0.0,
                 };
                 let irradiance = irradiance.get(&(device, start)).copied().flatten();
-                diagnosed.push((device, start, class, probability, irradiance));
+                let lost = energy_lost_wh(
+                    watts(expected, row),
+                    watts(measured, row),
+                    pvflow_udfs::WINDOW_SECONDS,
+                );
+                diagnosed.push((device, start, class, probability, irradiance, lost));
             }
         }
         diagnosed.sort_by_key(|(device, start, ..)| (*device, *start));
         let mut events = Vec::new();
         let mut changed = false;
-        for (device, start_ms, class, probability, irradiance) in diagnosed {
+        for (device, start_ms, class, probability, irradiance, energy_lost_wh) in diagnosed {
             let state = self.devices.entry(device.to_string()).or_default();
             let before = state.clone();
             events.extend(state.offer(
@@ -79,7 +96,7 @@ impl PartitionEpisodes {
                     class,
                     probability,
                     irradiance,
-                    energy_lost_wh: None,
+                    energy_lost_wh,
                 },
                 rules,
             ));

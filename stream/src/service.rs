@@ -24,6 +24,7 @@ use datafusion::prelude::SessionContext;
 use futures::{FutureExt, StreamExt};
 use pvflow_episodes::{EpisodeEvent, EpisodeRules};
 use pvflow_kafka::{ChunkDecoder, MessageChunk, ValueFormat};
+use pvflow_udfs::ArrayRating;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
@@ -57,6 +58,8 @@ pub struct StreamSettings {
     pub member: String,
     /// When fault episodes open and close.
     pub episodes: EpisodeRules,
+    /// The arrays' rating, for each window's expected power.
+    pub rating: ArrayRating,
     /// Where episode events are published.
     pub events_topic: String,
 }
@@ -482,7 +485,7 @@ async fn commit(
         if state.committed == Some(current) && state.closed.is_empty() {
             continue;
         }
-        let diagnosed = diagnose(ctx, &state.closed, *partition).await?;
+        let diagnosed = diagnose(ctx, &state.closed, *partition, &settings.rating).await?;
         let mut episodes = state.episodes.clone();
         let (happened, changed) = episodes.offer(&diagnosed, &state.closed, &settings.episodes)?;
         if changed {
@@ -652,7 +655,7 @@ async fn diagnose_schema(ctx: &SessionContext) -> Result<Vec<RecordBatch>> {
         readings: 0,
         series: [[None; pvflow_udfs::WINDOW_LEN]; crate::windows::CHANNELS],
     };
-    let batches = diagnose(ctx, &[placeholder], 0).await?;
+    let batches = diagnose(ctx, &[placeholder], 0, &ArrayRating::default()).await?;
     Ok(batches
         .first()
         .map(|b| vec![RecordBatch::new_empty(b.schema())])
