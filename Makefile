@@ -21,7 +21,8 @@ test: lint
 	scripts/validate-orchestration.sh
 	scripts/validate-monitoring.sh
 	tansu="$$(scripts/tansu.sh)" && s3s="$$(scripts/s3s-fs.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
-		PVFLOW_TANSU="$$tansu" PVFLOW_S3S_FS="$$s3s" ORT_DYLIB_PATH="$$ort" \
+		chromium="$$(scripts/chromium.sh)" && \
+		PVFLOW_TANSU="$$tansu" PVFLOW_S3S_FS="$$s3s" ORT_DYLIB_PATH="$$ort" PVFLOW_CHROMIUM="$$chromium" \
 		cargo nextest run --workspace --no-fail-fast
 	cargo test --workspace --doc
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

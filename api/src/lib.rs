@@ -8,9 +8,19 @@
 //! | `GET /runs[?plan=&date=&state=]` | the runs this process knows, newest first |
 //! | `DELETE /runs/<id>` | 202: the run is cancelled as a stopped `pvflow run` is (jobs cancelled, staging removed, previous output kept); 409 if it already ended |
 //! | `GET /devices/<id>` | the device's [`DeviceState`] from the stream: its latest window in the live table (within [`LOOKBACK_DAYS`]) and its open fault episode; 400 for an invalid ID; 404 if the stream knows nothing of it |
+//! | `GET /devices/<id>/diagnoses[?from=&to=]` | the device's diagnoses in gold over a range of days (default gold's newest day; at most `[api] max_range_days`) |
+//! | `GET /devices/<id>/series[?date=]` | the device's windows of a day from silver (its four series) with gold's diagnosis |
+//! | `GET /devices/<id>/scalogram.png?window_start=` | a window's scalogram, as the model sees it |
+//! | `GET /fleet[?date=&limit=]` | the day's devices worst first ([`Fleet`]): open episodes by severity, energy lost, fault windows; windows by class |
+//! | `GET /fleet/heatmap[?date=]` | the day's diagnoses, devices x windows ([`Heatmap`]) |
+//! | `GET /episodes[?state=&fault_label=&severity=&device_id=&from=&to=]` | fault episodes as they are now, newest first |
+//! | `GET /` | the web dashboard (its files need no token; it asks for one if the API does) |
 //! | `GET /healthz`, `GET /metrics` | liveness, and Prometheus metrics of runs |
 //!
-//! With `[api] token` (`PVFLOW_API_TOKEN`) set, the `/runs` and `/devices` routes answer 401 unless the request
+//! Reads validate every parameter (400 names it), bind it by type, and name their days, so that
+//! they read only those days' files ([`FleetReads`]); 404 when nothing matches.
+//!
+//! With `[api] token` (`PVFLOW_API_TOKEN`) set, the `/runs`, `/devices`, `/fleet` and `/episodes` routes answer 401 unless the request
 //! carries it as `Authorization: Bearer <token>`.
 //!
 //! Runs execute in the API process exactly as `pvflow run` does (plans on a cluster through a
@@ -19,15 +29,19 @@
 //! `_runs/<id>.json` under the configured dataset of its plan.
 
 mod client;
+mod dashboard;
 mod devices;
+mod fleet;
 mod metrics;
 mod request;
 mod routes;
+mod scalogram_png;
 mod service;
 mod status;
 
 pub use client::{ApiClient, ApiError, REQUEST_TIMEOUT};
 pub use devices::{DeviceLookup, DeviceState, LOOKBACK_DAYS, LatestWindow};
+pub use fleet::{DayRange, EpisodeFilter, Fleet, FleetReads, Heatmap, ReadError};
 pub use request::{RunRequest, ValidRequest};
 pub use routes::router;
 pub use service::{CancelError, KEPT_ENDED_RUNS, RunService, SessionSource, SubmitError};

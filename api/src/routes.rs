@@ -1,6 +1,7 @@
 //! The HTTP routes over [`RunService`].
 
 use crate::devices::{LOOKBACK_DAYS, validate_device_id};
+use crate::fleet::{EpisodeFilter, ReadError};
 use crate::request::RunRequest;
 use crate::service::{CancelError, RunService, SubmitError};
 use crate::status::{ErrorBody, RunStatus, Submitted};
@@ -30,6 +31,12 @@ pub fn router(service: Arc<RunService>) -> Router {
         .route("/runs", get(list).post(submit))
         .route("/runs/{id}", get(status).delete(cancel))
         .route("/devices/{device_id}", get(device))
+        .route("/devices/{device_id}/diagnoses", get(diagnoses))
+        .route("/devices/{device_id}/series", get(series))
+        .route("/devices/{device_id}/scalogram.png", get(scalogram))
+        .route("/fleet", get(fleet))
+        .route("/fleet/heatmap", get(heatmap))
+        .route("/episodes", get(episodes))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES));
     if service.requires_token() {
         runs = runs.route_layer(middleware::from_fn_with_state(
@@ -37,7 +44,8 @@ pub fn router(service: Arc<RunService>) -> Router {
             require_token,
         ));
     }
-    runs.route("/healthz", get(|| async { "ok" }))
+    runs.merge(crate::dashboard::routes())
+        .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route(
             "/openapi.json",
@@ -269,6 +277,127 @@ async fn device(State(service): State<Arc<RunService>>, Path(device_id): Path<St
             format!("cannot read device {device_id}'s state from the live table: {e}"),
         ),
     }
+}
+
+/// A read's answer: its JSON, or its error with the status that says whose fault it is.
+fn read_answer<T: serde::Serialize>(answer: Result<T, ReadError>) -> Response {
+    match answer {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => {
+            let code = match &e {
+                ReadError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                ReadError::NotFound(_) => StatusCode::NOT_FOUND,
+                ReadError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            if code == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::warn!(error = %e, "a read of gold failed");
+            }
+            refusal(code, e.body())
+        }
+    }
+}
+
+fn device_id_refused(device_id: &str) -> Option<Response> {
+    validate_device_id(device_id).err().map(|e| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorBody {
+                error: e.to_string(),
+                parameter: Some("device_id".into()),
+                run: None,
+            },
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct DaysQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn diagnoses(
+    State(service): State<Arc<RunService>>,
+    Path(device_id): Path<String>,
+    Query(days): Query<DaysQuery>,
+) -> Response {
+    if let Some(refused) = device_id_refused(&device_id) {
+        return refused;
+    }
+    let reads = service.fleet();
+    read_answer(
+        reads
+            .diagnoses(&device_id, days.from.as_deref(), days.to.as_deref())
+            .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct DayQuery {
+    date: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn series(
+    State(service): State<Arc<RunService>>,
+    Path(device_id): Path<String>,
+    Query(day): Query<DayQuery>,
+) -> Response {
+    if let Some(refused) = device_id_refused(&device_id) {
+        return refused;
+    }
+    read_answer(
+        service
+            .fleet()
+            .series(&device_id, day.date.as_deref())
+            .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct WindowQuery {
+    window_start: Option<String>,
+}
+
+async fn scalogram(
+    State(service): State<Arc<RunService>>,
+    Path(device_id): Path<String>,
+    Query(window): Query<WindowQuery>,
+) -> Response {
+    if let Some(refused) = device_id_refused(&device_id) {
+        return refused;
+    }
+    let Some(start) = window.window_start else {
+        return read_answer::<()>(Err(ReadError::Invalid {
+            name: "window_start",
+            why: "is required (RFC 3339, a window's start)".into(),
+        }));
+    };
+    match service.fleet().scalogram(&device_id, &start).await {
+        Ok(image) => match crate::scalogram_png::render(&image) {
+            Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the scalogram: {e}"),
+            ),
+        },
+        Err(e) => read_answer::<()>(Err(e)),
+    }
+}
+
+async fn fleet(State(service): State<Arc<RunService>>, Query(day): Query<DayQuery>) -> Response {
+    read_answer(service.fleet().fleet(day.date.as_deref(), day.limit).await)
+}
+
+async fn heatmap(State(service): State<Arc<RunService>>, Query(day): Query<DayQuery>) -> Response {
+    read_answer(service.fleet().heatmap(day.date.as_deref()).await)
+}
+
+async fn episodes(
+    State(service): State<Arc<RunService>>,
+    Query(filter): Query<EpisodeFilter>,
+) -> Response {
+    read_answer(service.fleet().episodes(&filter).await)
 }
 
 async fn metrics(State(service): State<Arc<RunService>>) -> Response {

@@ -3,6 +3,7 @@
 //! and those of an earlier process, are found through the manifests under their datasets.
 
 use crate::devices::DeviceLookup;
+use crate::fleet::FleetReads;
 use crate::metrics::RunMetrics;
 use crate::request::{RunRequest, ValidRequest};
 use crate::status::{RunStatus, Submitted, UpToDate};
@@ -109,6 +110,7 @@ pub struct RunService {
     /// Cancelled when the process stops; every run's token is its child.
     stopping: CancellationToken,
     devices: DeviceLookup,
+    fleet: FleetReads,
     /// Posts runs' ends to their `notify_url`.
     notifier: reqwest::Client,
 }
@@ -122,6 +124,7 @@ impl RunService {
     ) -> Result<Arc<RunService>, LocationError> {
         Ok(Arc::new(RunService {
             devices: DeviceLookup::new(&config),
+            fleet: FleetReads::new(&config),
             locations: Locations::of(&config.storage)?,
             config,
             sessions,
@@ -139,6 +142,11 @@ impl RunService {
     /// Devices' states from the stream's live table.
     pub fn devices(&self) -> &DeviceLookup {
         &self.devices
+    }
+
+    /// Gold, fault events and silver, read for operators.
+    pub fn fleet(&self) -> &FleetReads {
+        &self.fleet
     }
 
     /// Whether run requests must carry a token (`[api] token` or `tokens`).

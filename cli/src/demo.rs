@@ -65,6 +65,10 @@ pub struct DemoArgs {
     /// Run the plans on DataFusion in this process, without Ballista (as `pvflow run` does)
     #[arg(long, conflicts_with = "scheduler")]
     pub in_process: bool,
+    /// After the summary, keep serving the web dashboard and the API on the demo's output at
+    /// ADDR (default 127.0.0.1:8080; port 0: any free port) until Ctrl-C
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
@@ -182,6 +186,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     let gold_files: Vec<String> = predict
         .outputs
         .iter()
+        .filter(|o| o.dataset == "gold")
         .flat_map(|o| o.files.iter().map(|f| params.gold.join(&f.path)))
         .collect();
     let comparison = compare_with_truth(&ctx, gold_files, &truth)
@@ -190,7 +195,20 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     print_summary(simulate_seconds, ingest, predict, &comparison, &args.output);
     // The broker lives until here: the runs read from it.
     drop(broker);
-    Ok(())
+    match args.serve {
+        Some(bind) => {
+            println!("\nServing the dashboard and the API on the demo's output; Ctrl-C stops.");
+            crate::serve::run(
+                &config,
+                crate::serve::ServeArgs {
+                    bind,
+                    scheduler: None,
+                },
+            )
+            .await
+        }
+        None => Ok(()),
+    }
 }
 
 /// A Ballista scheduler and executor inside this process, with pvflow's codecs, functions,
@@ -347,9 +365,11 @@ fn print_summary(
         "predict",
         predict.seconds,
         format!(
-            "{} windows classified, {} with too few readings",
+            "{} windows classified, {} with too few readings; fault episodes: {} closed, {} open at the day's end",
             n(scored.windows_scored),
-            n(scored.windows_unscored)
+            n(scored.windows_unscored),
+            n(scored.episodes_closed),
+            n(scored.episodes_open)
         ),
     );
     println!("\n  windows by class     true  predicted");
@@ -375,4 +395,5 @@ fn print_summary(
         "  query: PVFLOW_STORAGE_SILVER={out}/silver PVFLOW_STORAGE_GOLD={out}/gold \\\n         \
          pvflow sql \"SELECT fault_label, count(*) FROM gold GROUP BY 1\""
     );
+    println!("  dashboard: pvflow demo --serve (or pvflow serve with the storage above)");
 }

@@ -114,6 +114,7 @@ pub async fn run(config: &PvflowConfig, args: ServeArgs) -> Result<(), Failure> 
         .map_err(Failure::io)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("pvflow API on {scheme}://{address}");
+    println!("dashboard: {scheme}://{address}/");
     tracing::info!(%address, scheme, "pvflow API listening");
     if !service.requires_token() && !address.ip().is_loopback() {
         tracing::warn!(

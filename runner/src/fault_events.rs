@@ -215,7 +215,15 @@ async fn find_episodes(
         };
         let device = column("device_id", &DataType::Utf8)?;
         let device = device.as_string::<i32>();
-        let start = column("window_start", &DataType::Int64)?;
+        // Gold's files may hold other units than milliseconds (Delta's are microseconds).
+        let start = cast(
+            &column(
+                "window_start",
+                &DataType::Timestamp(TimeUnit::Millisecond, None),
+            )?,
+            &DataType::Int64,
+        )
+        .map_err(DataFusionError::from)?;
         let start = start.as_primitive::<Int64Type>();
         let label = column("fault_label", &DataType::Utf8)?;
         let label = label.as_string::<i32>();
@@ -458,7 +466,9 @@ fn parquet_bytes(batch: &RecordBatch) -> DfResult<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{FixedSizeListArray, Float32Array, Int32Array};
+    use datafusion::arrow::array::{
+        FixedSizeListArray, Float32Array, Int32Array, TimestampMicrosecondArray,
+    };
     use pvflow_udfs::FAULT_LABELS;
 
     const WINDOW_MS: i64 = WINDOW_SECONDS * 1000;
@@ -491,9 +501,10 @@ mod tests {
             ),
             (
                 "window_start",
+                // Microseconds, as Delta tables keep time (gold read back may be so).
                 Arc::new(
-                    TimestampMillisecondArray::from_iter_values(
-                        windows.iter().map(|w| MIDNIGHT + w.1 * WINDOW_MS),
+                    TimestampMicrosecondArray::from_iter_values(
+                        windows.iter().map(|w| (MIDNIGHT + w.1 * WINDOW_MS) * 1000),
                     )
                     .with_timezone("UTC"),
                 ),

@@ -136,6 +136,9 @@ pub struct ApiConfig {
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of `tls_cert` (`PVFLOW_API_TLS_KEY`).
     pub tls_key: Option<PathBuf>,
+    /// The most days one read of diagnoses or episodes may span (`PVFLOW_API_MAX_RANGE_DAYS`);
+    /// a longer range is refused with 400.
+    pub max_range_days: u32,
 }
 
 impl Default for ApiConfig {
@@ -146,6 +149,7 @@ impl Default for ApiConfig {
             request_timeout_seconds: 60,
             tls_cert: None,
             tls_key: None,
+            max_range_days: 31,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
+mod dashboard;
 mod flight_sql_tls;
 mod storage_failures;
 mod stream;
