@@ -114,6 +114,8 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = start_demo(&bins, dir.path());
     let http = reqwest::Client::new();
+    // Every answer, for the check against the OpenAPI description at the end.
+    let answers = std::sync::Mutex::new(Vec::new());
     let get = async |path: &str| {
         let response = http
             .get(format!("{}{path}", demo.base))
@@ -123,6 +125,10 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
         let code = response.status().as_u16();
         let bytes = response.bytes().await.unwrap_or_default();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let route = path.split('?').next().unwrap_or(path);
+        answers.lock().expect("lock").push(serde_json::json!({
+            "method": "GET", "path": route, "status": code, "body": body,
+        }));
         (code, body)
     };
 
@@ -200,6 +206,10 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
     assert_eq!(png.status().as_u16(), 200);
     let bytes = png.bytes().await.expect("png");
     assert_eq!(&bytes[..4], b"\x89PNG");
+    get(&format!("/devices/{worst}/series?date=2026-06-01")).await;
+    get("/episodes?state=closed&severity=critical").await;
+    get("/fleet?date=2026-06-02").await;
+    check_against_openapi(&answers.into_inner().expect("lock"), dir.path());
 
     // In a browser: the fleet page draws the same heat-map, without console errors.
     let base = demo.base.clone();
@@ -225,4 +235,25 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
     assert!(dom.contains("class=\"scalogram\""), "{dom}");
     assert!(!console.to_lowercase().contains("error"), "{console}");
     drop(demo);
+}
+
+/// Every answer is one the OpenAPI description documents, its body matching the schema
+/// (scripts/check_openapi_answers.py, as the run API's own test checks its answers).
+fn check_against_openapi(answers: &[serde_json::Value], dir: &Path) {
+    let recorded = dir.join("answers.json");
+    std::fs::write(&recorded, serde_json::to_vec(answers).expect("JSON")).expect("written");
+    let python = pvflow_testkit::openapi_python().expect("openapi-spec-validator");
+    let checked = Command::new(python)
+        .arg(pvflow_testkit::repo_file(
+            "scripts/check_openapi_answers.py",
+        ))
+        .arg(pvflow_testkit::repo_file("api/openapi.json"))
+        .arg(&recorded)
+        .output()
+        .expect("python runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
