@@ -33,12 +33,18 @@ this process) and writes the same manifest.
   GET    /devices/<id> the device's state from the stream (pvflow stream): its latest window in
                        the live table ([storage] live) and its open fault episode; 404 if the
                        stream knows nothing of it
+  GET    /devices/<id>/diagnoses?from=&to=   the device's diagnoses in gold (at most
+                       [api] max_range_days); /devices/<id>/series?date= its day's series;
+                       /devices/<id>/scalogram.png?window_start= a window's scalogram
+  GET    /fleet        the day's devices worst first (?date=, ?limit=); /fleet/heatmap?date=
+  GET    /episodes     fault episodes (?state=, ?fault_label=, ?severity=, ?device_id=, ?from=, ?to=)
+  GET    /             the web dashboard over all of these
   GET    /healthz      liveness
   GET    /metrics      Prometheus: pvflow_runs_submitted_total, pvflow_runs_ended_total,
                        pvflow_runs_running, pvflow_run_duration_seconds, pvflow_run_rows_total
 
 Security: set a token ([api] token in pvflow.toml, or PVFLOW_API_TOKEN; [api] tokens adds
-more, for rotation) and the /runs and /devices routes answer 401 unless a request carries
+more, for rotation) and the /runs, /devices, /fleet and /episodes routes answer 401 unless a request carries
 `Authorization: Bearer <token>` (pvflow runs sends the same setting); /healthz and /metrics
 stay open. Without one, anyone who reaches ADDR can start and cancel runs. With [api] tls_cert
 and tls_key (PEM files; PVFLOW_API_TLS_CERT, PVFLOW_API_TLS_KEY) it serves HTTPS only.
