@@ -21,8 +21,9 @@ test: lint
 	scripts/validate-orchestration.sh
 	scripts/validate-monitoring.sh
 	tansu="$$(scripts/tansu.sh)" && s3s="$$(scripts/s3s-fs.sh)" && ort="$$(scripts/onnxruntime.sh)" && \
-		chromium="$$(scripts/chromium.sh)" && \
+		chromium="$$(scripts/chromium.sh)" && prometheus="$$(scripts/prometheus.sh)" && \
 		PVFLOW_TANSU="$$tansu" PVFLOW_S3S_FS="$$s3s" ORT_DYLIB_PATH="$$ort" PVFLOW_CHROMIUM="$$chromium" \
+		PVFLOW_PROMETHEUS="$$prometheus" \
 		cargo nextest run --workspace --no-fail-fast
 	cargo test --workspace --doc
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

@@ -49,6 +49,11 @@ impl RunApi {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// What Prometheus scrapes: the API's `/metrics` (job `pvflow-api`).
+    pub fn scrape_target(&self) -> crate::ScrapeTarget {
+        crate::ScrapeTarget::new("pvflow-api", self.port, "/metrics")
+    }
+
     /// The body of `GET path`, if it answered 200.
     pub fn get(&self, path: &str) -> Option<String> {
         http_get(self.port, path).and_then(|(code, body)| (code == 200).then_some(body))

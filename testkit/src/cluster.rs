@@ -128,6 +128,22 @@ impl PvflowCluster {
     }
 
     /// `df://127.0.0.1:PORT`, for `pvflow sql --scheduler`.
+    /// What Prometheus scrapes: the scheduler's `/api/metrics` (job `pvflow-scheduler`) and
+    /// each executor's `/metrics` (job `pvflow-executor`).
+    pub fn scrape_targets(&self) -> Vec<crate::ScrapeTarget> {
+        let mut targets = vec![crate::ScrapeTarget::new(
+            "pvflow-scheduler",
+            self.scheduler_port,
+            "/api/metrics",
+        )];
+        targets.extend(
+            self.health_ports
+                .iter()
+                .map(|port| crate::ScrapeTarget::new("pvflow-executor", *port, "/metrics")),
+        );
+        targets
+    }
+
     pub fn url(&self) -> String {
         format!("df://127.0.0.1:{}", self.scheduler_port)
     }

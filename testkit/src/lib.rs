@@ -6,13 +6,14 @@
 //! installs the binary (`make test` runs it first). [`PvflowCluster`] runs a `pvflow-scheduler`
 //! and `pvflow-executor` processes from the workspace's build. [`S3Server`] runs `s3s-fs`, an
 //! S3 API over a temporary directory (`scripts/s3s-fs.sh` installs it), behind a forwarder that stops it when a chosen request arrives. [`RunApi`] runs
-//! `pvflow serve`. Each server is a [`ServerProcess`]: killed and reaped when dropped, its output
+//! `pvflow serve`. [`PrometheusServer`] runs a real Prometheus scraping them. Each server is a [`ServerProcess`]: killed and reaped when dropped, its output
 //! kept in a log the test can print. [`SeededRandom`] generates reproducible hostile input.
 
 mod api;
 mod cluster;
 mod http;
 mod process;
+mod prometheus;
 mod random;
 mod s3;
 mod tansu;
@@ -21,6 +22,7 @@ pub use api::RunApi;
 pub use cluster::PvflowCluster;
 pub use http::http_get;
 pub use process::ServerProcess;
+pub use prometheus::{PrometheusServer, ScrapeTarget, prometheus_binary};
 pub use random::SeededRandom;
 pub use s3::S3Server;
 pub use tansu::TansuBroker;

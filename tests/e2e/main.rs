@@ -5,7 +5,7 @@
 
 use assert_cmd::Command;
 use pvflow_runner::RunCounts;
-use pvflow_testkit::{PvflowCluster, RunApi, S3Server, TansuBroker};
+use pvflow_testkit::{PrometheusServer, PvflowCluster, RunApi, S3Server, TansuBroker};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -320,6 +320,14 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
     // The run to disk goes through the run API, whose runs are the cluster's clients.
     let api = RunApi::start(&bins, Some(&url), &env_refs).expect("run API");
     let api_url = api.url();
+    // A real Prometheus scrapes them all while the runs go on, as a deployment's would.
+    let mut targets = cluster.scrape_targets();
+    targets.push(api.scrape_target());
+    let prometheus = PrometheusServer::start(
+        &pvflow_testkit::prometheus_binary().expect("prometheus (scripts/prometheus.sh)"),
+        &targets,
+    )
+    .expect("prometheus");
     let runs = [
         (&embedded, Via::InProcess),
         (&distributed, Via::Api(&api_url)),
@@ -441,6 +449,7 @@ fn plans_on_the_cluster_equal_the_embedded_run_and_reruns_replace_the_day() {
         let ended = format!(r#"pvflow_runs_ended_total{{plan="{plan}",state="succeeded"}} 1"#);
         assert!(metrics.contains(&ended), "{metrics}\n{}", api.log());
     }
+    every_dashboard_panel_has_data(&prometheus);
 
     let gold_sql = |data: &str| {
         format!(
@@ -1331,4 +1340,61 @@ fn a_scheduler_restart_fails_the_run_clean_and_the_api_still_answers() {
     let remembered = state(&api, &second);
     assert_eq!(remembered["state"], "failed", "{remembered}");
     assert_eq!(remembered["error"], ended["error"], "{remembered}");
+}
+
+/// Every query of the Grafana dashboard (monitoring/grafana/pvflow-dashboard.json) returns
+/// series from `prometheus`, which scrapes a cluster, its executors and the run API that ran
+/// plans: what an operator's panels would show. `$__rate_interval` is Grafana's; 30 s here.
+fn every_dashboard_panel_has_data(prometheus: &PrometheusServer) {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(pvflow_testkit::repo_file(
+            "monitoring/grafana/pvflow-dashboard.json",
+        ))
+        .expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let queries: Vec<(String, String)> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| {
+            let title = panel["title"].as_str().unwrap_or_default().to_string();
+            panel["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |t| (title.clone(), t["expr"].as_str().unwrap_or_default().to_string()))
+        })
+        .collect();
+    assert!(queries.len() >= 12, "{queries:?}");
+    // Rates need two scrapes of each target: a few seconds after the first.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut empty = Vec::new();
+    loop {
+        empty.clear();
+        for (title, expr) in &queries {
+            let expr = expr.replace("$__rate_interval", "30s");
+            let answer = prometheus.query(&expr).unwrap_or_default();
+            let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+            let series = answer["data"]["result"].as_array().map_or(0, Vec::len);
+            if answer["status"] != "success" || series == 0 {
+                empty.push(format!("{title}: {expr} -> {answer}"));
+            }
+        }
+        if empty.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(empty.is_empty(), "{}\n{}", empty.join("\n"), prometheus.log());
+    // The classes the executors counted, as the "Windows by fault class" panel shows them.
+    let classes = prometheus
+        .query("sum(pvflow_windows_classified_total)")
+        .unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_str(&classes).unwrap_or_default();
+    let windows: f64 = parsed["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(windows > 0.0, "{classes}");
 }
