@@ -51,10 +51,18 @@ impl PrometheusServer {
     pub fn start(binary: &Path, targets: &[ScrapeTarget]) -> Result<PrometheusServer, TestkitError> {
         let dir = tempfile::tempdir().map_err(io("create Prometheus' directory"))?;
         let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+        // One scrape config per job (Prometheus refuses a job name twice), its targets listed.
+        let mut jobs: Vec<(&str, &str, Vec<&str>)> = Vec::new();
         for target in targets {
+            match jobs.iter_mut().find(|(job, _, _)| *job == target.job) {
+                Some((_, _, addresses)) => addresses.push(&target.address),
+                None => jobs.push((&target.job, &target.metrics_path, vec![&target.address])),
+            }
+        }
+        for (job, path, addresses) in jobs {
             config.push_str(&format!(
-                "  - job_name: {}\n    metrics_path: {}\n    static_configs:\n      - targets: ['{}']\n",
-                target.job, target.metrics_path, target.address
+                "  - job_name: {job}\n    metrics_path: {path}\n    static_configs:\n      - targets: ['{}']\n",
+                addresses.join("', '")
             ));
         }
         let file = dir.path().join("prometheus.yml");
