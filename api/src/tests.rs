@@ -280,13 +280,32 @@ async fn with_a_token_runs_need_it_and_probes_do_not() {
         let allowed = base.clone().with_token(Some(token.into()));
         assert!(allowed.list().await.expect("listed").is_empty());
     }
-    // Probes and scrapes carry no token.
+    // Probes, scrapes and the dashboard's files carry no token; its data routes need it.
     let address = api.client_base();
-    for path in ["/healthz", "/metrics"] {
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/",
+        "/assets/app.js",
+        "/assets/style.css",
+    ] {
         let answer = reqwest::get(format!("{address}{path}"))
             .await
             .expect("answer");
         assert_eq!(answer.status(), reqwest::StatusCode::OK, "{path}");
+    }
+    for path in [
+        "/fleet",
+        "/fleet/heatmap",
+        "/episodes",
+        "/devices/pv-00001/diagnoses",
+        "/devices/pv-00001/series",
+        "/devices/pv-00001/scalogram.png?window_start=2026-06-01T12:00:00Z",
+    ] {
+        let answer = reqwest::get(format!("{address}{path}"))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED, "{path}");
     }
     api.stop().await;
 }

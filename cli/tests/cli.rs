@@ -557,6 +557,37 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
     // The same windows, now all from the re-run, in files of its own: the day was replaced.
     let (counts_after, run_after) = gold_day();
     assert_eq!(counts_after, "536,1");
+    // Its fault episodes were replaced with it: the re-run's own, as many as before.
+    let episodes = |query: &str| {
+        let out = pvflow()
+            .env("PVFLOW_STORAGE_GOLD", &gold)
+            .env("PVFLOW_STORAGE_SILVER", dir.path().join("silver"))
+            .args(["sql", "--format", "csv", query])
+            .output()
+            .expect("sql");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        episodes("SELECT count(DISTINCT run_id) FROM fault_events"),
+        if manifest["counts"]["episodes_closed"].as_i64().unwrap_or(0)
+            + manifest["counts"]["episodes_open"].as_i64().unwrap_or(0)
+            > 0
+        {
+            "1"
+        } else {
+            "0"
+        }
+    );
+    let episode_rows = episodes("SELECT count(*) FROM fault_events");
+    assert_eq!(
+        episode_rows.parse::<i64>().unwrap_or(-1),
+        manifest["counts"]["episodes_closed"].as_i64().unwrap_or(0)
+            + manifest["counts"]["episodes_open"].as_i64().unwrap_or(0)
+    );
     assert_ne!(run_after, run_before);
     assert_eq!(run_after, rerun_id);
     let files_after = day_files();

@@ -48,9 +48,14 @@ pub struct PrometheusServer {
 
 impl PrometheusServer {
     /// Starts Prometheus scraping `targets` every second and waits until it is ready.
-    pub fn start(binary: &Path, targets: &[ScrapeTarget]) -> Result<PrometheusServer, TestkitError> {
+    pub fn start(
+        binary: &Path,
+        targets: &[ScrapeTarget],
+    ) -> Result<PrometheusServer, TestkitError> {
         let dir = tempfile::tempdir().map_err(io("create Prometheus' directory"))?;
-        let mut config = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
         // One scrape config per job (Prometheus refuses a job name twice), its targets listed.
         let mut jobs: Vec<(&str, &str, Vec<&str>)> = Vec::new();
         for target in targets {
@@ -71,7 +76,10 @@ impl PrometheusServer {
         let mut command = Command::new(binary);
         command
             .arg(format!("--config.file={}", file.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
         let mut process =
             ServerProcess::spawn("prometheus", command, dir.path().join("prometheus.log"))?;
@@ -103,12 +111,16 @@ impl PrometheusServer {
     /// `GET path` over HTTP/1.0, so that the answer comes whole, not in chunks.
     fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())?;
         Some((status, body))
     }
 }

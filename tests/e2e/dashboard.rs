@@ -235,6 +235,29 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
     assert!(dom.contains("class=\"scalogram\""), "{dom}");
     assert!(!console.to_lowercase().contains("error"), "{console}");
     drop(demo);
+
+    // Served with a token, the page asks for it and shows nothing before.
+    let silver = dir.path().join("silver").display().to_string();
+    let gold = dir.path().join("gold").display().to_string();
+    let api = pvflow_testkit::RunApi::start(
+        &bins,
+        None,
+        &[
+            ("PVFLOW_STORAGE_SILVER", silver.as_str()),
+            ("PVFLOW_STORAGE_GOLD", gold.as_str()),
+            ("PVFLOW_API_TOKEN", "dashboard-token"),
+        ],
+    )
+    .expect("pvflow serve");
+    let url = format!("{}/", api.url());
+    let (dom, _) = tokio::task::spawn_blocking(move || browse(&url))
+        .await
+        .expect("browser");
+    let login = dom.find("id=\"login\"").expect("the login form");
+    let end = login + dom[login..].find('>').unwrap_or(0);
+    let tag = &dom[dom[..login].rfind('<').unwrap_or(0)..end];
+    assert!(!tag.contains("hidden"), "{dom}");
+    assert!(!dom.contains("id=\"heatmap\""), "{dom}");
 }
 
 /// Every answer is one the OpenAPI description documents, its body matching the schema

@@ -1363,7 +1363,12 @@ fn every_dashboard_panel_has_data(prometheus: &PrometheusServer) {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(move |t| (title.clone(), t["expr"].as_str().unwrap_or_default().to_string()))
+                .map(move |t| {
+                    (
+                        title.clone(),
+                        t["expr"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
         })
         .collect();
     assert!(queries.len() >= 12, "{queries:?}");
@@ -1386,7 +1391,12 @@ fn every_dashboard_panel_has_data(prometheus: &PrometheusServer) {
         }
         std::thread::sleep(Duration::from_secs(2));
     }
-    assert!(empty.is_empty(), "{}\n{}", empty.join("\n"), prometheus.log());
+    assert!(
+        empty.is_empty(),
+        "{}\n{}",
+        empty.join("\n"),
+        prometheus.log()
+    );
     // The classes the executors counted, as the "Windows by fault class" panel shows them.
     let classes = prometheus
         .query("sum(pvflow_windows_classified_total)")
