@@ -6,6 +6,7 @@
 //! | `POST /runs` with a [`RunRequest`] | 202 and the run's [`RunStatus`] (`Location: /runs/<id>`); with `if_late` and the day up to date, 200 and [`UpToDate`]; 400 names the invalid parameter; 409 if that plan already runs for that day into that dataset; 502 if `if_late` cannot read the topic; 503 while the process stops |
 //! | `GET /runs/<id>` | the run's status: its stage while it runs, its manifest once it ended; 404 if unknown |
 //! | `GET /runs[?plan=&date=&state=]` | the runs this process knows, newest first |
+//! | `GET /runs/recorded[?limit=]` | the last runs whose manifests are in silver's and gold's `_runs/`, whoever ran them |
 //! | `DELETE /runs/<id>` | 202: the run is cancelled as a stopped `pvflow run` is (jobs cancelled, staging removed, previous output kept); 409 if it already ended |
 //! | `GET /devices/<id>` | the device's [`DeviceState`] from the stream: its latest window in the live table (within [`LOOKBACK_DAYS`]) and its open fault episode; 400 for an invalid ID; 404 if the stream knows nothing of it |
 //! | `GET /devices/<id>/diagnoses[?from=&to=]` | the device's diagnoses in gold over a range of days (default gold's newest day; at most `[api] max_range_days`) |

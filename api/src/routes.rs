@@ -29,6 +29,7 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 pub fn router(service: Arc<RunService>) -> Router {
     let mut runs = Router::new()
         .route("/runs", get(list).post(submit))
+        .route("/runs/recorded", get(recorded))
         .route("/runs/{id}", get(status).delete(cancel))
         .route("/devices/{device_id}", get(device))
         .route("/devices/{device_id}/diagnoses", get(diagnoses))
@@ -225,6 +226,35 @@ async fn list(
         })
         .collect();
     Json(runs)
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn recorded(
+    State(service): State<Arc<RunService>>,
+    Query(query): Query<LimitQuery>,
+) -> Response {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorBody {
+                error: "limit must be 1 to 1000 runs".into(),
+                parameter: Some("limit".into()),
+                run: None,
+            },
+        );
+    }
+    match service.recorded(limit).await {
+        Ok(runs) => Json(runs).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the runs' manifests: {e}"),
+        ),
+    }
 }
 
 async fn status(State(service): State<Arc<RunService>>, Path(id): Path<String>) -> Response {

@@ -465,6 +465,46 @@ impl RunService {
         Ok(manifest.map(RunStatus::from_manifest))
     }
 
+    /// The last `limit` runs whose manifests are under the configured silver's and gold's
+    /// `_runs/` (whoever ran them: this process, another, the CronJob, `pvflow run`), newest
+    /// first, with their manifests.
+    pub async fn recorded(&self, limit: usize) -> Result<Vec<RunStatus>, DataFusionError> {
+        use futures::TryStreamExt;
+        let storage = &self.config.storage;
+        let ctx = self.sessions.session().await?;
+        let runtime = ctx.runtime_env();
+        let mut found = Vec::new();
+        for (name, url) in [("silver", &storage.silver), ("gold", &storage.gold)] {
+            let root = DatasetRoot::parse(name, url)
+                .map_err(|e| DataFusionError::Configuration(e.to_string()))?;
+            let (store, path) = pvflow_dataset::open_root(&runtime, root.url())?;
+            let runs = path.clone().join(pvflow_dataset::layout::RUNS_DIR);
+            let listed: Vec<object_store::ObjectMeta> =
+                match store.list(Some(&runs)).try_collect().await {
+                    Ok(listed) => listed,
+                    Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                    Err(e) => return Err(DataFusionError::ObjectStore(Box::new(e))),
+                };
+            for meta in listed {
+                if let Some(run_id) = meta
+                    .location
+                    .filename()
+                    .and_then(|f| f.strip_suffix(".json"))
+                {
+                    found.push((meta.last_modified, root.clone(), run_id.to_string()));
+                }
+            }
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut runs = Vec::new();
+        for (_, root, run_id) in found.into_iter().take(limit) {
+            if let Some(manifest) = pvflow_runner::read_manifest(&runtime, &root, &run_id).await? {
+                runs.push(RunStatus::from_manifest(manifest));
+            }
+        }
+        Ok(runs)
+    }
+
     /// The runs this process knows, newest first, without their manifests.
     pub fn list(&self) -> Vec<RunStatus> {
         let mut runs: Vec<RunStatus> = self

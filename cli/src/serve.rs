@@ -28,6 +28,7 @@ this process) and writes the same manifest.
                        it runs, its manifest once it ended; 404 if unknown. Runs of earlier
                        processes are read from their manifests (_runs/<id>.json).
   GET    /runs         the runs this process knows, newest first (?plan=, ?date=, ?state=)
+  GET    /runs/recorded  the last runs whose manifests are in silver's and gold's _runs/ (?limit=)
   DELETE /runs/<id>    cancels the run: its cluster jobs stop, its staging goes, the previous
                        output stays; 409 if it already ended
   GET    /devices/<id> the device's state from the stream (pvflow stream): its latest window in

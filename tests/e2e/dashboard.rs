@@ -209,6 +209,14 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
     get(&format!("/devices/{worst}/series?date=2026-06-01")).await;
     get("/episodes?state=closed&severity=critical").await;
     get("/fleet?date=2026-06-02").await;
+    let (_, recorded) = get("/runs/recorded").await;
+    let plans: Vec<&str> = recorded
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["plan"].as_str())
+        .collect();
+    assert_eq!(plans, ["predict", "ingest"], "{recorded}");
     check_against_openapi(&answers.into_inner().expect("lock"), dir.path());
 
     // In a browser: the fleet page draws the same heat-map, without console errors.
@@ -234,6 +242,14 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
     assert_eq!(dom.matches("role=\"img\"").count(), 4, "{dom}");
     assert!(dom.contains("class=\"scalogram\""), "{dom}");
     assert!(!console.to_lowercase().contains("error"), "{console}");
+
+    // The runs page lists the demo's two runs from their manifests.
+    let url = format!("{}/#/runs", demo.base);
+    let (dom, console) = tokio::task::spawn_blocking(move || browse(&url))
+        .await
+        .expect("browser");
+    let recorded = dom.split("id=\"recorded-runs\"").nth(1).unwrap_or_default();
+    assert_eq!(recorded.matches("<tr>").count(), 3, "{console}\n{dom}");
     drop(demo);
 
     // Served with a token, the page asks for it and shows nothing before.

@@ -201,13 +201,19 @@ async function episodesPage() {
 }
 
 async function runsPage() {
-  const runs = await api("/runs");
+  const live = await api("/runs");
+  const recorded = await api("/runs/recorded");
   const count = (r, name) => r.manifest && r.manifest.counts && r.manifest.counts[name] != null ? String(r.manifest.counts[name]) : "";
-  page.replaceChildren(section("Plan runs", table([
+  const columns = [
     ["Run", (r) => r.run_id], ["Plan", (r) => r.plan], ["Date", (r) => r.date], ["State", (r) => r.state],
     ["Windows", (r) => count(r, "windows")], ["Scored", (r) => count(r, "windows_scored")],
-    ["Episodes open", (r) => count(r, "episodes_open")],
-  ], runs)));
+    ["Quarantined", (r) => count(r, "messages_quarantined")],
+    ["Episodes closed / open", (r) => count(r, "episodes_closed") && count(r, "episodes_closed") + " / " + count(r, "episodes_open")],
+  ];
+  const recordedTable = table(columns, recorded);
+  recordedTable.id = "recorded-runs";
+  page.replaceChildren(section("Runs of this API", table(columns, live)),
+    section("Runs recorded in silver and gold (every run's manifest)", recordedTable));
 }
 
 function showLogin() {
