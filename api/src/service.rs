@@ -495,7 +495,7 @@ impl RunService {
                 }
             }
         }
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|(modified, ..)| std::cmp::Reverse(*modified));
         let mut runs = Vec::new();
         for (_, root, run_id) in found.into_iter().take(limit) {
             if let Some(manifest) = pvflow_runner::read_manifest(&runtime, &root, &run_id).await? {
