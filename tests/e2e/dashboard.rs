@@ -250,6 +250,17 @@ async fn the_dashboard_and_the_device_api_show_what_gold_holds() {
         .expect("browser");
     let recorded = dom.split("id=\"recorded-runs\"").nth(1).unwrap_or_default();
     assert_eq!(recorded.matches("<tr>").count(), 3, "{console}\n{dom}");
+    assert!(!console.to_lowercase().contains("error"), "{console}");
+
+    // The episodes page lists the day's episodes, as /episodes does.
+    let url = format!("{}/#/episodes", demo.base);
+    let (dom, console) = tokio::task::spawn_blocking(move || browse(&url))
+        .await
+        .expect("browser");
+    assert!(dom.contains("data-loaded=\"true\""), "{console}\n{dom}");
+    let day = dom.split("Episodes of").nth(1).unwrap_or_default();
+    assert_eq!(day.matches("<tr>").count(), listed + 1, "{dom}");
+    assert!(!console.to_lowercase().contains("error"), "{console}");
     drop(demo);
 
     // Served with a token, the page asks for it and shows nothing before.
