@@ -8,7 +8,8 @@
 //!   as of that moment. An episode over three days has three rows; its latest is what it is now.
 //! - `_episode_state` (`<gold>/_episode_state/`): the devices with a fault run under way or an
 //!   episode open at the day's end, as JSON, which the next day's run starts from. Without it
-//!   (no predict run for the previous day) every device starts afresh, with a warning.
+//!   (no predict run for the previous day) every device starts afresh, with a warning (unless
+//!   no run ever committed episodes).
 //!
 //! Only devices with a fault window that day, or carried over, are read back: a device whose
 //! windows are all normal and which starts idle stays idle.
@@ -301,6 +302,10 @@ async fn carried_state(
     let snapshot = DeltaLog::new(Arc::clone(&store), root.clone())
         .snapshot()
         .await?;
+    if snapshot.version.is_none() {
+        tracing::info!(date = %date, "the first predict run with fault episodes: none to go on from");
+        return Ok(carried);
+    }
     if !snapshot.has_partition(&before) {
         tracing::warn!(
             date = %date,
