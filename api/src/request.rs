@@ -113,7 +113,7 @@ impl RunRequest {
             self.silver.as_deref().unwrap_or(&config.storage.silver),
             self.gold.as_deref().unwrap_or(&config.storage.gold),
         )?
-        .with_plant(config.plant, config.episodes)?;
+        .with_plant(config.plant.rating(), config.episodes)?;
         let notify = self.notify_url.as_deref().map(notify_url).transpose()?;
         Ok(ValidRequest {
             plan,

@@ -96,6 +96,7 @@ pub async fn run(config: &PvflowConfig, args: StreamArgs) -> Result<(), Failure>
         .map_err(Failure::usage)?;
     let rating = config
         .plant
+        .rating()
         .validated()
         .map_err(|why| Failure::usage(anyhow!("invalid [plant]: {why}")))?;
     let ctx = pvflow_session::session_context(&config).map_err(Failure::usage)?;

@@ -70,6 +70,36 @@ fn sql_errors_are_readable_with_exit_code_1() {
         .stderr(predicate::str::contains("error:"));
 }
 
+/// A plant description is the table `devices` of every session; a wrong one stops the command
+/// with its line and field named.
+#[test]
+fn the_plant_description_is_the_devices_table() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = repo.join("plant/examples/plant.toml");
+    let out = stdout_of(pvflow().env("PVFLOW_PLANT_DESCRIPTION", &example).args([
+        "sql",
+        "--format",
+        "csv",
+        "SELECT technology, count(*) AS devices, round(max(v_mp), 1) AS v_mp FROM devices GROUP BY 1 ORDER BY 1",
+    ]));
+    assert_eq!(
+        out,
+        "technology,devices,v_mp\nCdTe,2,695.6\nMono-c-Si,1,754.2\nMulti-c-Si,200,150.5\n"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wrong = dir.path().join("plant.toml");
+    let text = std::fs::read_to_string(&example).expect("example");
+    std::fs::write(&wrong, text.replace("strings = 3", "strings = 0")).expect("written");
+    pvflow()
+        .env("PVFLOW_PLANT_DESCRIPTION", &wrong)
+        .args(["sql", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "[plant] description: line 17, array_type[0].strings: must be 1 to 50, not 0",
+        ));
+}
+
 #[test]
 fn usage_and_io_errors_have_their_own_codes() {
     pvflow()

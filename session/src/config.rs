@@ -36,10 +36,44 @@ pub struct PvflowConfig {
     /// `[episodes]`: when fault episodes open and close (`open_after`, `close_after`,
     /// `daylight_irradiance`; `PVFLOW_EPISODES_*`), the same rules wherever diagnoses are.
     pub episodes: pvflow_episodes::EpisodeRules,
-    /// `[plant]`: the arrays' DC rating (`rated_power_w`, `gamma_pdc_per_c`;
-    /// `PVFLOW_PLANT_*`), from which predict expects each window's power and counts the energy
-    /// fault episodes cost.
-    pub plant: pvflow_udfs::ArrayRating,
+    /// `[plant]`: the plant's description and the arrays' DC rating (`PVFLOW_PLANT_*`).
+    pub plant: PlantConfig,
+}
+
+/// `[plant]`: what the plant is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlantConfig {
+    /// A plant description, `plant.toml` (`PVFLOW_PLANT_DESCRIPTION`; plant/examples/), shown
+    /// as the table `devices` in every session; a file with an error stops the session from
+    /// starting, naming its line and field.
+    pub description: Option<PathBuf>,
+    /// An array's DC power at STC (W) (`PVFLOW_PLANT_RATED_POWER_W`), from which predict
+    /// expects each window's power and counts the energy fault episodes cost.
+    pub rated_power_w: f64,
+    /// Its power temperature coefficient (1/°C) (`PVFLOW_PLANT_GAMMA_PDC_PER_C`).
+    pub gamma_pdc_per_c: f64,
+}
+
+impl Default for PlantConfig {
+    fn default() -> Self {
+        let rating = pvflow_udfs::ArrayRating::default();
+        PlantConfig {
+            description: None,
+            rated_power_w: rating.rated_power_w,
+            gamma_pdc_per_c: rating.gamma_pdc_per_c,
+        }
+    }
+}
+
+impl PlantConfig {
+    /// The arrays' rating, as predict's PVWatts expectation takes it.
+    pub fn rating(&self) -> pvflow_udfs::ArrayRating {
+        pvflow_udfs::ArrayRating {
+            rated_power_w: self.rated_power_w,
+            gamma_pdc_per_c: self.gamma_pdc_per_c,
+        }
+    }
 }
 
 /// `[streaming]`: `pvflow stream`, the live diagnosis of windows as they close.

@@ -47,7 +47,11 @@ impl DatasetSchema {
 /// Makes the default schema of `state` (and of every context sharing its catalogs) a
 /// [`DatasetSchema`], replacing the empty one a new session has; creates the default catalog
 /// if the session has none (Ballista's scheduler sessions).
-pub fn register_datasets(state: &SessionState, storage: &StorageConfig) -> Result<()> {
+pub fn register_datasets(
+    state: &SessionState,
+    storage: &StorageConfig,
+    devices: Option<Arc<dyn TableProvider>>,
+) -> Result<()> {
     let defaults = &state.config_options().catalog;
     let catalogs = state.catalog_list();
     let catalog = match catalogs.catalog(&defaults.default_catalog) {
@@ -58,10 +62,11 @@ pub fn register_datasets(state: &SessionState, storage: &StorageConfig) -> Resul
             catalog
         }
     };
-    catalog.register_schema(
-        &defaults.default_schema,
-        Arc::new(DatasetSchema::new(storage, Arc::clone(state.runtime_env()))),
-    )?;
+    let schema = DatasetSchema::new(storage, Arc::clone(state.runtime_env()));
+    if let Some(devices) = devices {
+        schema.register_table("devices".into(), devices)?;
+    }
+    catalog.register_schema(&defaults.default_schema, Arc::new(schema))?;
     Ok(())
 }
 

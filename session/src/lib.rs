@@ -12,6 +12,7 @@
 mod codec;
 mod config;
 mod datasets;
+mod devices;
 mod distributed;
 pub mod flags;
 mod locations;
@@ -22,7 +23,7 @@ pub mod signals;
 
 pub use config::{
     ApiConfig, CONFIG_ENV, ClusterConfig, ConfigError, FlightSqlConfig, KafkaConfig, ModelConfig,
-    PvflowConfig, StorageConfig, StreamingConfig,
+    PlantConfig, PvflowConfig, StorageConfig, StreamingConfig,
 };
 pub use distributed::DistributedParts;
 pub use locations::{LocationError, Locations};
@@ -47,6 +48,8 @@ pub enum SessionError {
     Runtime(datafusion::common::DataFusionError),
     #[error("invalid [storage] location: {0}")]
     Locations(#[from] LocationError),
+    #[error("[plant] description: {0}")]
+    Plant(#[from] pvflow_plant::PlantError),
 }
 
 /// The normalisation `pv_scalogram` applies, from `[model] normalization`.
@@ -81,14 +84,26 @@ pub fn fault_model(config: &PvflowConfig) -> Result<Option<Arc<FaultModel>>, Ses
 pub struct Functions {
     udfs: Vec<ScalarUDF>,
     udafs: Vec<AggregateUDF>,
+    /// The plant description's `devices` table, loaded with them.
+    devices: Option<Arc<dyn datafusion::catalog::TableProvider>>,
 }
 
 impl Functions {
-    /// Loads the configured normalisation and model: a bad file fails here, naming the file.
+    /// Loads the configured normalisation, model and plant description: a bad file fails
+    /// here, naming the file.
     pub fn new(config: &PvflowConfig) -> Result<Functions, SessionError> {
+        let devices = match &config.plant.description {
+            Some(path) => {
+                let plant = pvflow_plant::Plant::load(path)?;
+                tracing::info!(path = %path.display(), devices = plant.devices().count(), "plant description loaded");
+                Some(devices::devices_table(&plant).map_err(SessionError::Runtime)?)
+            }
+            None => None,
+        };
         Ok(Functions {
             udfs: pvflow_udfs::all_udfs(normalization(config)?, fault_model(config)?),
             udafs: pvflow_udfs::all_udafs(),
+            devices,
         })
     }
 
@@ -137,7 +152,7 @@ pub fn pvflow_state(
         .with_runtime_env(runtime)
         .build();
     functions.register(&mut state)?;
-    datasets::register_datasets(&state, storage)?;
+    datasets::register_datasets(&state, storage, functions.devices.clone())?;
     Ok(state)
 }
 
