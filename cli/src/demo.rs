@@ -193,6 +193,9 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         .await
         .map_err(Failure::query)?;
     print_summary(simulate_seconds, ingest, predict, &comparison, &args.output);
+    if args.serve.is_none() {
+        println!("  dashboard: pvflow demo --serve (or pvflow serve with the storage above)");
+    }
     // The broker lives until here: the runs read from it.
     drop(broker);
     match args.serve {
@@ -395,5 +398,4 @@ fn print_summary(
         "  query: PVFLOW_STORAGE_SILVER={out}/silver PVFLOW_STORAGE_GOLD={out}/gold \\\n         \
          pvflow sql \"SELECT fault_label, count(*) FROM gold GROUP BY 1\""
     );
-    println!("  dashboard: pvflow demo --serve (or pvflow serve with the storage above)");
 }
