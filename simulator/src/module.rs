@@ -5,6 +5,7 @@
 //! a bypass-diode substring (20 of 60 cells), which is how the array model builds strings.
 
 use crate::lambert_w::lambert_w0_of_exp;
+use std::sync::LazyLock;
 
 /// Band gap at reference conditions (eV), CEC/De Soto value for crystalline silicon.
 const BANDGAP_REF_EV: f64 = 1.121;
@@ -39,19 +40,33 @@ pub struct CecModule {
     pub adjust: f64,
 }
 
+impl CecModule {
+    /// The catalogue's module `name` (pvflow-plant's CEC rows), if it has the single-diode
+    /// parameters the physics take.
+    pub fn from_catalogue(name: &str) -> Option<CecModule> {
+        let module = pvflow_plant::catalogue::lookup(name)?;
+        let diode = module.single_diode?;
+        Some(CecModule {
+            name: module.name.as_str(),
+            cells_in_series: module.cells_in_series,
+            alpha_sc: module.alpha_sc,
+            a_ref: diode.a_ref,
+            i_l_ref: diode.i_l_ref,
+            i_o_ref: diode.i_o_ref,
+            r_s: diode.r_s,
+            r_sh_ref: diode.r_sh_ref,
+            adjust: diode.adjust,
+        })
+    }
+}
+
 /// Canadian Solar CS6P-250P, the simulator's default module (pvlib `CECMod`
-/// `Canadian_Solar_Inc__CS6P_250P`): 60 cells, 250 W at STC.
-pub const CANADIAN_SOLAR_CS6P_250P: CecModule = CecModule {
-    name: "Canadian_Solar_Inc__CS6P_250P",
-    cells_in_series: 60,
-    alpha_sc: 0.003459,
-    a_ref: 1.488217,
-    i_l_ref: 8.882007,
-    i_o_ref: 1.216203e-10,
-    r_s: 0.321434,
-    r_sh_ref: 237.464966,
-    adjust: 11.442953,
-};
+/// `Canadian_Solar_Inc__CS6P_250P`): 60 cells, 250 W at STC, from the catalogue.
+pub static CANADIAN_SOLAR_CS6P_250P: LazyLock<CecModule> = LazyLock::new(|| {
+    // The shipped catalogue holds it (pvflow-plant's tests read every row).
+    CecModule::from_catalogue("Canadian Solar Inc. CS6P-250P")
+        .expect("the module catalogue ships the CS6P-250P with its CEC parameters")
+});
 
 /// The five single-diode parameters at one operating condition:
 /// `I = IL - I0 * (exp((V + I*Rs) / nNsVth) - 1) - (V + I*Rs) / Rsh`.
@@ -256,7 +271,10 @@ mod tests {
             .filter(|line| !line.trim().is_empty())
             .map(|line| {
                 let fields: Vec<&str> = line.split(',').collect();
-                assert_eq!(fields[0], CANADIAN_SOLAR_CS6P_250P.name);
+                assert_eq!(
+                    fields[0],
+                    pvflow_plant::catalogue::pvlib_key(CANADIAN_SOLAR_CS6P_250P.name)
+                );
                 let numbers: Vec<f64> = fields[1..]
                     .iter()
                     .map(|field| field.parse().expect("numeric field"))
