@@ -1,7 +1,9 @@
 //! What the functions share: the window grid, the image's shape, the windowing idiom and the
 //! documentation section they appear under.
 
-use datafusion::logical_expr::DocSection;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, DocSection};
 
 /// Slots per window: one reading every [`READING_INTERVAL_SECONDS`].
 pub const WINDOW_LEN: usize = 64;
@@ -67,6 +69,18 @@ pub(crate) const WINDOWING_EXAMPLE: &str = r#"```sql
         FROM readings)
   GROUP BY device_id, window_start;
 ```"#;
+
+/// `result` (one row per row of `args`) as a function's answer: a scalar when every argument
+/// was one (a constant expression), else the array.
+pub(crate) fn answer(args: &[ColumnarValue], result: ArrayRef) -> Result<ColumnarValue> {
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+        } else {
+            ColumnarValue::Array(result)
+        },
+    )
+}
 
 /// Where pvflow's functions appear in DataFusion's function reference.
 pub(crate) const SIGNAL_PROCESSING: DocSection = DocSection {

@@ -1,6 +1,6 @@
 //! `cwt_morlet(values [, num_scales])`: the continuous wavelet transform of one series.
 
-use crate::common::SIGNAL_PROCESSING;
+use crate::common::{SIGNAL_PROCESSING, answer};
 use crate::list_args::{coerce_float_list, list_of, row_values};
 use crate::morlet::{CwtFloat, DENSE_MAX_LEN, DenseCwt, FilterBank, MAX_SCALES, cwt_direct};
 use datafusion::arrow::array::{
@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -76,10 +76,6 @@ impl ScalarUDFImpl for CwtMorlet {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let values = arrays[0].as_list::<i32>();
         let scales = match arrays.get(1) {
@@ -93,11 +89,7 @@ impl ScalarUDFImpl for CwtMorlet {
             DataType::Float64 => transform::<Float64Type>(values, &scales)?,
             other => return exec_err!("cwt_morlet: unexpected element type {other}"),
         };
-        Ok(if all_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
-        })
+        answer(&args.args, result)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

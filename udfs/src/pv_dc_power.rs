@@ -1,13 +1,13 @@
 //! `pv_dc_power(voltage, current)`: an array's measured DC power over a window.
 
-use crate::common::WINDOW_STATISTICS;
-use crate::slot_means::{answer, coerce_series, slot_means};
+use crate::common::{WINDOW_STATISTICS, answer};
+use crate::slot_means::{coerce_series, slot_means};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PvDcPower {
@@ -46,16 +46,12 @@ impl ScalarUDFImpl for PvDcPower {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         // Power per reading, then the mean: voltage and current move together under clouds.
         let power = slot_means("pv_dc_power", &arrays[0], Some(&arrays[1]), |v, i| {
             f64::from(v) * f64::from(i)
         })?;
-        answer(all_scalar, power)
+        answer(&args.args, Arc::new(power))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

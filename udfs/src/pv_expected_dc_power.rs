@@ -1,8 +1,8 @@
 //! `pv_expected_dc_power(irradiance, temperature, rated_power_w, gamma_pdc_per_c)`: the DC power a
 //! healthy array would give over a window, by the PVWatts model.
 
-use crate::common::WINDOW_STATISTICS;
-use crate::slot_means::{answer, coerce_series, slot_means};
+use crate::common::{WINDOW_STATISTICS, answer};
+use crate::slot_means::{coerce_series, slot_means};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -10,7 +10,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Irradiance and cell temperature of the standard test conditions that rate a module.
 const STC_IRRADIANCE_W_M2: f64 = 1000.0;
@@ -118,10 +118,6 @@ impl ScalarUDFImpl for PvExpectedDcPower {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let number = |value: &ColumnarValue, name: &str| match value {
             ColumnarValue::Scalar(ScalarValue::Float64(Some(x))) => Ok(*x),
             ColumnarValue::Array(a) if !a.is_empty() && a.null_count() == 0 => {
@@ -151,7 +147,7 @@ impl ScalarUDFImpl for PvExpectedDcPower {
             Some(&arrays[1]),
             |g, t| rating.pvwatts_dc(f64::from(g), f64::from(t)),
         )?;
-        answer(all_scalar, expected)
+        answer(&args.args, Arc::new(expected))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

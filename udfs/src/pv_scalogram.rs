@@ -3,7 +3,7 @@
 
 use crate::common::{
     CHANNELS, IMAGE_LEN, MIN_VALID_READINGS, NUM_SCALES, SIGNAL_PROCESSING, WINDOW_LEN,
-    WINDOWING_EXAMPLE,
+    WINDOWING_EXAMPLE, answer,
 };
 use crate::list_args::{coerce_float_list, coerce_int_list, list_of, row_values};
 use crate::metrics;
@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -88,17 +88,8 @@ impl ScalarUDFImpl for PvScalogram {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let result = self.scalograms(&arrays)?;
-        Ok(if all_scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
-        })
+        answer(&args.args, self.scalograms(&arrays)?)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

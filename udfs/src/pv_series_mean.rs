@@ -1,13 +1,13 @@
 //! `pv_series_mean(series)`: the mean of a window's valid readings of one sensor.
 
-use crate::common::WINDOW_STATISTICS;
-use crate::slot_means::{answer, coerce_series, slot_means};
+use crate::common::{WINDOW_STATISTICS, answer};
+use crate::slot_means::{coerce_series, slot_means};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PvSeriesMean {
@@ -46,12 +46,9 @@ impl ScalarUDFImpl for PvSeriesMean {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        answer(
-            all_scalar,
-            slot_means("pv_series_mean", &arrays[0], None, |x, _| f64::from(x))?,
-        )
+        let means = slot_means("pv_series_mean", &arrays[0], None, |x, _| f64::from(x))?;
+        answer(&args.args, Arc::new(means))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -5,7 +5,6 @@ use crate::list_args::{coerce_float_list, list_of};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, ListArray};
 use datafusion::arrow::datatypes::{DataType, Float32Type};
 use datafusion::common::{Result, exec_err, plan_err};
-use std::sync::Arc;
 
 /// Coerces `names.len()` series arguments (then nothing else) to `List<Float32>`.
 pub(crate) fn coerce_series(
@@ -86,19 +85,4 @@ pub(crate) fn slot_means(
         means.push((n > 0).then(|| (sum / f64::from(n)) as f32));
     }
     Ok(Float32Array::from(means))
-}
-
-/// `result` as the function's answer: a scalar when every argument was one.
-pub(crate) fn answer(
-    all_scalar: bool,
-    result: Float32Array,
-) -> Result<datafusion::logical_expr::ColumnarValue> {
-    use datafusion::common::ScalarValue;
-    use datafusion::logical_expr::ColumnarValue;
-    let result: ArrayRef = Arc::new(result);
-    Ok(if all_scalar {
-        ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-    } else {
-        ColumnarValue::Array(result)
-    })
 }
