@@ -130,16 +130,7 @@ impl DeviceLookup {
         let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), Arc::clone(runtime));
         ctx.register_table("live", Arc::new(table))?;
         // From the table's newest day, not today's: a replayed or late stream has older days.
-        let (store, root) = pvflow_dataset::open_root(runtime, &self.storage.live)?;
-        let snapshot = pvflow_dataset::DeltaLog::new(store, root)
-            .snapshot()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let Some(newest) = snapshot
-            .files()
-            .filter_map(|f| f.partition.parse::<NaiveDate>().ok())
-            .max()
-        else {
+        let Some(newest) = crate::fleet::newest_day(runtime, &self.storage.live).await? else {
             return Ok(None);
         };
         let since = newest

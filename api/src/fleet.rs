@@ -13,6 +13,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float32Type, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use pvflow_session::PvflowConfig;
 use serde::Serialize;
@@ -179,15 +180,7 @@ impl FleetReads {
     /// The newest day `dataset` (a dataset root) has, if any.
     async fn newest_day(&self, root: &str) -> Result<Option<NaiveDate>> {
         let ctx = self.session().await?;
-        let (store, path) = pvflow_dataset::open_root(&ctx.runtime_env(), root)?;
-        let snapshot = pvflow_dataset::DeltaLog::new(store, path)
-            .snapshot()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(snapshot
-            .files()
-            .filter_map(|f| f.partition.parse::<NaiveDate>().ok())
-            .max())
+        Ok(newest_day(&ctx.runtime_env(), root).await?)
     }
 
     /// The newest day gold has.
@@ -534,6 +527,19 @@ impl FleetReads {
         let values = images.value(0);
         Ok(values.as_primitive::<Float32Type>().values().to_vec())
     }
+}
+
+/// The newest day with files of the dataset at `root`, as its log says now.
+pub(crate) async fn newest_day(
+    runtime: &RuntimeEnv,
+    root: &str,
+) -> datafusion::common::Result<Option<NaiveDate>> {
+    let (store, path) = pvflow_dataset::open_root(runtime, root)?;
+    let snapshot = pvflow_dataset::DeltaLog::new(store, path)
+        .snapshot()
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(snapshot.newest_date())
 }
 
 /// `batches` as JSON objects, one per row, NULLs kept.

@@ -116,6 +116,14 @@ impl Snapshot {
         self.files.values()
     }
 
+    /// The newest date partition that has files, if any.
+    pub fn newest_date(&self) -> Option<chrono::NaiveDate> {
+        self.files
+            .values()
+            .filter_map(|f| crate::layout::parse_date(&f.partition).ok())
+            .max()
+    }
+
     /// Whether a commit has written `partition`, even if it left it empty.
     pub fn has_partition(&self, partition: &str) -> bool {
         self.written.contains(partition) || self.files_in(partition).next().is_some()
