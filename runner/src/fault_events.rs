@@ -14,10 +14,9 @@
 //! Only devices with a fault window that day, or carried over, are read back: a device whose
 //! windows are all normal and which starts idle stays idle.
 
-use crate::manifest::Output;
 use crate::params::{DatasetRoot, RunParams};
 use crate::run::{Result, Stages};
-use crate::staged::{Staged, register_parquet_files};
+use crate::staged::{Staged, register_parquet_files, side_output, staging_target};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
@@ -35,7 +34,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use pvflow_dataset::layout::{self, DATE_COLUMN};
-use pvflow_dataset::{DeltaLog, StagedTarget, open_root, path_under, staged_parquet_files};
+use pvflow_dataset::{DeltaLog, open_root, path_under};
 use pvflow_episodes::{DeviceEpisodes, Episode, EpisodeRules, EventKind, Window, energy_lost_wh};
 use pvflow_udfs::WINDOW_SECONDS;
 use std::collections::BTreeMap;
@@ -433,33 +432,23 @@ async fn stage_batch(
     batch: RecordBatch,
     date: &str,
 ) -> Result<Staged> {
-    let target = StagedTarget {
-        root: root.url().into(),
-        run_id: stages.run_id().into(),
-        partition_column: DATE_COLUMN.into(),
-    };
-    stages.in_flight.stage(&target);
-    let (store, root_path) = open_root(&ctx.runtime_env(), &target.root)?;
+    let target = staging_target(stages, root);
     if batch.num_rows() > 0 {
-        let bytes = parquet_bytes(&batch)?;
+        let (store, root_path) = open_root(&ctx.runtime_env(), &target.root)?;
         let file = format!(
             "{}/part-{}.parquet",
             target.staging_partition_dir(date),
             uuid::Uuid::new_v4().simple()
         );
         store
-            .put(&path_under(&root_path, &file), bytes.into())
+            .put(
+                &path_under(&root_path, &file),
+                parquet_bytes(&batch)?.into(),
+            )
             .await
             .map_err(|e| DataFusionError::ObjectStore(Box::new(e)))?;
     }
-    let files = staged_parquet_files(&store, &target, date).await?;
-    let output = Output {
-        dataset: dataset.into(),
-        root: target.root.clone(),
-        partitions: vec![date.to_string()],
-        files,
-    };
-    Ok(Staged::new(target, schema, output))
+    side_output(ctx, target, dataset, schema, date).await
 }
 
 fn parquet_bytes(batch: &RecordBatch) -> DfResult<Vec<u8>> {

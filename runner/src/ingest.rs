@@ -3,16 +3,16 @@
 //! are published together.
 
 use crate::Plan;
-use crate::manifest::{KafkaConsumed, Output, PartitionOffsets};
+use crate::manifest::{KafkaConsumed, PartitionOffsets};
 use crate::params::{DatasetRoot, Readings, RunParams};
 use crate::run::{Result, Stages, timestamp};
-use crate::staged::{Staged, publish, replace_table, write_staged};
+use crate::staged::{Staged, publish, replace_table, side_output, staging_target, write_staged};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, ParamValues};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col};
+use pvflow_dataset::StagedTarget;
 use pvflow_dataset::layout::{self, DATE_COLUMN};
-use pvflow_dataset::{StagedTarget, open_root, staged_parquet_files};
 use pvflow_kafka::{KafkaSlice, KafkaTable, KafkaTableConfig, TimeRange, quarantine_schema};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -91,12 +91,7 @@ async fn pin_kafka_offsets(
     stages.done(stage);
 
     let root = DatasetRoot::parse("silver", &layout::quarantine_root(params.silver.url()))?;
-    let target = StagedTarget {
-        root: root.url().into(),
-        run_id: stages.run_id().into(),
-        partition_column: DATE_COLUMN.into(),
-    };
-    stages.in_flight.stage(&target);
+    let target = staging_target(stages, &root);
     let mut readings = kafka.clone();
     readings.quarantine_output =
         Some(root.join(&target.staging_partition_dir(&params.date.to_string())));
@@ -213,18 +208,11 @@ async fn staged_quarantine(
     stages: &mut Stages<'_>,
 ) -> Result<Staged> {
     let stage = stages.start("quarantine: malformed messages");
-    let date = params.date.to_string();
-    let (store, _) = open_root(&ctx.runtime_env(), &target.root)?;
-    let files = staged_parquet_files(&store, &target, &date).await?;
     let mut fields = quarantine_schema().fields().to_vec();
     fields.push(Arc::new(Field::new(DATE_COLUMN, DataType::Date32, true)));
-    let output = Output {
-        dataset: "quarantine".into(),
-        root: target.root.clone(),
-        partitions: vec![date],
-        files,
-    };
-    let quarantine = Staged::new(target, Arc::new(Schema::new(fields)), output);
+    let schema = Arc::new(Schema::new(fields));
+    let date = params.date.to_string();
+    let quarantine = side_output(ctx, target, "quarantine", schema, &date).await?;
     stages.counts().messages_quarantined = Some(quarantine.rows());
     stages.done(stage);
     Ok(quarantine)

@@ -12,7 +12,9 @@ use datafusion::datasource::file_format::options::ReadOptions;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use pvflow_dataset::layout::DATE_COLUMN;
-use pvflow_dataset::{StagedTarget, StagedWrite, commit, open_root, written_files};
+use pvflow_dataset::{
+    StagedTarget, StagedWrite, commit, open_root, staged_parquet_files, written_files,
+};
 use std::sync::Arc;
 
 /// A dataset's output, written to staging and not yet visible.
@@ -25,20 +27,47 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
-    /// Files already in `target`'s staging (a side output), with the columns `schema` (the
-    /// partition column included).
-    pub(crate) fn new(target: StagedTarget, schema: SchemaRef, output: Output) -> Staged {
-        Staged {
-            target,
-            schema,
-            output,
-        }
-    }
-
     /// The rows of every file written, as the tasks reported them.
     pub(crate) fn rows(&self) -> i64 {
         self.output.files.iter().map(|f| f.rows).sum()
     }
+}
+
+/// Where this run stages `root`'s output, registered so that the staging goes when the run
+/// ends ([`crate::run::InFlight`]).
+pub(crate) fn staging_target(stages: &Stages<'_>, root: &DatasetRoot) -> StagedTarget {
+    let target = StagedTarget {
+        root: root.url().into(),
+        run_id: stages.run_id().into(),
+        partition_column: DATE_COLUMN.into(),
+    };
+    stages.in_flight.stage(&target);
+    target
+}
+
+/// What the run put in `target`'s staging for `date` beside any staged write (a side output:
+/// files written there directly), as `dataset`'s day with the columns `schema` (the partition
+/// column included): the files with their rows and NULLs from their footers.
+pub(crate) async fn side_output(
+    ctx: &SessionContext,
+    target: StagedTarget,
+    dataset: &str,
+    schema: SchemaRef,
+    date: &str,
+) -> Result<Staged> {
+    let (store, _) = open_root(&ctx.runtime_env(), &target.root)?;
+    let files = staged_parquet_files(&store, &target, date).await?;
+    let output = Output {
+        dataset: dataset.into(),
+        root: target.root.clone(),
+        partitions: vec![date.to_string()],
+        files,
+    };
+    Ok(Staged {
+        target,
+        schema,
+        output,
+    })
 }
 
 /// Writes `df` to staging under `root` in parallel, as `dataset`'s rows of `date`. The staging
@@ -52,12 +81,7 @@ pub(crate) async fn write_staged(
     dataset: &'static str,
     date: &str,
 ) -> Result<Staged> {
-    let target = StagedTarget {
-        root: root.url().into(),
-        run_id: stages.run_id().into(),
-        partition_column: DATE_COLUMN.into(),
-    };
-    stages.in_flight.stage(&target);
+    let target = staging_target(stages, root);
     let schema = Arc::clone(df.schema().inner());
     let plan = StagedWrite::plan(df.into_unoptimized_plan(), target.clone())?;
     let batches = stages
