@@ -125,6 +125,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         clear_day_probability: None,
         clouds_per_hour: None,
         devices: args.devices,
+        plant: None,
         start: date,
         days: 1,
         live_minutes: None,

@@ -25,7 +25,9 @@ const WINDOW_MS: i64 = pvflow_udfs::WINDOW_SECONDS * 1000;
 
 pub const AFTER_HELP: &str = "\
 The plant: each device is a 5x3 array of CEC single-diode modules with bypass diodes behind an
-MPPT inverter, under a clear-sky day with passing clouds; faults of six classes (line-line,
+MPPT inverter, under a clear-sky day with passing clouds, or with --plant the devices of a plant
+description (plant/examples/plant.toml), each its array type's modules and strings, facing and
+mounted as it says, at its site with seasons for its latitude; faults of six classes (line-line,
 line-ground, open circuit, partial shading, arc fault, plus normal) strike some devices in
 daylight. Readings go to Kafka in time order (key = device id, message timestamp = reading time,
 value = Avro PvReading in single-object encoding); the label of every 64-reading window goes to
@@ -48,6 +50,7 @@ Examples:
   pvflow simulate --output-parquet readings.parquet --truth truth.parquet --devices 50 \
       --sensors clean --clear-day-probability 0.1 --clouds-per-hour 4
   pvflow simulate --brokers 127.0.0.1:9092 --devices 100000 --live-minutes 30
+  pvflow simulate --plant plant.toml --output-parquet readings.parquet --truth truth.parquet
   pvflow simulate module --irradiance 1000 --cell-temp 25 --json";
 
 #[derive(Debug, Args)]
@@ -115,6 +118,9 @@ pub struct PlantArgs {
     /// Number of devices (PV arrays)
     #[arg(long, default_value_t = 200)]
     pub devices: usize,
+    /// Simulate the plant this description (plant.toml) describes: its devices, arrays and site
+    #[arg(long, value_name = "PLANT_TOML", conflicts_with = "devices")]
+    pub plant: Option<PathBuf>,
     /// First day, YYYY-MM-DD (UTC)
     #[arg(long, value_name = "DATE", default_value = "2026-01-01", value_parser = pvflow_runner::parse_date)]
     pub start: NaiveDate,
@@ -276,7 +282,17 @@ fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
 }
 
 pub(crate) fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Failure> {
-    let plant = Plant::new(plant_config(&args)?).map_err(Failure::usage)?;
+    let plant = match &args.plant {
+        Some(path) => {
+            let description = pvflow_plant::Plant::load(path)
+                .with_context(|| format!("--plant {}", path.display()))
+                .map_err(Failure::usage)?;
+            Plant::described(plant_config(&args)?, &description)
+                .with_context(|| format!("--plant {}", path.display()))
+                .map_err(Failure::usage)?
+        }
+        None => Plant::new(plant_config(&args)?).map_err(Failure::usage)?,
+    };
     let plant_config = plant.config();
     let expected = match args.live_minutes {
         Some(minutes) => u64::from(minutes) * 60 / u64::from(args.interval.max(1)),

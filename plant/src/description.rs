@@ -558,7 +558,7 @@ mod tests {
             e.contains("array_type[0].strings: must be 1 to 50, not 0"),
             "{e}"
         );
-        let e = error_with("mounting = \"close_mount\"", "mounting = \"floating\"");
+        let e = error_with("mounting = \"open_rack\"", "mounting = \"floating\"");
         assert!(
             e.contains("array_type[0].mounting: \"floating\" is not one of"),
             "{e}"

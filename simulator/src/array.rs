@@ -1,6 +1,7 @@
-//! The reporting device: an array of 5 modules in series per string and 3 strings in parallel,
-//! each module split into 3 substrings of 20 cells with a bypass diode, and the array's P-V
-//! curve under a (possibly faulted) electrical configuration.
+//! The reporting device: an array of strings of modules in parallel, each module split into
+//! substrings of cells with a bypass diode (the default: 5 modules per string, 3 strings, 3
+//! substrings of 20 cells), and the array's P-V curve under a (possibly faulted) electrical
+//! configuration.
 //!
 //! Series elements share a current, so each string is built as a voltage-vs-current table on a
 //! common current grid (exact single-diode voltages and slopes at the grid points, a monotone
@@ -10,10 +11,27 @@
 
 use crate::module::{CecModule, DiodeParameters, golden_section_max};
 
-pub(crate) const MODULES_PER_STRING: usize = 5;
-pub(crate) const STRINGS: usize = 3;
-pub(crate) const SUBSTRINGS_PER_MODULE: usize = 3;
-pub(crate) const SUBSTRINGS_PER_STRING: usize = MODULES_PER_STRING * SUBSTRINGS_PER_MODULE;
+/// How an array's modules are wired: modules in series per string, strings in parallel, and
+/// bypass-diode substrings per module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Wiring {
+    pub modules_per_string: usize,
+    pub strings: usize,
+    pub substrings_per_module: usize,
+}
+
+impl Wiring {
+    /// The simulator's original array: 5 x 3 modules of 3 substrings.
+    pub const DEFAULT: Wiring = Wiring {
+        modules_per_string: 5,
+        strings: 3,
+        substrings_per_module: 3,
+    };
+
+    pub fn substrings_per_string(self) -> usize {
+        self.modules_per_string * self.substrings_per_module
+    }
+}
 
 /// A conducting bypass diode holds its substring at `-(forward + on_resistance * I)`, about
 /// -0.5 V at rated current.
@@ -94,9 +112,26 @@ pub(crate) struct StringCircuit {
 }
 
 /// The whole array's electrical state: healthy, or one fault configuration.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ArrayCircuit {
-    pub strings: [StringCircuit; STRINGS],
+    pub wiring: Wiring,
+    /// One per string of the wiring.
+    pub strings: Vec<StringCircuit>,
+}
+
+impl Default for ArrayCircuit {
+    fn default() -> Self {
+        ArrayCircuit::healthy(Wiring::DEFAULT)
+    }
+}
+
+impl ArrayCircuit {
+    pub fn healthy(wiring: Wiring) -> ArrayCircuit {
+        ArrayCircuit {
+            wiring,
+            strings: vec![StringCircuit::default(); wiring.strings],
+        }
+    }
 }
 
 /// A point of the array's I-V curve.
@@ -137,11 +172,16 @@ struct StringElectrics {
 }
 
 impl StringElectrics {
-    fn new(circuit: &StringCircuit, module: &CecModule, conditions: Conditions) -> StringElectrics {
+    fn new(
+        circuit: &StringCircuit,
+        wiring: Wiring,
+        module: &CecModule,
+        conditions: Conditions,
+    ) -> StringElectrics {
         let substring_of = |irradiance: f64| {
             module
                 .diode_parameters(irradiance, conditions.cell_temp_c)
-                .cells_fraction(1.0 / SUBSTRINGS_PER_MODULE as f64)
+                .cells_fraction(1.0 / wiring.substrings_per_module as f64)
         };
         let shaded: Vec<(usize, DiodeParameters)> = circuit
             .shaded
@@ -157,11 +197,13 @@ impl StringElectrics {
             .collect();
         let shunted = circuit
             .shunt
-            .map_or(0, |s| s.modules * SUBSTRINGS_PER_MODULE);
+            .map_or(0, |s| s.modules * wiring.substrings_per_module);
         let shaded_count: usize = shaded.iter().map(|(count, _)| count).sum();
         StringElectrics {
             unshaded: substring_of(conditions.irradiance),
-            free_unshaded: SUBSTRINGS_PER_STRING.saturating_sub(shunted + shaded_count),
+            free_unshaded: wiring
+                .substrings_per_string()
+                .saturating_sub(shunted + shaded_count),
             shaded,
             shunt: circuit.shunt.map(|s| (shunted, s.resistance_ohm)),
             arc: circuit.arc,
@@ -280,12 +322,12 @@ impl ArrayCircuit {
         if !(conditions.irradiance > 0.0 && photocurrent > 0.0) {
             return ArrayCurve::dark();
         }
-        let currents = current_grid(photocurrent);
+        let currents = current_grid(photocurrent, self.wiring.strings);
         // Electrically identical strings (the healthy ones, usually) share one table, counted
         // once per string.
         let mut distinct: Vec<(StringElectrics, StringTable, f64)> = Vec::new();
         for string in self.strings.iter().filter(|string| !string.open) {
-            let electrics = StringElectrics::new(string, module, conditions);
+            let electrics = StringElectrics::new(string, self.wiring, module, conditions);
             if let Some((_, _, count)) = distinct.iter_mut().find(|(seen, _, _)| *seen == electrics)
             {
                 *count += 1.0;
@@ -318,8 +360,9 @@ impl ArrayCircuit {
 /// The common current grid: reverse currents down to what the other strings could push into a
 /// string, forward currents to just past the photocurrent (where every substring is bypassed).
 /// Index `REVERSE_CURRENT_POINTS` is exactly zero.
-fn current_grid(photocurrent: f64) -> Vec<f64> {
-    let reverse_limit = -1.2 * (STRINGS - 1) as f64 * photocurrent;
+fn current_grid(photocurrent: f64, strings: usize) -> Vec<f64> {
+    // A lone string still gets a reverse span: its table needs points below zero current.
+    let reverse_limit = -1.2 * strings.saturating_sub(1).max(1) as f64 * photocurrent;
     let forward_limit = 1.03 * photocurrent;
     let reverse = (0..REVERSE_CURRENT_POINTS)
         .map(|k| reverse_limit * (1.0 - k as f64 / REVERSE_CURRENT_POINTS as f64));
@@ -539,8 +582,8 @@ mod tests {
             let peaks = curve.peaks();
             assert_eq!(peaks.len(), 1, "healthy array has one peak at G={g} T={t}");
             let mpp = peaks[0];
-            let expected_v = MODULES_PER_STRING as f64 * module.v_mp;
-            let expected_i = STRINGS as f64 * module.i_mp;
+            let expected_v = Wiring::DEFAULT.modules_per_string as f64 * module.v_mp;
+            let expected_i = Wiring::DEFAULT.strings as f64 * module.i_mp;
             assert!(
                 (mpp.voltage / expected_v - 1.0).abs() < 1e-4,
                 "V {} vs {expected_v}",
@@ -553,11 +596,14 @@ mod tests {
             );
             assert!((mpp.power() / (expected_v * expected_i) - 1.0).abs() < 1e-4);
             let voc = curve.open_circuit_voltage();
-            assert!((voc / (MODULES_PER_STRING as f64 * module.v_oc) - 1.0).abs() < 1e-4);
+            assert!(
+                (voc / (Wiring::DEFAULT.modules_per_string as f64 * module.v_oc) - 1.0).abs()
+                    < 1e-4
+            );
             // Short circuit sits within a grid step of the bypass diodes' kink, which the
             // spline smooths: ~0.1% there, irrelevant to maximum power points.
             let isc = curve.current_at(0.0);
-            assert!((isc / (STRINGS as f64 * module.i_sc) - 1.0).abs() < 2e-3);
+            assert!((isc / (Wiring::DEFAULT.strings as f64 * module.i_sc) - 1.0).abs() < 2e-3);
         }
     }
 
@@ -640,7 +686,7 @@ mod tests {
             }),
             ..StringCircuit::default()
         };
-        let electrics = StringElectrics::new(&string, module, c);
+        let electrics = StringElectrics::new(&string, Wiring::DEFAULT, module, c);
         for external in [-12.0, -1.0, 0.0, 3.0, 5.5, 6.4] {
             let solution = electrics.shunted_segment(9, 4.0, external, None);
             let cells =

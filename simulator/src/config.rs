@@ -1,6 +1,7 @@
 //! Everything a simulated plant is made of, with defaults that give a realistic, labelled day of
 //! every fault class for a small plant.
 
+use crate::design::ArrayDesign;
 use crate::error::SimulatorError;
 use crate::faults::FaultClass;
 
@@ -24,6 +25,9 @@ pub struct PlantConfig {
     pub fault_timing: FaultTiming,
     pub sensors: SensorConfig,
     pub site: Site,
+    /// Every device's array, unless the plant comes from a description
+    /// ([`crate::Plant::described`]), which names each device's.
+    pub array: ArrayDesign,
     pub weather: WeatherConfig,
     pub mppt: MpptConfig,
 }
@@ -41,6 +45,7 @@ impl Default for PlantConfig {
             fault_timing: FaultTiming::default(),
             sensors: SensorConfig::default(),
             site: Site::default(),
+            array: ArrayDesign::default(),
             weather: WeatherConfig::default(),
             mppt: MpptConfig::default(),
         }
@@ -168,22 +173,20 @@ impl Default for SensorConfig {
     }
 }
 
-/// Where the plant is and how its modules face. Default: Tabernas, Almeria (Spain), south-facing
-/// at 30 degrees.
+/// Where the plant is and its climate. Default: Tabernas, Almeria (Spain), in summer all year.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Site {
     pub latitude_deg: f64,
     /// East positive.
     pub longitude_deg: f64,
     pub altitude_m: f64,
-    pub tilt_deg: f64,
-    /// Direction the modules face, clockwise from north (180 = south).
-    pub azimuth_deg: f64,
     /// Ground reflectance.
     pub albedo: f64,
-    /// Mean ambient temperature (C) and the typical difference between a day's minimum and
-    /// maximum on a clear day.
+    /// Mean ambient temperature over the year (C), and how far the warmest and coldest days
+    /// of the year lie above and below it (C; 0: no seasons).
     pub mean_ambient_c: f64,
+    pub seasonal_ambient_swing_c: f64,
+    /// The typical difference between a clear day's minimum and maximum (C).
     pub daily_ambient_swing_c: f64,
     pub mean_wind_m_s: f64,
 }
@@ -194,13 +197,52 @@ impl Default for Site {
             latitude_deg: 37.09,
             longitude_deg: -2.36,
             altitude_m: 500.0,
-            tilt_deg: 30.0,
-            azimuth_deg: 180.0,
             albedo: 0.2,
             mean_ambient_c: 24.0,
+            seasonal_ambient_swing_c: 0.0,
             daily_ambient_swing_c: 12.0,
             mean_wind_m_s: 3.0,
         }
+    }
+}
+
+/// Day of the year the warmest days come on, in the northern hemisphere (about 20 July); half a
+/// year later in the southern.
+const WARMEST_DAY_OF_YEAR: f64 = 201.0;
+const DAYS_PER_YEAR: f64 = 365.25;
+
+impl Site {
+    /// A site at a place, with a zonal-average climate for its latitude (coarse, no climate
+    /// record: a plant's own weather may differ by several degrees): the annual mean falls from
+    /// 27 C at the equator with the square of latitude (about 19 C at 37 degrees, 5 C at 60) and
+    /// 6.5 C per km of altitude, the seasons swing by 1 C plus 0.18 C per degree of latitude.
+    pub fn at(latitude_deg: f64, longitude_deg: f64, altitude_m: f64) -> Site {
+        Site {
+            latitude_deg,
+            longitude_deg,
+            altitude_m,
+            mean_ambient_c: 27.0 - 0.006 * latitude_deg * latitude_deg - 6.5 * altitude_m / 1000.0,
+            seasonal_ambient_swing_c: 1.0 + 0.18 * latitude_deg.abs(),
+            daily_ambient_swing_c: 10.0,
+            ..Site::default()
+        }
+    }
+
+    /// The mean ambient temperature of the day starting at `day_start_ms` (UTC epoch ms).
+    pub(crate) fn seasonal_mean_ambient_c(&self, day_start_ms: i64) -> f64 {
+        if self.seasonal_ambient_swing_c == 0.0 {
+            return self.mean_ambient_c;
+        }
+        let days = day_start_ms as f64 / 86_400_000.0;
+        // 1 January 1970 is day 0 of its year; drift over the centuries is immaterial here.
+        let day_of_year = days.rem_euclid(DAYS_PER_YEAR);
+        let warmest = if self.latitude_deg >= 0.0 {
+            WARMEST_DAY_OF_YEAR
+        } else {
+            WARMEST_DAY_OF_YEAR - DAYS_PER_YEAR / 2.0
+        };
+        let phase = std::f64::consts::TAU * (day_of_year - warmest) / DAYS_PER_YEAR;
+        self.mean_ambient_c + self.seasonal_ambient_swing_c * phase.cos()
     }
 }
 
@@ -327,6 +369,7 @@ impl PlantConfig {
         self.validate_fault_timing()?;
         self.validate_sensors()?;
         self.validate_site()?;
+        self.array.validate()?;
         self.validate_weather()?;
         self.validate_mppt()
     }
@@ -404,10 +447,14 @@ impl PlantConfig {
         check_range("site.latitude_deg", site.latitude_deg, -90.0, 90.0)?;
         check_range("site.longitude_deg", site.longitude_deg, -180.0, 180.0)?;
         check_range("site.altitude_m", site.altitude_m, -500.0, 6000.0)?;
-        check_range("site.tilt_deg", site.tilt_deg, 0.0, 90.0)?;
-        check_range("site.azimuth_deg", site.azimuth_deg, 0.0, 360.0)?;
         check_range("site.albedo", site.albedo, 0.0, 1.0)?;
         check_range("site.mean_ambient_c", site.mean_ambient_c, -50.0, 50.0)?;
+        check_range(
+            "site.seasonal_ambient_swing_c",
+            site.seasonal_ambient_swing_c,
+            0.0,
+            40.0,
+        )?;
         check_range(
             "site.daily_ambient_swing_c",
             site.daily_ambient_swing_c,
@@ -470,7 +517,7 @@ mod tests {
     fn problem(config: &PlantConfig) -> (&'static str, String) {
         match config.validate() {
             Err(SimulatorError::InvalidConfig { field, problem }) => (field, problem),
-            Ok(()) => panic!("config should be invalid: {config:?}"),
+            other => panic!("config should be invalid: {config:?}, got {other:?}"),
         }
     }
 

@@ -9,4 +9,7 @@ pub enum SimulatorError {
         field: &'static str,
         problem: String,
     },
+    /// An array design the simulator cannot build; `design` is its name.
+    #[error("array type {design}: {problem}")]
+    UnsupportedDesign { design: String, problem: String },
 }

@@ -6,13 +6,17 @@
 //! it is visible. Fault models (levels in [`crate::catalogue`]; the array is negatively grounded,
 //! without blocking diodes or protection devices):
 //!
+//! Spans below are for the default 5-module strings; longer strings scale them (a fifth, two
+//! fifths, three fifths of the string, and so on).
+//!
 //! - line-line: a short bridging 1-3 modules of one string through 0.05, 0.5 or 2 ohm. The
 //!   string's open-circuit voltage drops, healthy strings push reverse current into it, and the
 //!   MPPT settles at a markedly lower voltage (-10% to -55%).
 //! - line-ground: a leak from a point 1, 2 or 4 modules above the grounded end of a string
 //!   through 3-20 ohm; the leak bypasses the modules below it. Its resistance wanders between the
 //!   levels during the event (moisture and heating change leakage), so power losses fluctuate.
-//! - open circuit: one string disconnected, a third of the current gone at the same voltage.
+//! - open circuit: one string disconnected, its share of the current gone at the same voltage
+//!   (all of it on a one-string array).
 //! - partial shading: one of six shadow patterns (see `SHADING_PATTERNS`); shaded cells keep
 //!   only diffuse light, so bypass diodes conduct, the P-V curve has 2-3 peaks and the MPPT may
 //!   sit on a local one; the effect fades under clouds, when all light is diffuse.
@@ -22,10 +26,10 @@
 //!   burning and noise bursts (2% on voltage and current, from the arc's erratic voltage and the
 //!   MPPT hunting).
 
-use crate::array::{MODULES_PER_STRING, STRINGS};
+use crate::array::Wiring;
 use crate::catalogue::{
-    CircuitKey, LINE_GROUND_MODULES, LINE_GROUND_RESISTANCES_OHM, LINE_LINE_MODULES,
-    LINE_LINE_RESISTANCES_OHM, SHADING_PATTERNS,
+    CircuitKey, LINE_GROUND_RESISTANCES_OHM, LINE_GROUND_SHARES, LINE_LINE_RESISTANCES_OHM,
+    LINE_LINE_SHARES, SHADING_PATTERNS, bridged_modules,
 };
 use crate::config::PlantConfig;
 use rand::Rng;
@@ -138,11 +142,12 @@ pub(crate) struct BrightWindow {
     pub end_ms: i64,
 }
 
-/// Draws one device's faults: per day, a class by the class mix, then time and parameters.
-/// Uses only the device's own random stream, so a device's faults do not depend on how many
-/// devices the plant has.
+/// Draws the faults of one device wired so: per day, a class by the class mix, then time and
+/// parameters. Uses only the device's own random stream, so a device's faults do not depend on
+/// how many devices the plant has.
 pub(crate) fn schedule_device(
     config: &PlantConfig,
+    wiring: Wiring,
     device: usize,
     bright_windows: &[Option<BrightWindow>],
     rng: &mut impl Rng,
@@ -169,7 +174,7 @@ pub(crate) fn schedule_device(
         let duration_ms = round_to(drawn.min(window_ms), interval_ms).max(interval_ms);
         let slack = (window_ms - duration_ms).max(0);
         let onset_ms = window.start_ms + round_to((slack as f64 * onset_draw) as i64, interval_ms);
-        let (parameters, circuit) = draw_parameters(class, parameter_draws);
+        let (parameters, circuit) = draw_parameters(class, wiring, parameter_draws);
         faults.push((
             FaultEvent {
                 device,
@@ -204,19 +209,26 @@ fn choose(draw: u32, n: usize) -> usize {
     ((u64::from(draw) * n as u64) >> 32) as usize
 }
 
-fn draw_parameters(class: FaultClass, draws: [u32; 4]) -> (FaultParameters, FaultCircuit) {
-    let string = choose(draws[0], STRINGS) as u8;
+fn draw_parameters(
+    class: FaultClass,
+    wiring: Wiring,
+    draws: [u32; 4],
+) -> (FaultParameters, FaultCircuit) {
+    // Designs hold at most 12 strings of 40 modules (ArrayDesign::validate).
+    let small = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
+    let string = small(choose(draws[0], wiring.strings));
+    let per_string = wiring.modules_per_string;
     match class {
         FaultClass::LineLine => {
-            let modules = choose(draws[1], LINE_LINE_MODULES.len());
+            let modules = choose(draws[1], LINE_LINE_SHARES.len());
             let resistance = choose(draws[2], LINE_LINE_RESISTANCES_OHM.len());
-            let bridged = LINE_LINE_MODULES[modules];
-            let first_module = choose(draws[3], MODULES_PER_STRING - bridged + 1) as u8;
+            let bridged = bridged_modules(LINE_LINE_SHARES[modules], per_string);
+            let first_module = small(choose(draws[3], per_string - bridged + 1));
             (
                 FaultParameters::LineLine {
                     string,
                     first_module,
-                    modules: bridged as u8,
+                    modules: small(bridged),
                     resistance_ohm: LINE_LINE_RESISTANCES_OHM[resistance],
                 },
                 FaultCircuit::Fixed(CircuitKey::LineLine {
@@ -226,12 +238,15 @@ fn draw_parameters(class: FaultClass, draws: [u32; 4]) -> (FaultParameters, Faul
             )
         }
         FaultClass::LineGround => {
-            let modules = choose(draws[1], LINE_GROUND_MODULES.len());
+            let modules = choose(draws[1], LINE_GROUND_SHARES.len());
             let resistance = choose(draws[2], LINE_GROUND_RESISTANCES_OHM.len());
             (
                 FaultParameters::LineGround {
                     string,
-                    modules_above_ground: LINE_GROUND_MODULES[modules] as u8,
+                    modules_above_ground: small(bridged_modules(
+                        LINE_GROUND_SHARES[modules],
+                        per_string,
+                    )),
                     initial_resistance_ohm: LINE_GROUND_RESISTANCES_OHM[resistance],
                 },
                 FaultCircuit::WanderingLeak {
@@ -311,7 +326,7 @@ mod tests {
             })
             .collect();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let faults = schedule_device(&config, 3, &windows, &mut rng);
+        let faults = schedule_device(&config, Wiring::DEFAULT, 3, &windows, &mut rng);
         assert_eq!(faults.len(), 160, "every bright day gets a fault");
         for (event, circuit) in &faults {
             let day_index = (event.onset_ms - config.start_ms) / day;
@@ -335,7 +350,7 @@ mod tests {
                 ..
             } = event.parameters
             {
-                assert!(usize::from(first_module + modules) <= MODULES_PER_STRING);
+                assert!(usize::from(first_module + modules) <= Wiring::DEFAULT.modules_per_string);
             }
         }
     }
@@ -348,7 +363,7 @@ mod tests {
             end_ms: config.start_ms + 36_000_000,
         });
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let faults = schedule_device(&config, 0, &vec![window; 5000], &mut rng);
+        let faults = schedule_device(&config, Wiring::DEFAULT, 0, &vec![window; 5000], &mut rng);
         for class in &FaultClass::ALL[1..] {
             let share = faults.iter().filter(|(e, _)| e.class == *class).count() as f64 / 5000.0;
             assert!((share - 0.1).abs() < 0.02, "{class}: {share}");

@@ -1,10 +1,13 @@
 //! A physics-based PV plant simulator: realistic, labelled sensor readings of PV arrays with
 //! electrical faults, for training and demonstrating pvflow's fault classifier.
 //!
-//! Each device is one array of 5 modules in series x 3 strings in parallel (Canadian Solar
-//! CS6P-250P: 60 cells in 3 substrings of 20, each with a bypass diode clamping at about
-//! -0.5 V), negatively grounded, behind an MPPT inverter; it reports the array's operating
-//! voltage and current, module temperature and plane-of-array irradiance every 20 s.
+//! Each device is one array ([`ArrayDesign`]) of modules in series per string and strings in
+//! parallel, each module split into substrings with a bypass diode clamping at about -0.5 V,
+//! negatively grounded, behind an MPPT inverter; it reports the array's operating voltage and
+//! current, module temperature and plane-of-array irradiance every 20 s. By default every
+//! device is 5 x 3 Canadian Solar CS6P-250P (60 cells in 3 substrings of 20) at Tabernas, Spain;
+//! [`Plant::described`] simulates the devices of a plant description (`pvflow-plant`) instead,
+//! each built to its array type, at its site.
 //!
 //! - [`module`]: the single-diode model with CEC parameters, equal to pvlib's `calcparams_cec` +
 //!   `singlediode` (Lambert W).
@@ -12,8 +15,9 @@
 //!   every fault configuration (`catalogue`); `operating_table` tabulates the curves' maxima over
 //!   irradiance x temperature (x diffuse share for shadows) so a reading costs a table read
 //!   instead of a solve.
-//! - `solar`, `weather`: clear-sky sun over the site, passing clouds, ambient temperature, wind
-//!   and the module's thermally lagged temperature.
+//! - `solar`, `weather`: clear-sky sun over the site on each design's plane, passing clouds,
+//!   ambient temperature (with seasons away from the default site), wind and the module's
+//!   thermally lagged temperature.
 //! - `mppt`: the tracker climbs to the highest-voltage peak after waking or a cloud edge and
 //!   moves to the global peak at periodic scans, so under partial shading it can sit on a local
 //!   maximum for minutes.
@@ -37,6 +41,7 @@
 mod array;
 mod catalogue;
 mod config;
+mod design;
 mod error;
 mod faults;
 mod labels;
@@ -53,6 +58,7 @@ mod weather;
 pub use config::{
     ClassMix, FaultTiming, MpptConfig, PlantConfig, SensorConfig, Site, WeatherConfig,
 };
+pub use design::ArrayDesign;
 pub use error::SimulatorError;
 pub use faults::{FaultClass, FaultEvent, FaultParameters};
 pub use labels::WindowLabel;

@@ -10,13 +10,14 @@
 //! points within one grid cell of the jump blend the two peaks.
 //!
 //! Building a table solves ~175 nodes (~900 for shaded configurations) on all cores; the whole
-//! catalogue takes about 2 s of CPU in release builds, paid once per process and only for the
+//! catalogue takes about 2 s of CPU in release builds for the default array (longer strings take
+//! proportionally longer), paid once per process and array design, and only for the
 //! configurations a plant's faults use.
 
-use crate::array::{ArrayCircuit, Conditions, OperatingPoint};
+use crate::array::{ArrayCircuit, Conditions, OperatingPoint, Wiring};
 use crate::catalogue::CircuitKey;
-use crate::module::{CANADIAN_SOLAR_CS6P_250P, CecModule};
-use std::sync::OnceLock;
+use crate::module::CecModule;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 pub(crate) const IRRADIANCE_NODES_W_M2: [f64; 25] = [
     0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 35.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0,
@@ -83,16 +84,41 @@ impl OperatingPoints {
     }
 }
 
-/// The tables of the default module's catalogued configurations, built on first use and shared
-/// by every plant and thread of the process (they depend on nothing else).
-static DEFAULT_MODULE_TABLES: [OnceLock<OperatingTable>; CircuitKey::COUNT] =
-    [const { OnceLock::new() }; CircuitKey::COUNT];
+/// The tables of one array design's catalogued configurations (its module and wiring), each
+/// built on first use.
+pub(crate) struct DesignTables {
+    module: CecModule,
+    wiring: Wiring,
+    tables: [OnceLock<OperatingTable>; CircuitKey::COUNT],
+}
 
-/// The default module's table for a configuration.
-pub(crate) fn default_module_table(key: CircuitKey) -> &'static OperatingTable {
-    DEFAULT_MODULE_TABLES[key.index()].get_or_init(|| {
-        OperatingTable::build(&key.circuit(), &CANADIAN_SOLAR_CS6P_250P, key.is_shaded())
-    })
+impl DesignTables {
+    /// The process's tables for a design, shared by every plant and thread that simulates it
+    /// (they depend on nothing else).
+    pub fn shared(module: &CecModule, wiring: Wiring) -> Arc<DesignTables> {
+        static DESIGNS: Mutex<Vec<Arc<DesignTables>>> = Mutex::new(Vec::new());
+        let mut designs = DESIGNS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = designs
+            .iter()
+            .find(|d| d.module == *module && d.wiring == wiring)
+        {
+            return Arc::clone(known);
+        }
+        let tables = Arc::new(DesignTables {
+            module: *module,
+            wiring,
+            tables: [const { OnceLock::new() }; CircuitKey::COUNT],
+        });
+        designs.push(Arc::clone(&tables));
+        tables
+    }
+
+    /// The table of a configuration.
+    pub fn table(&self, key: CircuitKey) -> &OperatingTable {
+        self.tables[key.index()].get_or_init(|| {
+            OperatingTable::build(&key.circuit(self.wiring), &self.module, key.is_shaded())
+        })
+    }
 }
 
 /// One configuration's operating points on the grid.
@@ -201,8 +227,6 @@ fn grid_cell(nodes: &[f64], x: f64) -> (usize, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::array::{MODULES_PER_STRING, STRINGS};
-    use crate::catalogue::CircuitKey;
     use crate::module::{CANADIAN_SOLAR_CS6P_250P, module_point};
 
     fn conditions(irradiance: f64, cell_temp_c: f64, diffuse_share: f64) -> Conditions {
@@ -229,8 +253,8 @@ mod tests {
                     .lookup(conditions(irradiance, cell_temp_c, 0.2))
                     .global;
                 let exact = module_point(irradiance, cell_temp_c);
-                let exact_v = MODULES_PER_STRING as f64 * exact.v_mp;
-                let exact_i = STRINGS as f64 * exact.i_mp;
+                let exact_v = Wiring::DEFAULT.modules_per_string as f64 * exact.v_mp;
+                let exact_i = Wiring::DEFAULT.strings as f64 * exact.i_mp;
                 for (ours, theirs) in [
                     (point.voltage, exact_v),
                     (point.current, exact_i),
@@ -250,7 +274,7 @@ mod tests {
 
     #[test]
     fn nodes_reproduce_the_exact_solve() {
-        let circuit = CircuitKey::PartialShading { pattern: 4 }.circuit();
+        let circuit = CircuitKey::PartialShading { pattern: 4 }.circuit(Wiring::DEFAULT);
         let table = OperatingTable::build(&circuit, &CANADIAN_SOLAR_CS6P_250P, true);
         let c = conditions(600.0, 30.0, 0.15);
         let exact = OperatingPoints::solve(&circuit, &CANADIAN_SOLAR_CS6P_250P, c);
@@ -265,7 +289,7 @@ mod tests {
 
     #[test]
     fn shaded_table_follows_the_diffuse_share() {
-        let circuit = CircuitKey::PartialShading { pattern: 3 }.circuit();
+        let circuit = CircuitKey::PartialShading { pattern: 3 }.circuit(Wiring::DEFAULT);
         let table = OperatingTable::build(&circuit, &CANADIAN_SOLAR_CS6P_250P, true);
         let healthy =
             OperatingTable::build(&ArrayCircuit::default(), &CANADIAN_SOLAR_CS6P_250P, false);

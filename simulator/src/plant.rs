@@ -2,24 +2,26 @@
 //!
 //! Building a plant draws the weather and every device's faults (cheap). Readings are generated
 //! lazily per device, reading by reading: weather -> module temperature -> the operating point
-//! of the device's current electrical configuration (read from a precomputed
+//! of the device's current electrical configuration (read from its array design's precomputed
 //! operating table, built on first use and shared by all plants and threads) -> MPPT ->
 //! sensors.
 
 use crate::array::Conditions;
 use crate::catalogue::{ARC_LEVELS, CircuitKey, LINE_GROUND_RESISTANCES_OHM};
-use crate::config::PlantConfig;
+use crate::config::{PlantConfig, Site};
+use crate::design::ArrayDesign;
 use crate::error::SimulatorError;
 use crate::faults::{FaultCircuit, FaultEvent, schedule_device};
 use crate::labels::{WindowLabel, label_device_windows};
 use crate::mppt::{TrackedPeak, Tracker};
 use crate::noise::{Delivery, Sensors, TrueValues};
-use crate::operating_table::default_module_table;
+use crate::operating_table::DesignTables;
 use crate::rng::{Stream, stream_rng};
 use crate::weather::WeatherSeries;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use std::sync::Arc;
 
 /// A ground leak's resistance moves to a neighbouring level about this often (s).
 const LEAK_WANDER_TIME_S: f64 = 900.0;
@@ -51,10 +53,20 @@ pub struct Reading {
     pub irradiance: f32,
 }
 
+/// One array design of a plant and its operating tables.
+struct PlantDesign {
+    design: ArrayDesign,
+    tables: Arc<DesignTables>,
+    heat_loss_factor: f64,
+}
+
 /// A simulated plant (see the crate documentation).
 pub struct Plant {
     config: PlantConfig,
     device_ids: Vec<String>,
+    designs: Vec<PlantDesign>,
+    /// Index into `designs` of each device's.
+    device_designs: Vec<usize>,
     readings_per_device: usize,
     weather: WeatherSeries,
     /// Every fault, by device then onset; `fault_circuits` runs parallel to it.
@@ -65,32 +77,97 @@ pub struct Plant {
 }
 
 impl Plant {
+    /// A plant of `config.devices` arrays built to `config.array`, named `pv-00000` onwards.
     pub fn new(config: PlantConfig) -> Result<Plant, SimulatorError> {
         config.validate()?;
-        let weather =
-            WeatherSeries::generate(&config, &mut stream_rng(config.seed, Stream::Weather));
-        let bright_windows =
-            weather.bright_windows(&config, config.fault_timing.min_clear_sky_irradiance_w_m2);
+        let width = (config.devices - 1).to_string().len().max(5);
+        let device_ids = (0..config.devices)
+            .map(|d| format!("pv-{d:0width$}"))
+            .collect();
+        let designs = vec![config.array.clone()];
+        let device_designs = vec![0; config.devices];
+        Plant::build(config, designs, device_ids, device_designs)
+    }
+
+    /// The plant a description describes: its devices, named and built as it says, at its site
+    /// (with a climate for its latitude, see [`Site::at`]). `config` gives the rest: seed,
+    /// period, faults, sensors, weather; its `devices`, `site` location and `array` are
+    /// replaced.
+    pub fn described(
+        mut config: PlantConfig,
+        description: &pvflow_plant::Plant,
+    ) -> Result<Plant, SimulatorError> {
+        let site = &description.site;
+        config.site = Site {
+            albedo: config.site.albedo,
+            mean_wind_m_s: config.site.mean_wind_m_s,
+            ..Site::at(site.latitude, site.longitude, site.altitude_m)
+        };
+        let designs = description
+            .array_types
+            .iter()
+            .filter(|array| !array.devices.is_empty())
+            .map(ArrayDesign::from_array_type)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (device_ids, device_designs): (Vec<String>, Vec<usize>) = description
+            .devices()
+            .map(|(id, array)| {
+                let design = designs.iter().position(|d| d.name == array.name);
+                (id.to_owned(), design.unwrap_or_default())
+            })
+            .unzip();
+        config.devices = device_ids.len();
+        if let Some(first) = designs.first() {
+            config.array = first.clone();
+        }
+        config.validate()?;
+        Plant::build(config, designs, device_ids, device_designs)
+    }
+
+    fn build(
+        config: PlantConfig,
+        designs: Vec<ArrayDesign>,
+        device_ids: Vec<String>,
+        device_designs: Vec<usize>,
+    ) -> Result<Plant, SimulatorError> {
+        let weather = WeatherSeries::generate(
+            &config,
+            &designs,
+            &mut stream_rng(config.seed, Stream::Weather),
+        );
+        let min_irradiance = config.fault_timing.min_clear_sky_irradiance_w_m2;
+        let bright_windows: Vec<_> = (0..designs.len())
+            .map(|plane| weather.bright_windows(&config, plane, min_irradiance))
+            .collect();
         let mut events = Vec::new();
         let mut fault_circuits = Vec::new();
         let mut device_event_starts = Vec::with_capacity(config.devices + 1);
-        for device in 0..config.devices {
+        for (device, &design) in device_designs.iter().enumerate() {
             device_event_starts.push(events.len());
             let mut rng = stream_rng(config.seed, Stream::Faults(device));
-            for (event, circuit) in schedule_device(&config, device, &bright_windows, &mut rng) {
+            let wiring = designs[design].wiring();
+            for (event, circuit) in
+                schedule_device(&config, wiring, device, &bright_windows[design], &mut rng)
+            {
                 events.push(event);
                 fault_circuits.push(circuit);
             }
         }
         device_event_starts.push(events.len());
-        let width = (config.devices - 1).to_string().len().max(5);
-        let device_ids = (0..config.devices)
-            .map(|d| format!("pv-{d:0width$}"))
-            .collect();
         let readings_per_device = config.days as usize * (86_400 / config.interval_s as usize);
+        let designs = designs
+            .into_iter()
+            .map(|design| PlantDesign {
+                tables: DesignTables::shared(&design.module, design.wiring()),
+                heat_loss_factor: design.heat_loss_factor(),
+                design,
+            })
+            .collect();
         Ok(Plant {
             config,
             device_ids,
+            designs,
+            device_designs,
             readings_per_device,
             weather,
             events,
@@ -103,9 +180,16 @@ impl Plant {
         &self.config
     }
 
-    /// Device names, `pv-00000` onwards (wider with more than 100000 devices).
+    /// Device names: a description's, else `pv-00000` onwards (wider with more than 100000
+    /// devices).
     pub fn device_ids(&self) -> &[String] {
         &self.device_ids
+    }
+
+    /// The array a device is built to (`None` for an unknown device).
+    pub fn device_design(&self, device: usize) -> Option<&ArrayDesign> {
+        let design = *self.device_designs.get(device)?;
+        Some(&self.designs[design].design)
     }
 
     /// Readings per device before losses and duplicates.
@@ -237,6 +321,8 @@ pub struct DeviceReadings<'a> {
     fault_circuits: &'a [FaultCircuit],
     event_cursor: usize,
     active: ActiveFault,
+    /// Index into the plant's designs.
+    design: usize,
     dynamics: FaultDynamics,
     duplicate: Option<Reading>,
 }
@@ -265,6 +351,11 @@ impl<'a> DeviceReadings<'a> {
             fault_circuits: &plant.fault_circuits[range],
             event_cursor: 0,
             active: ActiveFault::None,
+            design: plant
+                .device_designs
+                .get(device)
+                .copied()
+                .unwrap_or_default(),
             dynamics: FaultDynamics::new(f64::from(config.interval_s)),
             duplicate: None,
         }
@@ -341,7 +432,13 @@ impl<'a> DeviceReadings<'a> {
     fn simulate(&mut self, k: usize) -> Reading {
         let plant = self.plant;
         let ts_ms = plant.config.start_ms + k as i64 * plant.config.interval_ms();
-        let weather = plant.weather.conditions(k, self.traits.cloud_delay);
+        let design = &plant.designs[self.design];
+        let weather = plant.weather.conditions(
+            k,
+            self.traits.cloud_delay,
+            self.design,
+            design.heat_loss_factor,
+        );
         let module_temp_c = match self.module_temp_c {
             Some(previous) => {
                 previous + self.thermal_step * (weather.steady_module_temp_c - previous)
@@ -352,7 +449,7 @@ impl<'a> DeviceReadings<'a> {
 
         let (circuit, arc_burning) = self.fault_at(ts_ms);
         let effective_irradiance = weather.irradiance * self.traits.soiling;
-        let points = default_module_table(circuit).lookup(Conditions {
+        let points = design.tables.table(circuit).lookup(Conditions {
             irradiance: effective_irradiance,
             cell_temp_c: module_temp_c,
             diffuse_share: weather.diffuse_share,

@@ -7,6 +7,7 @@
 //! reflection.
 
 use crate::config::Site;
+use crate::design::ArrayDesign;
 
 const MS_PER_DAY: f64 = 86_400_000.0;
 /// Julian date of the Unix epoch, and of J2000.0.
@@ -66,7 +67,11 @@ pub(crate) struct PlaneIrradiance {
     pub diffuse: f64,
 }
 
-pub(crate) fn clear_sky_plane_irradiance(site: &Site, unix_ms: i64) -> PlaneIrradiance {
+pub(crate) fn clear_sky_plane_irradiance(
+    site: &Site,
+    array: &ArrayDesign,
+    unix_ms: i64,
+) -> PlaneIrradiance {
     let sun = sun_position(unix_ms, site.latitude_deg, site.longitude_deg);
     let cos_zenith = sun.zenith.cos();
     if cos_zenith <= 0.0 {
@@ -83,9 +88,9 @@ pub(crate) fn clear_sky_plane_irradiance(site: &Site, unix_ms: i64) -> PlaneIrra
     let direct_normal = (extraterrestrial * transmittance).min(global_horizontal / cos_zenith);
     let diffuse_horizontal = global_horizontal - direct_normal * cos_zenith;
 
-    let tilt = site.tilt_deg.to_radians();
+    let tilt = array.tilt_deg.to_radians();
     let cos_incidence = cos_zenith * tilt.cos()
-        + sun.zenith.sin() * tilt.sin() * (sun.azimuth - site.azimuth_deg.to_radians()).cos();
+        + sun.zenith.sin() * tilt.sin() * (sun.azimuth - array.azimuth_deg.to_radians()).cos();
     let sky_view = (1.0 + tilt.cos()) / 2.0;
     let ground_view = (1.0 - tilt.cos()) / 2.0;
     PlaneIrradiance {
@@ -132,8 +137,12 @@ mod tests {
     #[test]
     fn clear_sky_is_plausible() {
         let site = Site::default();
-        let noon =
-            clear_sky_plane_irradiance(&site, SOLSTICE_MIDNIGHT_MS + 12 * HOUR_MS + 10 * 60_000);
+        let array = ArrayDesign::default();
+        let noon = clear_sky_plane_irradiance(
+            &site,
+            &array,
+            SOLSTICE_MIDNIGHT_MS + 12 * HOUR_MS + 10 * 60_000,
+        );
         let total = noon.beam + noon.diffuse;
         assert!((900.0..1100.0).contains(&total), "noon POA {total}");
         assert!(
@@ -141,10 +150,13 @@ mod tests {
             "diffuse share {}",
             noon.diffuse / total
         );
-        let night = clear_sky_plane_irradiance(&site, SOLSTICE_MIDNIGHT_MS + 2 * HOUR_MS);
+        let night = clear_sky_plane_irradiance(&site, &array, SOLSTICE_MIDNIGHT_MS + 2 * HOUR_MS);
         assert_eq!(night, PlaneIrradiance::default());
-        let early =
-            clear_sky_plane_irradiance(&site, SOLSTICE_MIDNIGHT_MS + 5 * HOUR_MS + 45 * 60_000);
+        let early = clear_sky_plane_irradiance(
+            &site,
+            &array,
+            SOLSTICE_MIDNIGHT_MS + 5 * HOUR_MS + 45 * 60_000,
+        );
         assert!(early.beam + early.diffuse < 150.0);
         assert!(early.diffuse / (early.beam + early.diffuse).max(1e-9) > 0.3);
     }

@@ -4,10 +4,13 @@
 //! Clouds are plant-wide events (a shadow drifting over the plant reaches each device a little
 //! later, see [`WeatherSeries::conditions`]); a cloud blocks part of the direct beam and brightens
 //! the diffuse sky, so shaded cells lose less under it and shadows fade. Module temperature is
-//! Faiman's steady state `T = Ta + G / (U0 + U1 * wind)` (pvlib defaults) followed with the
-//! module's thermal inertia (first-order lag, 5-minute time constant).
+//! Faiman's steady state `T = Ta + G / (U0 + U1 * wind)` (pvlib defaults, for open racks; other
+//! mountings shed less heat, see [`ArrayDesign`]) followed with the module's thermal inertia
+//! (first-order lag, 5-minute time constant). Clear-sky light is computed on the plane of each
+//! array design of the plant.
 
 use crate::config::{PlantConfig, Site, WeatherConfig};
+use crate::design::ArrayDesign;
 use crate::faults::BrightWindow;
 use crate::solar::{PlaneIrradiance, clear_sky_plane_irradiance};
 use rand::Rng;
@@ -37,11 +40,17 @@ pub(crate) struct DeviceWeather {
     pub steady_module_temp_c: f64,
 }
 
+/// Clear-sky light on one array design's plane at every reading time.
+struct ClearSkyPlane {
+    beam: Vec<f32>,
+    diffuse: Vec<f32>,
+}
+
 /// The plant's weather at every reading time (f32: the series are the plant's largest
-/// allocation, 20 bytes per reading time).
+/// allocation, 12 bytes per reading time plus 8 per array design).
 pub(crate) struct WeatherSeries {
-    clear_beam: Vec<f32>,
-    clear_diffuse: Vec<f32>,
+    /// One per array design, in the order given to [`WeatherSeries::generate`].
+    planes: Vec<ClearSkyPlane>,
     cloud_opacity: Vec<f32>,
     ambient_c: Vec<f32>,
     heat_loss: Vec<f32>,
@@ -49,17 +58,33 @@ pub(crate) struct WeatherSeries {
 }
 
 impl WeatherSeries {
-    pub fn generate(config: &PlantConfig, rng: &mut impl Rng) -> WeatherSeries {
+    /// The weather of a plant whose arrays are built to `arrays`.
+    pub fn generate(
+        config: &PlantConfig,
+        arrays: &[ArrayDesign],
+        rng: &mut impl Rng,
+    ) -> WeatherSeries {
         let interval_ms = config.interval_ms();
         let per_day = (MS_PER_DAY / interval_ms) as usize;
         let len = per_day * config.days as usize;
-        let times = (0..len).map(|k| config.start_ms + k as i64 * interval_ms);
-        let clear: Vec<PlaneIrradiance> = times
-            .map(|t| clear_sky_plane_irradiance(&config.site, t))
+        let planes = arrays
+            .iter()
+            .map(|array| {
+                let clear: Vec<PlaneIrradiance> = (0..len)
+                    .map(|k| {
+                        let t = config.start_ms + k as i64 * interval_ms;
+                        clear_sky_plane_irradiance(&config.site, array, t)
+                    })
+                    .collect();
+                ClearSkyPlane {
+                    beam: clear.iter().map(|c| c.beam as f32).collect(),
+                    diffuse: clear.iter().map(|c| c.diffuse as f32).collect(),
+                }
+            })
             .collect();
 
         let days: Vec<DayWeather> = (0..=config.days)
-            .map(|_| DayWeather::draw(config, rng))
+            .map(|d| DayWeather::draw(config, config.start_ms + i64::from(d) * MS_PER_DAY, rng))
             .collect();
         let mut cloud_transmission = vec![1.0f64; len];
         for (d, day) in days.iter().take(config.days as usize).enumerate() {
@@ -91,8 +116,7 @@ impl WeatherSeries {
             .map(|wind| (FAIMAN_U0 + FAIMAN_U1 * wind) as f32)
             .collect();
         WeatherSeries {
-            clear_beam: clear.iter().map(|c| c.beam as f32).collect(),
-            clear_diffuse: clear.iter().map(|c| c.diffuse as f32).collect(),
+            planes,
             cloud_opacity: cloud_transmission
                 .iter()
                 .map(|t| (1.0 - t) as f32)
@@ -103,19 +127,21 @@ impl WeatherSeries {
         }
     }
 
-    /// Per day, the span where clear-sky irradiance reaches `min_irradiance` (None if never).
+    /// Per day, the span where clear-sky irradiance on array design `plane` reaches
+    /// `min_irradiance` (None if never).
     pub fn bright_windows(
         &self,
         config: &PlantConfig,
+        plane: usize,
         min_irradiance: f64,
     ) -> Vec<Option<BrightWindow>> {
         let interval_ms = config.interval_ms();
         let per_day = (MS_PER_DAY / interval_ms) as usize;
+        let plane = &self.planes[plane];
         (0..config.days as usize)
             .map(|d| {
-                let bright = |k: &usize| {
-                    f64::from(self.clear_beam[*k] + self.clear_diffuse[*k]) >= min_irradiance
-                };
+                let bright =
+                    |k: &usize| f64::from(plane.beam[*k] + plane.diffuse[*k]) >= min_irradiance;
                 let day = d * per_day..(d + 1) * per_day;
                 let first = day.clone().find(bright)?;
                 let last = day.rev().find(bright)?;
@@ -127,11 +153,18 @@ impl WeatherSeries {
             .collect()
     }
 
-    /// The weather at reading `k` for a device that cloud shadows reach `cloud_delay` readings
-    /// after the plant's reference point.
-    pub fn conditions(&self, k: usize, cloud_delay: f64) -> DeviceWeather {
-        let beam = f64::from(self.clear_beam[k]);
-        let diffuse = f64::from(self.clear_diffuse[k]);
+    /// The weather at reading `k` for a device of array design `plane` that cloud shadows reach
+    /// `cloud_delay` readings after the plant's reference point, mounted to shed
+    /// `heat_loss_factor` of an open rack's heat.
+    pub fn conditions(
+        &self,
+        k: usize,
+        cloud_delay: f64,
+        plane: usize,
+        heat_loss_factor: f64,
+    ) -> DeviceWeather {
+        let beam = f64::from(self.planes[plane].beam[k]);
+        let diffuse = f64::from(self.planes[plane].diffuse[k]);
         let opacity = self.delayed_opacity(k, cloud_delay);
         let beam = beam * (1.0 - opacity);
         let diffuse = diffuse * (1.0 + CLOUD_DIFFUSE_GAIN * opacity);
@@ -145,7 +178,8 @@ impl WeatherSeries {
                 1.0
             },
             ambient_c,
-            steady_module_temp_c: ambient_c + irradiance / f64::from(self.heat_loss[k]),
+            steady_module_temp_c: ambient_c
+                + irradiance / (f64::from(self.heat_loss[k]) * heat_loss_factor),
         }
     }
 
@@ -176,7 +210,7 @@ struct DayWeather {
 }
 
 impl DayWeather {
-    fn draw(config: &PlantConfig, rng: &mut impl Rng) -> DayWeather {
+    fn draw(config: &PlantConfig, day_start_ms: i64, rng: &mut impl Rng) -> DayWeather {
         let weather = &config.weather;
         let clear: bool = rng.random::<f64>() < weather.clear_day_probability;
         let exp: f64 = Exp1.sample(rng);
@@ -194,7 +228,8 @@ impl DayWeather {
         DayWeather {
             cloud_rate_per_hour,
             haze,
-            mean_ambient_c: config.site.mean_ambient_c + 2.0 * temperature_draw,
+            mean_ambient_c: config.site.seasonal_mean_ambient_c(day_start_ms)
+                + 2.0 * temperature_draw,
             ambient_swing_c: config.site.daily_ambient_swing_c * if clear { 1.0 } else { 0.7 },
         }
     }
@@ -278,7 +313,11 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn series(config: &PlantConfig, seed: u64) -> WeatherSeries {
-        WeatherSeries::generate(config, &mut ChaCha8Rng::seed_from_u64(seed))
+        WeatherSeries::generate(
+            config,
+            &[config.array.clone()],
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        )
     }
 
     #[test]
@@ -287,16 +326,16 @@ mod tests {
         config.weather.clear_day_probability = 1.0;
         let weather = series(&config, 1);
         let noon = 12 * 180;
-        let at_noon = weather.conditions(noon, 0.0);
+        let at_noon = weather.conditions(noon, 0.0, 0, 1.0);
         assert!((900.0..1100.0).contains(&at_noon.irradiance), "{at_noon:?}");
         assert!(at_noon.steady_module_temp_c > at_noon.ambient_c + 15.0);
-        let night = weather.conditions(2 * 180, 0.0);
+        let night = weather.conditions(2 * 180, 0.0, 0, 1.0);
         assert_eq!(night.irradiance, 0.0);
         assert_eq!(night.steady_module_temp_c, night.ambient_c);
         // No cloud: consecutive readings differ by little.
         for k in 8 * 180..16 * 180 {
-            let a = weather.conditions(k, 0.0).irradiance;
-            let b = weather.conditions(k + 1, 0.0).irradiance;
+            let a = weather.conditions(k, 0.0, 0, 1.0).irradiance;
+            let b = weather.conditions(k + 1, 0.0, 0, 1.0).irradiance;
             assert!((a - b).abs() < 5.0, "{k}: {a} -> {b}");
         }
     }
@@ -308,14 +347,15 @@ mod tests {
         config.weather.cloud_events_per_hour = 6.0;
         config.days = 3;
         let weather = series(&config, 7);
-        let clear = |k: usize| f64::from(weather.clear_beam[k] + weather.clear_diffuse[k]);
+        let plane = &weather.planes[0];
+        let clear = |k: usize| f64::from(plane.beam[k] + plane.diffuse[k]);
         let mut dimmed = 0;
         for day in 0..3 {
             for k in day * 4320 + 9 * 180..day * 4320 + 15 * 180 {
-                let c = weather.conditions(k, 0.0);
+                let c = weather.conditions(k, 0.0, 0, 1.0);
                 if c.irradiance < 0.7 * clear(k) {
                     dimmed += 1;
-                    let clear_share = f64::from(weather.clear_diffuse[k]) / clear(k);
+                    let clear_share = f64::from(plane.diffuse[k]) / clear(k);
                     assert!(c.diffuse_share > 1.2 * clear_share, "{c:?}");
                 }
             }
@@ -351,7 +391,7 @@ mod tests {
             ..PlantConfig::default()
         };
         let weather = series(&config, 1);
-        let windows = weather.bright_windows(&config, 300.0);
+        let windows = weather.bright_windows(&config, 0, 300.0);
         assert_eq!(windows.len(), 2);
         for (d, window) in windows.iter().enumerate() {
             let window = window.expect("June in Spain is bright");
@@ -370,7 +410,7 @@ mod tests {
         }
         assert!(
             weather
-                .bright_windows(&config, 5000.0)
+                .bright_windows(&config, 0, 5000.0)
                 .iter()
                 .all(Option::is_none)
         );

@@ -244,7 +244,7 @@ fn invalid_configs_are_rejected_with_the_field_named() {
             assert_eq!(field, "sensors.duplicate_rate");
             assert!(problem.contains("-0.1"), "{problem}");
         }
-        Ok(_) => panic!("negative duplicate rate accepted"),
+        other => panic!("negative duplicate rate accepted: {:?}", other.err()),
     }
     let misaligned = PlantConfig {
         start_ms: 1_750_464_000_001,
@@ -385,4 +385,142 @@ fn arc_faults_raise_short_term_variance() {
         );
         assert!(voltage < 1.0, "burning arcs drop voltage: {voltage}");
     }
+}
+
+const DESCRIBED: &str = r#"
+[site]
+name = "Sydney test field"
+latitude = -33.87
+longitude = 151.21
+altitude_m = 40
+time_zone = "Australia/Sydney"
+
+[[array_type]]
+name = "cdte-field"
+module = "First Solar_ Inc. FS-6390"
+modules_per_string = 6
+strings = 1
+tilt = 30
+azimuth = 0
+devices = ["fs-1", "fs-2"]
+
+[[array_type]]
+name = "long-strings"
+module = "Canadian Solar Inc. CS1U-430MS"
+modules_per_string = 20
+strings = 4
+tilt = 20
+azimuth = 0
+mounting = "close_mount"
+device_range = { prefix = "cs-", first = 1, count = 3, digits = 2 }
+"#;
+
+/// A described plant: its devices by name, each array's voltage and current at its own scale,
+/// faults on every design, southern seasons.
+#[test]
+fn described_plants_simulate_their_own_arrays() {
+    let description = pvflow_plant::Plant::parse(DESCRIBED).expect("a valid description");
+    // 2026-01-10: high summer in Sydney.
+    let summer = PlantConfig {
+        start_ms: 1_768_003_200_000,
+        class_mix: ClassMix::NONE,
+        ..PlantConfig::default()
+    };
+    let plant = Plant::described(summer.clone(), &description).expect("simulable");
+    assert_eq!(
+        plant.device_ids(),
+        ["fs-1", "fs-2", "cs-01", "cs-02", "cs-03"]
+    );
+    assert_eq!(plant.config().devices, 5);
+    assert_eq!(plant.device_design(2).map(|d| d.strings), Some(4));
+
+    for (device, design) in [
+        (0, &description.array_types[0]),
+        (2, &description.array_types[1]),
+    ] {
+        let nameplate = design.nameplate();
+        let noon: Vec<Reading> = plant
+            .device_readings(device)
+            .filter(|r| r.irradiance > 900.0 && r.current > 0.0)
+            .collect();
+        assert!(noon.len() > 100, "{device}: {} bright readings", noon.len());
+        let voltage = median(noon.iter().map(|r| f64::from(r.voltage)).collect());
+        let current = median(
+            noon.iter()
+                .map(|r| f64::from(r.current / r.irradiance))
+                .collect(),
+        );
+        // Warm modules run below Vmp at STC; the current follows the light.
+        let v_ratio = voltage / nameplate.v_mp;
+        let i_ratio = current * 1000.0 / nameplate.i_mp;
+        assert!((0.8..1.0).contains(&v_ratio), "{device}: V/Vmp {v_ratio}");
+        assert!(
+            (0.9..1.1).contains(&i_ratio),
+            "{device}: I/Imp per kW/m2 {i_ratio}"
+        );
+    }
+
+    // Faults strike every design, within its strings.
+    let faulty = Plant::described(
+        PlantConfig {
+            class_mix: ClassMix::only(FaultClass::LineLine, 1.0),
+            days: 3,
+            ..summer.clone()
+        },
+        &description,
+    )
+    .expect("simulable");
+    let events = faulty.fault_events();
+    assert_eq!(events.len(), 15, "one fault per device-day");
+    for event in events {
+        let design = faulty.device_design(event.device).expect("a known device");
+        let FaultParameters::LineLine {
+            string,
+            first_module,
+            modules,
+            ..
+        } = event.parameters
+        else {
+            panic!("{event:?}");
+        };
+        assert!(usize::from(string) < design.strings);
+        assert!(usize::from(first_module + modules) <= design.modules_per_string);
+    }
+
+    // Six months later it is winter: colder modules at the same light.
+    let winter = Plant::described(
+        PlantConfig {
+            start_ms: summer.start_ms + 181 * 86_400_000,
+            ..summer
+        },
+        &description,
+    )
+    .expect("simulable");
+    let night_temperature = |plant: &Plant| {
+        median(
+            plant
+                .device_readings(0)
+                .filter(|r| r.irradiance == 0.0)
+                .map(|r| f64::from(r.temperature))
+                .collect(),
+        )
+    };
+    let (warm, cold) = (night_temperature(&plant), night_temperature(&winter));
+    assert!(
+        warm - cold > 8.0,
+        "summer nights {warm} C, winter nights {cold} C"
+    );
+}
+
+#[test]
+fn descriptions_the_simulator_cannot_build_are_refused() {
+    let description =
+        pvflow_plant::Plant::parse(include_str!("../../plant/examples/plant.toml")).expect("valid");
+    let error = Plant::described(PlantConfig::default(), &description)
+        .err()
+        .expect("the datasheet module has no single-diode parameters");
+    assert!(
+        matches!(error, SimulatorError::UnsupportedDesign { ref design, .. } if design == "carport-550"),
+        "{error}"
+    );
 }
