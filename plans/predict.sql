@@ -2,16 +2,19 @@
 --
 -- Parameters, bound by type by `pvflow run` (never spliced into this text):
 --   $run_id           VARCHAR  the run writing these rows
---   $rated_power_w    DOUBLE   an array's DC power at STC ([plant] rated_power_w)
---   $gamma_pdc_per_c  DOUBLE   its power temperature coefficient ([plant] gamma_pdc_per_c)
--- Tables the runner registers: `silver`, that day's silver partition.
+--   $rated_power_w    DOUBLE   an array's DC power at STC ([plant] rated_power_w), for devices
+--                              the plant description does not list
+--   $gamma_pdc_per_c  DOUBLE   its power temperature coefficient ([plant] gamma_pdc_per_c), likewise
+-- Tables the runner registers: `silver`, that day's silver partition. Every session has
+-- `devices`, the plant description's nameplates (empty without one).
 -- Output: gold, partitioned by `date` (the date of window_start, UTC).
 --
 -- pv_fault_classify over the four series images each window and classifies it in one pass,
 -- 128 windows at a time: no image is kept or written. Windows without a scalogram (too few
 -- valid readings, pv_scalogram's rules) get a NULL diagnosis and are not in gold; the run
 -- manifest counts them. Beside the diagnosis, each window's mean irradiance and its measured
--- and expected (PVWatts) DC power: what its fault costs, and what episodes add up.
+-- and expected (PVWatts, by its own array's nameplate) DC power: what its fault costs, and what
+-- episodes add up.
 --
 -- The struct is expanded with unnest, not read field by field (`diagnosis.fault_code`, ...):
 -- DataFusion 55's leaf-projection pushdown inlines each field access into the scan as its own
@@ -35,6 +38,8 @@ FROM (SELECT device_id, window_start, irradiance_mean, measured_power_w, expecte
                    pv_series_mean(irradiance_series) AS irradiance_mean,
                    pv_dc_power(voltage_series, current_series) AS measured_power_w,
                    pv_expected_dc_power(irradiance_series, temperature_series,
-                                        $rated_power_w, $gamma_pdc_per_c) AS expected_power_w
-            FROM silver))
+                                        COALESCE(devices.rated_power_w, $rated_power_w),
+                                        COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
+                     AS expected_power_w
+            FROM silver LEFT JOIN devices USING (device_id)))
 WHERE "diagnosis.fault_code" IS NOT NULL

@@ -49,6 +49,10 @@ pub struct DemoArgs {
     /// Devices (PV arrays) in the simulated plant
     #[arg(long, default_value_t = 200)]
     pub devices: usize,
+    /// Simulate the plant this description (plant.toml) describes instead, which is also the
+    /// sessions' `devices` table ([plant] description)
+    #[arg(long, value_name = "PLANT_TOML", conflicts_with = "devices")]
+    pub plant: Option<PathBuf>,
     /// The simulated day (UTC), YYYY-MM-DD
     #[arg(long, value_name = "DATE", default_value = "2026-06-01", value_parser = pvflow_runner::parse_date)]
     pub date: NaiveDate,
@@ -74,6 +78,16 @@ pub struct DemoArgs {
 pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     let date = args.date;
     let mut config = with_shipped_model(config.clone())?;
+    let devices = match &args.plant {
+        Some(path) => {
+            let description = pvflow_plant::Plant::load(path)
+                .with_context(|| format!("--plant {}", path.display()))
+                .map_err(Failure::usage)?;
+            config.plant.description = Some(path.clone());
+            description.devices().count()
+        }
+        None => args.devices,
+    };
     // The output directory holds the demo's datasets and its ground truth: all its sessions
     // reach, as a cluster's are confined to its storage.
     config.storage.silver = dir_string(&args.output.join("silver"))?;
@@ -103,20 +117,19 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         .context("cannot start the in-process Kafka broker")
         .map_err(Failure::io)?;
     broker
-        .create_topic(TOPIC, partitions(args.devices), 1)
+        .create_topic(TOPIC, partitions(devices), 1)
         .context("cannot create the demo topic")
         .map_err(Failure::io)?;
     let brokers = broker.bootstrap_servers();
 
     println!(
-        "pvflow demo: {} devices x 1 day ({date}), in-process Kafka broker at {brokers}, plans on {engine}\n",
-        args.devices
+        "pvflow demo: {devices} devices x 1 day ({date}), in-process Kafka broker at {brokers}, plans on {engine}\n",
     );
     let started = Instant::now();
     let plant = PlantArgs {
         brokers: Some(brokers.clone()),
         topic: Some(TOPIC.into()),
-        partitions: partitions(args.devices),
+        partitions: partitions(devices),
         output_parquet: None,
         sensors: SensorPreset::Realistic,
         noise: None,
@@ -124,8 +137,8 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         duplicate_rate: None,
         clear_day_probability: None,
         clouds_per_hour: None,
-        devices: args.devices,
-        plant: None,
+        devices,
+        plant: args.plant.clone(),
         start: date,
         days: 1,
         live_minutes: None,

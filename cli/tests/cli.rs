@@ -633,6 +633,57 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
 /// `tests/data/gold-demo-2026-06-01.parquet`, is that gold's `device_id, window_start,
 /// fault_code, probabilities`, written by commit a401fcc's `pvflow run ingest` and `pvflow run
 /// predict` from these readings.
+/// A described plant of other modules at another site: simulated as described, through both
+/// plans on the demo's Ballista scheduler (the `devices` table travels in the plan), and gold
+/// rates each window by its own array's nameplate.
+#[test]
+fn a_described_plant_runs_through_both_plans_rated_by_its_nameplates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let description = repo.join("cli/tests/data/sydney-plant.toml");
+    let stdout = stdout_of(
+        pvflow()
+            .current_dir(&repo)
+            .env("ORT_DYLIB_PATH", onnxruntime_library())
+            .args(["demo", "--date", "2026-01-10", "--plant"])
+            .arg(&description)
+            .arg("--output")
+            .arg(dir.path()),
+    );
+    // 8 devices x 67 windows starting on the day.
+    assert!(stdout.contains("8 devices x 1 day"), "{stdout}");
+    assert!(stdout.contains("536 windows classified"), "{stdout}");
+
+    let query = "SELECT d.array_type,
+                        count(DISTINCT device_id) AS devices,
+                        round(median(g.expected_power_w / (g.irradiance_mean / 1000 * d.rated_power_w)), 2) AS warm,
+                        round(median(g.measured_power_w / g.expected_power_w), 2) AS performance
+                 FROM gold g JOIN devices d USING (device_id)
+                 WHERE g.irradiance_mean > 300 AND g.fault_code = 0
+                 GROUP BY 1 ORDER BY 1";
+    let csv = stdout_of(
+        pvflow()
+            .env("PVFLOW_PLANT_DESCRIPTION", &description)
+            .env("PVFLOW_STORAGE_GOLD", dir.path().join("gold"))
+            .env("PVFLOW_STORAGE_SILVER", dir.path().join("silver"))
+            .args(["sql", "--format", "csv", query]),
+    );
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for (row, array_type) in rows.iter().zip(["cdte-field", "long-strings"]) {
+        assert_eq!(row[..2], [array_type, "4"], "{csv}");
+        let number = |k: usize| row[k].parse::<f64>().unwrap_or(f64::NAN);
+        // PVWatts at the array's own rating: summer-warm modules lose a few to 15 percent ...
+        assert!((0.8..1.0).contains(&number(2)), "{array_type}: {csv}");
+        // ... and the simulated physics deliver what the nameplate promises.
+        assert!((0.93..1.03).contains(&number(3)), "{array_type}: {csv}");
+    }
+}
+
 #[test]
 fn gold_of_the_demo_day_equals_the_gold_of_silver_that_kept_images() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -18,6 +18,7 @@
 //! its own `[kafka] client` configuration.
 
 use crate::config::KafkaConfig;
+use crate::devices::DevicesTable;
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
@@ -58,6 +59,10 @@ enum Payload {
         root: String,
     },
     StagedWrite(StagedTarget),
+    /// The `devices` table, as its plant description's text.
+    Devices {
+        description: String,
+    },
 }
 
 fn encode_payload(payload: &Payload, buf: &mut Vec<u8>) -> Result<()> {
@@ -193,6 +198,10 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
                 .try_decode_table_provider(body, table_ref, schema, ctx),
             (_, body) => match decode_payload(body)? {
                 Payload::LogTable { root } => Ok(Arc::new(LogTable::new(&root, schema))),
+                Payload::Devices { description } => Ok(Arc::new(
+                    DevicesTable::parse(&description)
+                        .map_err(|e| DataFusionError::Plan(format!("table {table_ref}: {e}")))?,
+                )),
                 Payload::KafkaTable { config, pinned } => {
                     let config = self.secrets.restore(config);
                     Ok(Arc::new(match pinned {
@@ -216,6 +225,12 @@ impl LogicalExtensionCodec for PvflowLogicalCodec {
         if let Some(dataset) = node.downcast_ref::<LogTable>() {
             let payload = Payload::LogTable {
                 root: dataset.root().to_string(),
+            };
+            return encode_payload(&payload, buf);
+        }
+        if let Some(devices) = node.downcast_ref::<DevicesTable>() {
+            let payload = Payload::Devices {
+                description: devices.description().to_string(),
             };
             return encode_payload(&payload, buf);
         }
@@ -431,5 +446,25 @@ mod tests {
         // A plan naming other brokers (an analyst's table) never gets the node's credentials.
         config.brokers = "attacker:9092".into();
         assert_eq!(travel(config), None);
+    }
+
+    #[test]
+    fn the_devices_table_travels_as_its_description() {
+        let codec = PvflowLogicalCodec::new(NodeSecrets::new(&KafkaConfig::default()));
+        let reference = TableReference::bare("devices");
+        let ctx = SessionContext::new();
+        for description in [include_str!("../../plant/examples/plant.toml"), ""] {
+            let table = Arc::new(DevicesTable::parse(description).expect("a description"));
+            let mut buf = Vec::new();
+            codec
+                .try_encode_table_provider(&reference, table.clone(), &mut buf)
+                .expect("encoded");
+            let decoded = codec
+                .try_decode_table_provider(&buf, &reference, table.schema(), &ctx.task_ctx())
+                .expect("decoded");
+            let decoded = decoded.downcast_ref::<DevicesTable>().expect("devices");
+            assert_eq!(decoded.description(), description);
+            assert_eq!(decoded.schema(), table.schema());
+        }
     }
 }

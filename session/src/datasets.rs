@@ -4,6 +4,7 @@
 //! that a query sees a committed version and never a commit's files in motion.
 
 use crate::config::StorageConfig;
+use crate::devices::DevicesTable;
 use async_trait::async_trait;
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider,
@@ -50,7 +51,7 @@ impl DatasetSchema {
 pub fn register_datasets(
     state: &SessionState,
     storage: &StorageConfig,
-    devices: Option<Arc<dyn TableProvider>>,
+    devices: Arc<DevicesTable>,
 ) -> Result<()> {
     let defaults = &state.config_options().catalog;
     let catalogs = state.catalog_list();
@@ -63,9 +64,7 @@ pub fn register_datasets(
         }
     };
     let schema = DatasetSchema::new(storage, Arc::clone(state.runtime_env()));
-    if let Some(devices) = devices {
-        schema.register_table("devices".into(), devices)?;
-    }
+    schema.register_table("devices".into(), devices)?;
     catalog.register_schema(&defaults.default_schema, Arc::new(schema))?;
     Ok(())
 }

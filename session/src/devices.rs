@@ -1,25 +1,85 @@
 //! `devices`: the configured plant description (`[plant] description`, a `plant.toml`) as a
 //! table of every session, one row per device with its array's nameplate and its site, so that
-//! analysts join diagnoses with nameplates.
+//! analysts join diagnoses with nameplates and predict rates each array by its own. Without a
+//! description the table is there, empty.
 
+use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::TableProvider;
-use datafusion::datasource::MemTable;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Result;
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use pvflow_plant::Plant;
 use std::sync::Arc;
 
-/// The table of `plant`'s devices.
-pub fn devices_table(plant: &Plant) -> datafusion::common::Result<Arc<dyn TableProvider>> {
-    let batch = devices_batch(plant)?;
-    Ok(Arc::new(MemTable::try_new(
-        batch.schema(),
-        vec![vec![batch]],
-    )?))
+/// The `devices` table of a plant description. It keeps the description's text, which is what
+/// a distributed plan carries to the scheduler and executors (the codec parses it again there).
+#[derive(Debug)]
+pub struct DevicesTable {
+    description: String,
+    table: MemTable,
 }
 
-fn devices_batch(plant: &Plant) -> datafusion::common::Result<RecordBatch> {
-    let devices: Vec<_> = plant.devices().collect();
+impl DevicesTable {
+    /// The devices of `description`, a plant.toml's text; none for an empty text.
+    pub fn parse(description: &str) -> std::result::Result<DevicesTable, pvflow_plant::PlantError> {
+        let plant = if description.trim().is_empty() {
+            None
+        } else {
+            Some(Plant::parse(description)?)
+        };
+        Ok(DevicesTable {
+            description: description.to_string(),
+            table: memory_table(plant.as_ref()),
+        })
+    }
+
+    /// The description's text, empty for none.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+#[async_trait]
+impl TableProvider for DevicesTable {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.table.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.table.supports_filters_pushdown(filters)
+    }
+}
+
+fn memory_table(plant: Option<&Plant>) -> MemTable {
+    let batch = devices_batch(plant);
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]]);
+    // One batch of the schema it was built with.
+    table.unwrap_or_else(|e| unreachable!("the devices batch fits its own schema: {e}"))
+}
+
+/// A description's devices, or the empty table's columns.
+fn devices_batch(plant: Option<&Plant>) -> RecordBatch {
+    let devices: Vec<_> = plant.map(|p| p.devices().collect()).unwrap_or_default();
     let text = |f: &dyn Fn(&str, &pvflow_plant::ArrayType) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(
             devices.iter().map(|(d, t)| f(d, t)),
@@ -35,7 +95,14 @@ fn devices_batch(plant: &Plant) -> datafusion::common::Result<RecordBatch> {
             devices.iter().map(|(_, t)| f(t)),
         ))
     };
-    let site = &plant.site;
+    let nowhere = pvflow_plant::Site {
+        name: String::new(),
+        latitude: 0.0,
+        longitude: 0.0,
+        altitude_m: 0.0,
+        time_zone: "UTC".into(),
+    };
+    let site = plant.map_or(&nowhere, |p| &p.site);
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("device_id", text(&|d, _| d.to_string())),
         ("array_type", text(&|_, t| t.name.clone())),
@@ -73,10 +140,12 @@ fn devices_batch(plant: &Plant) -> datafusion::common::Result<RecordBatch> {
             .iter()
             .all(|f| f.data_type() != &DataType::Null)
     );
-    Ok(RecordBatch::try_new(
+    let batch = RecordBatch::try_new(
         Arc::new(schema),
         columns.into_iter().map(|(_, c)| c).collect(),
-    )?)
+    );
+    // Every column has a row per device and the field built from it.
+    batch.unwrap_or_else(|e| unreachable!("the devices columns make a batch: {e}"))
 }
 
 #[cfg(test)]
@@ -86,9 +155,10 @@ mod tests {
 
     #[tokio::test]
     async fn analysts_join_devices_with_their_nameplates() {
-        let plant = Plant::parse(include_str!("../../plant/examples/plant.toml")).expect("plant");
+        let table =
+            DevicesTable::parse(include_str!("../../plant/examples/plant.toml")).expect("plant");
         let ctx = SessionContext::new();
-        ctx.register_table("devices", devices_table(&plant).expect("table"))
+        ctx.register_table("devices", Arc::new(table))
             .expect("registered");
         let rows = ctx
             .sql(

@@ -33,6 +33,7 @@ use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use devices::DevicesTable;
 use pvflow_dataset::StagedWriteQueryPlanner;
 use pvflow_kafka::{KAFKA_FORMAT, KafkaTableFactory};
 use pvflow_udfs::{FaultModel, ModelError, Normalization, NormalizationError};
@@ -84,22 +85,27 @@ pub fn fault_model(config: &PvflowConfig) -> Result<Option<Arc<FaultModel>>, Ses
 pub struct Functions {
     udfs: Vec<ScalarUDF>,
     udafs: Vec<AggregateUDF>,
-    /// The plant description's `devices` table, loaded with them.
-    devices: Option<Arc<dyn datafusion::catalog::TableProvider>>,
+    /// The plant description's `devices` table (empty without one), loaded with them.
+    devices: Arc<DevicesTable>,
 }
 
 impl Functions {
     /// Loads the configured normalisation, model and plant description: a bad file fails
     /// here, naming the file.
     pub fn new(config: &PvflowConfig) -> Result<Functions, SessionError> {
-        let devices = match &config.plant.description {
+        let description = match &config.plant.description {
             Some(path) => {
-                let plant = pvflow_plant::Plant::load(path)?;
-                tracing::info!(path = %path.display(), devices = plant.devices().count(), "plant description loaded");
-                Some(devices::devices_table(&plant).map_err(SessionError::Runtime)?)
+                std::fs::read_to_string(path).map_err(|source| pvflow_plant::PlantError::Read {
+                    path: path.clone(),
+                    source,
+                })?
             }
-            None => None,
+            None => String::new(),
         };
+        let devices = Arc::new(DevicesTable::parse(&description)?);
+        if let Some(path) = &config.plant.description {
+            tracing::info!(path = %path.display(), "plant description loaded");
+        }
         Ok(Functions {
             udfs: pvflow_udfs::all_udfs(normalization(config)?, fault_model(config)?),
             udafs: pvflow_udfs::all_udafs(),

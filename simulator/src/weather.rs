@@ -315,7 +315,7 @@ mod tests {
     fn series(config: &PlantConfig, seed: u64) -> WeatherSeries {
         WeatherSeries::generate(
             config,
-            &[config.array.clone()],
+            std::slice::from_ref(&config.array),
             &mut ChaCha8Rng::seed_from_u64(seed),
         )
     }

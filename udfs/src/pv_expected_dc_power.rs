@@ -3,9 +3,9 @@
 
 use crate::common::{WINDOW_STATISTICS, answer};
 use crate::slot_means::{coerce_series, slot_means};
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, Float32Array};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -118,36 +118,48 @@ impl ScalarUDFImpl for PvExpectedDcPower {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let number = |value: &ColumnarValue, name: &str| match value {
-            ColumnarValue::Scalar(ScalarValue::Float64(Some(x))) => Ok(*x),
-            ColumnarValue::Array(a) if !a.is_empty() && a.null_count() == 0 => {
-                let a = a.as_primitive::<Float64Type>();
-                let first = a.value(0);
-                if a.values().iter().all(|x| *x == first) {
-                    Ok(first)
-                } else {
-                    exec_err!("pv_expected_dc_power: `{name}` must be one value for all rows")
-                }
-            }
-            _ => exec_err!("pv_expected_dc_power: `{name}` must be a number, not NULL"),
-        };
-        let rating = ArrayRating {
-            rated_power_w: number(&args.args[2], "rated_power_w")?,
-            gamma_pdc_per_c: number(&args.args[3], "gamma_pdc_per_c")?,
-        }
-        .validated();
-        let rating = match rating {
-            Ok(rating) => rating,
-            Err(why) => return exec_err!("pv_expected_dc_power: {why}"),
-        };
-        let arrays = ColumnarValue::values_to_arrays(&args.args[..2])?;
-        let expected = slot_means(
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // PVWatts is linear in G and G x (T - 25): two means over the valid readings, then
+        // each row's own rating (a plant's arrays differ).
+        let irradiance = slot_means(
             "pv_expected_dc_power",
             &arrays[0],
             Some(&arrays[1]),
-            |g, t| rating.pvwatts_dc(f64::from(g), f64::from(t)),
+            |g, _| f64::from(g),
         )?;
-        answer(&args.args, Arc::new(expected))
+        let warming = slot_means(
+            "pv_expected_dc_power",
+            &arrays[0],
+            Some(&arrays[1]),
+            |g, t| f64::from(g) * (f64::from(t) - STC_TEMPERATURE_C),
+        )?;
+        let rated = arrays[2].as_primitive::<Float64Type>();
+        let gamma = arrays[3].as_primitive::<Float64Type>();
+        let mut expected = Vec::with_capacity(irradiance.len());
+        for row in 0..irradiance.len() {
+            if irradiance.is_null(row) || rated.is_null(row) || gamma.is_null(row) {
+                expected.push(None);
+                continue;
+            }
+            let rating = ArrayRating {
+                rated_power_w: rated.value(row),
+                gamma_pdc_per_c: gamma.value(row),
+            }
+            .validated();
+            let rating = match rating {
+                Ok(rating) => rating,
+                Err(why) => return exec_err!("pv_expected_dc_power: {why}"),
+            };
+            let (g, gt) = (
+                f64::from(irradiance.value(row)),
+                f64::from(warming.value(row)),
+            );
+            expected.push(Some(
+                (rating.rated_power_w / STC_IRRADIANCE_W_M2 * (g + rating.gamma_pdc_per_c * gt))
+                    as f32,
+            ));
+        }
+        answer(&args.args, Arc::new(Float32Array::from(expected)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -167,8 +179,8 @@ impl ScalarUDFImpl for PvExpectedDcPower {
             )
             .with_argument("irradiance", "The window's plane-of-array irradiance readings (W/m²).")
             .with_argument("temperature", "The window's module temperature readings (°C).")
-            .with_argument("rated_power_w", "The array's DC power at STC (W).")
-            .with_argument("gamma_pdc_per_c", "Its power temperature coefficient (1/°C, e.g. -0.0043).")
+            .with_argument("rated_power_w", "The array's DC power at STC (W): a constant, or a column (a plant's arrays differ, e.g. `devices.rated_power_w`).")
+            .with_argument("gamma_pdc_per_c", "Its power temperature coefficient (1/°C, e.g. -0.0043), likewise.")
             .with_related_udf("pv_dc_power")
             .build()
         });
@@ -203,5 +215,31 @@ mod tests {
         assert!(e.contains("rated_power_w must be a positive"), "{e}");
         let e = sql_error("pv_expected_dc_power([800.0], [45.0], 3750, 0.5)").await;
         assert!(e.contains("gamma_pdc_per_c must be between"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn each_row_takes_its_own_rating() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_udf(PvExpectedDcPower::new().into());
+        let batches = ctx
+            .sql(
+                "SELECT pv_expected_dc_power(g, t, p, gamma) AS w FROM (VALUES \
+                 ([800.0], [45.0], 3750.0, -0.0043), \
+                 ([800.0], [45.0], 7500.0, -0.0043), \
+                 ([800.0], [45.0], 3750.0, 0.0), \
+                 ([800.0], [45.0], NULL, -0.0043)) AS v(g, t, p, gamma)",
+            )
+            .await
+            .expect("plans")
+            .collect()
+            .await
+            .expect("runs");
+        let w = batches[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Float32Type>();
+        assert_eq!(w.value(0), 2742.0);
+        assert_eq!(w.value(1), 5484.0);
+        assert_eq!(w.value(2), 3000.0);
+        assert!(w.is_null(3), "no rating, no expectation");
     }
 }
