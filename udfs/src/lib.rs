@@ -63,9 +63,13 @@ mod normalization;
 mod pv_dc_power;
 mod pv_expected_dc_power;
 mod pv_fault_classify;
+mod pv_interpolated_mask;
+mod pv_outlier_mask;
 mod pv_scalogram;
 mod pv_series_mean;
+mod pv_stale_mask;
 mod pv_window_series;
+mod quality_masks;
 mod slot_means;
 #[cfg(test)]
 mod tests_support;
@@ -97,6 +101,9 @@ pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) ->
         ScalarUDF::from(pv_series_mean::PvSeriesMean::new()),
         ScalarUDF::from(pv_dc_power::PvDcPower::new()),
         ScalarUDF::from(pv_expected_dc_power::PvExpectedDcPower::new()),
+        ScalarUDF::from(pv_stale_mask::PvStaleMask::new()),
+        ScalarUDF::from(pv_interpolated_mask::PvInterpolatedMask::new()),
+        ScalarUDF::from(pv_outlier_mask::PvOutlierMask::new()),
     ]
 }
 

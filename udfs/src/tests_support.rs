@@ -41,3 +41,20 @@ pub(crate) async fn sql_error(expression: &str) -> String {
         Err(e) => e.to_string(),
     }
 }
+
+/// The list of booleans `expression` gives (NULL: None).
+pub(crate) async fn bool_mask(expression: &str) -> Option<Vec<bool>> {
+    let result = async {
+        session()
+            .sql(&format!("SELECT {expression}"))
+            .await?
+            .collect()
+            .await
+    };
+    let batches = result.await.expect("query");
+    let lists = batches[0].column(0).as_list::<i32>();
+    lists.is_valid(0).then(|| {
+        let mask = lists.value(0);
+        mask.as_boolean().iter().map(|b| b == Some(true)).collect()
+    })
+}
