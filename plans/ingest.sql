@@ -12,7 +12,15 @@
 -- each window's four series on its 64 slots (about 1 KiB), not its scalogram (64 KiB):
 -- predict images and classifies them in one pass, and analysts image them with pv_scalogram.
 -- pv_window_series places each reading in its slot as it arrives (the earliest of duplicates
--- wins, an empty slot is NULL), so no window's readings are held or sorted.
+-- wins, an empty slot is NULL), so no window's readings are held or sorted. quality_flags names,
+-- in pvanalytics' vocabulary, why a window's readings cannot be trusted (stale or interpolated
+-- runs, values out of physical range, missing readings; docs/data-quality.md): predict gives
+-- such windows no diagnosis.
+SELECT *,
+       pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series)
+         AS quality_flags,
+       $run_id AS run_id
+FROM (
 SELECT device_id,
        window_start,
        CAST(window_start AS DATE) AS date,
@@ -24,12 +32,11 @@ SELECT device_id,
        pv_window_series(slot, ts, voltage) AS voltage_series,
        pv_window_series(slot, ts, current) AS current_series,
        pv_window_series(slot, ts, temperature) AS temperature_series,
-       pv_window_series(slot, ts, irradiance) AS irradiance_series,
-       $run_id AS run_id
+       pv_window_series(slot, ts, irradiance) AS irradiance_series
 FROM (SELECT *,
              date_bin(INTERVAL '1280 seconds', ts, TIMESTAMP '1970-01-01T00:00:00Z') AS window_start,
              (to_unixtime(ts) - to_unixtime(date_bin(INTERVAL '1280 seconds', ts,
                                                      TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
       FROM readings
       WHERE ts >= $start AND ts < $end)
-GROUP BY device_id, window_start
+GROUP BY device_id, window_start)

@@ -12,7 +12,10 @@
 -- pv_fault_classify over the four series images each window and classifies it in one pass,
 -- 128 windows at a time: no image is kept or written. Windows without a scalogram (too few
 -- valid readings, pv_scalogram's rules) get a NULL diagnosis and are not in gold; the run
--- manifest counts them. Beside the diagnosis, each window's mean irradiance and its measured
+-- manifest counts them. A window whose readings cannot be trusted (silver's quality_flags, in
+-- pvanalytics' vocabulary) keeps the network's probabilities but gets no fault_code or
+-- fault_label: a stuck or failing sensor is not a PV fault. Beside the diagnosis, each window's
+-- mean irradiance and its measured
 -- and expected (PVWatts, by its own array's nameplate) DC power: what its fault costs, and what
 -- episodes add up.
 --
@@ -22,17 +25,18 @@
 SELECT device_id,
        window_start,
        CAST(window_start AS DATE) AS date,
-       "diagnosis.fault_code" AS fault_code,
-       "diagnosis.fault_label" AS fault_label,
+       CASE WHEN cardinality(quality_flags) = 0 THEN "diagnosis.fault_code" END AS fault_code,
+       CASE WHEN cardinality(quality_flags) = 0 THEN "diagnosis.fault_label" END AS fault_label,
        "diagnosis.probabilities" AS probabilities,
        "diagnosis.model_version" AS model_version,
+       quality_flags,
        irradiance_mean,
        measured_power_w,
        expected_power_w,
        $run_id AS run_id
-FROM (SELECT device_id, window_start, irradiance_mean, measured_power_w, expected_power_w,
-             unnest(diagnosis)
-      FROM (SELECT device_id, window_start,
+FROM (SELECT device_id, window_start, quality_flags, irradiance_mean, measured_power_w,
+             expected_power_w, unnest(diagnosis)
+      FROM (SELECT device_id, window_start, quality_flags,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
                                      irradiance_series) AS diagnosis,
                    pv_series_mean(irradiance_series) AS irradiance_mean,

@@ -10,11 +10,13 @@ use datafusion::prelude::SessionContext;
 use pvflow_dataset::{DeltaLog, open_root};
 
 /// The silver columns predict classifies: each window's four 64-slot series.
-const SERIES_COLUMNS: [&str; 4] = [
+/// What predict reads of each silver window besides its keys.
+const SILVER_COLUMNS: [&str; 5] = [
     "voltage_series",
     "current_series",
     "temperature_series",
     "irradiance_series",
+    "quality_flags",
 ];
 
 pub(crate) async fn predict(
@@ -53,8 +55,8 @@ pub(crate) async fn predict(
 
 /// Registers the day's silver files, as silver's log lists them now, as `silver` (so the run
 /// reads that version whatever is committed meanwhile) and counts their windows from the log's
-/// file statistics. Silver written before it kept series (with a `scalogram` column instead) is
-/// refused: predict cannot classify it.
+/// file statistics. Silver written before it kept series (with a `scalogram` column instead) or
+/// data-quality flags is refused: predict cannot classify it.
 pub(crate) async fn register_day_of_silver(
     ctx: &SessionContext,
     in_flight: &InFlight,
@@ -79,7 +81,7 @@ pub(crate) async fn register_day_of_silver(
     let urls = files.iter().map(|f| silver.join(&f.path)).collect();
     register_parquet_files(ctx, "silver", urls).await?;
     let schema = ctx.table_provider("silver").await?.schema();
-    let missing: Vec<&str> = SERIES_COLUMNS
+    let missing: Vec<&str> = SILVER_COLUMNS
         .into_iter()
         .filter(|c| schema.column_with_name(c).is_none())
         .collect();
@@ -89,6 +91,8 @@ pub(crate) async fn register_day_of_silver(
             root: silver.url().into(),
             found: if schema.column_with_name("scalogram").is_some() {
                 "scalogram images (silver from pvflow before 2026-12)".into()
+            } else if missing == ["quality_flags"] {
+                "windows without data-quality flags (silver from pvflow before 2026-12-04)".into()
             } else {
                 format!("no {}", missing.join(", "))
             },

@@ -23,31 +23,37 @@ const SERIES: [&str; CHANNELS] = [
 ];
 
 /// A live table row per closed window: its device, window and readings, the Kafka partition it
-/// came from, and its diagnosis and power as `plans/predict.sql` spells gold's (`$rated_power_w`
-/// and `$gamma_pdc_per_c` bound from `[plant]`).
+/// came from, its data-quality flags, and its diagnosis and power as `plans/predict.sql` spells
+/// gold's (nameplates from `devices`, else `$rated_power_w` and `$gamma_pdc_per_c` bound from
+/// `[plant]`).
 const DIAGNOSIS: &str = r#"
 SELECT device_id,
        window_start,
        CAST(window_start AS DATE) AS date,
        readings,
        kafka_partition,
-       "diagnosis.fault_code" AS fault_code,
-       "diagnosis.fault_label" AS fault_label,
+       CASE WHEN cardinality(quality_flags) = 0 THEN "diagnosis.fault_code" END AS fault_code,
+       CASE WHEN cardinality(quality_flags) = 0 THEN "diagnosis.fault_label" END AS fault_label,
        "diagnosis.probabilities" AS probabilities,
        "diagnosis.model_version" AS model_version,
+       quality_flags,
        irradiance_mean,
        measured_power_w,
        expected_power_w
-FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean,
-             measured_power_w, expected_power_w, unnest(diagnosis)
+FROM (SELECT device_id, window_start, readings, kafka_partition, quality_flags,
+             irradiance_mean, measured_power_w, expected_power_w, unnest(diagnosis)
       FROM (SELECT device_id, window_start, readings, kafka_partition,
+                   pv_quality_flags(voltage_series, current_series, temperature_series,
+                                    irradiance_series) AS quality_flags,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
                                      irradiance_series) AS diagnosis,
                    pv_series_mean(irradiance_series) AS irradiance_mean,
                    pv_dc_power(voltage_series, current_series) AS measured_power_w,
                    pv_expected_dc_power(irradiance_series, temperature_series,
-                                        $rated_power_w, $gamma_pdc_per_c) AS expected_power_w
-            FROM closed_windows))
+                                        COALESCE(devices.rated_power_w, $rated_power_w),
+                                        COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
+                     AS expected_power_w
+            FROM closed_windows LEFT JOIN devices USING (device_id)))
 "#;
 
 /// `windows` of Kafka partition `partition` as a table: one row each, its series as
@@ -163,13 +169,21 @@ mod tests {
         for udf in pvflow_udfs::all_udfs(normalization, Some(model)) {
             ctx.register_udf(udf);
         }
+        // Every pvflow session has the plant's devices; these windows' plant lists none.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("device_id", DataType::Utf8, false),
+            Field::new("rated_power_w", DataType::Float64, false),
+            Field::new("gamma_pdc_per_c", DataType::Float64, false),
+        ]));
+        ctx.register_batch("devices", RecordBatch::new_empty(schema))
+            .expect("devices");
         ctx
     }
 
     /// A window of a healthy array at noon, `valid` of its 64 readings present.
     fn window(device_id: &str, valid: usize) -> ClosedWindow {
         let level = [450.0, 7.5, 45.0, 950.0];
-        let swing = [1.0, 0.05, 0.0, 1.0];
+        let swing = [1.0, 0.05, 0.2, 1.0];
         let series = std::array::from_fn(|channel| {
             std::array::from_fn(|slot| {
                 let wobble = (slot as f32 * 0.3).sin();
@@ -211,6 +225,7 @@ mod tests {
                 "fault_label",
                 "probabilities",
                 "model_version",
+                "quality_flags",
                 "irradiance_mean",
                 "measured_power_w",
                 "expected_power_w"

@@ -605,13 +605,17 @@ fn late_out_of_order_malformed_and_idle_are_each_counted() {
     let mut producer =
         ReadingProducer::new(&brokers, "pv.plans", AvroFraming::SingleObject, &client)
             .expect("producer");
-    let reading = |window: i64, slot: i64| PvReading {
-        device_id: "pv-edge".into(),
-        ts: W0 + window * WINDOW_MS + slot * SLOT_MS,
-        voltage: 430.0 + slot as f32 * 0.1,
-        current: 7.8,
-        temperature: 41.0,
-        irradiance: 880.0,
+    // Readings that wobble as a live sensor's do (steady ones would be flagged stale).
+    let reading = |window: i64, slot: i64| {
+        let wobble = (slot as f32 * 0.7).sin();
+        PvReading {
+            device_id: "pv-edge".into(),
+            ts: W0 + window * WINDOW_MS + slot * SLOT_MS,
+            voltage: 430.0 + wobble,
+            current: 7.8 + 0.05 * wobble,
+            temperature: 41.0 + 0.2 * wobble,
+            irradiance: 880.0 + 2.0 * wobble,
+        }
     };
     // Window 0: slot 10 missing, slots 5 and 6 swapped.
     let mut slots: Vec<i64> = (0..64).filter(|s| *s != 10).collect();

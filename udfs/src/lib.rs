@@ -65,6 +65,7 @@ mod pv_expected_dc_power;
 mod pv_fault_classify;
 mod pv_interpolated_mask;
 mod pv_outlier_mask;
+mod pv_quality_flags;
 mod pv_scalogram;
 mod pv_series_mean;
 mod pv_stale_mask;
@@ -104,6 +105,7 @@ pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) ->
         ScalarUDF::from(pv_stale_mask::PvStaleMask::new()),
         ScalarUDF::from(pv_interpolated_mask::PvInterpolatedMask::new()),
         ScalarUDF::from(pv_outlier_mask::PvOutlierMask::new()),
+        ScalarUDF::from(pv_quality_flags::PvQualityFlags::new()),
     ]
 }
 
