@@ -269,6 +269,9 @@ fn dir_string(path: &Path) -> Result<String, Failure> {
 }
 
 /// Gold against the simulator's labels: (true label, predicted label, windows).
+/// What the summary calls the windows gold gives no diagnosis for their data's trouble.
+const UNTRUSTED: &str = "untrusted data";
+
 struct Comparison {
     rows: Vec<(String, String, i64)>,
 }
@@ -280,6 +283,15 @@ impl Comparison {
 
     fn correct(&self) -> i64 {
         self.rows.iter().filter(|r| r.0 == r.1).map(|r| r.2).sum()
+    }
+
+    /// Windows of class `label` predicted as it.
+    fn hits(&self, label: &str) -> i64 {
+        self.rows
+            .iter()
+            .filter(|r| r.0 == label && r.1 == label)
+            .map(|r| r.2)
+            .sum()
     }
 
     fn by<'a>(
@@ -309,11 +321,12 @@ async fn compare_with_truth(
     )
     .await?;
     let batches = ctx
-        .sql(
-            "SELECT t.fault_label, g.fault_label, count(*) FROM demo_gold g \
-             JOIN demo_truth t ON g.device_id = t.device_id AND g.window_start = t.window_start \
-             GROUP BY 1, 2",
-        )
+        .sql(&format!(
+            "SELECT t.fault_label, COALESCE(g.fault_label, '{UNTRUSTED}'), count(*) \
+                 FROM demo_gold g JOIN demo_truth t \
+                 ON g.device_id = t.device_id AND g.window_start = t.window_start \
+                 GROUP BY 1, 2"
+        ))
         .await?
         .collect()
         .await?;
@@ -389,19 +402,47 @@ fn print_summary(
             n(scored.episodes_open)
         ),
     );
-    println!("\n  windows by class     true  predicted");
+    println!("\n  windows by class     true  predicted  precision  recall     F1");
     let truth = comparison.by(|r| &r.0);
     let predicted = comparison.by(|r| &r.1);
-    for (label, n) in &truth {
-        let p = predicted
+    let count = |counts: &[(&str, i64)], label: &str| {
+        counts
             .iter()
-            .find(|(l, _)| l == label)
-            .map_or(0, |(_, n)| *n);
-        println!("  {label:<18} {n:>6} {p:>10}");
+            .find(|(l, _)| *l == label)
+            .map_or(0, |(_, n)| *n)
+    };
+    let percent = |part: i64, whole: i64| {
+        if whole == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1} %", 100.0 * part as f64 / whole as f64)
+        }
+    };
+    let mut f1s = Vec::new();
+    for (label, n) in &truth {
+        let p = count(&predicted, label);
+        let hits = comparison.hits(label);
+        let f1 = if n + p > 0 {
+            2.0 * hits as f64 / (n + p) as f64
+        } else {
+            0.0
+        };
+        f1s.push(f1);
+        println!(
+            "  {label:<18} {n:>6} {p:>10} {:>10} {:>7} {f1:>6.3}",
+            percent(hits, p),
+            percent(hits, *n)
+        );
+    }
+    let untrusted = count(&predicted, UNTRUSTED);
+    if untrusted > 0 {
+        println!("  {UNTRUSTED:<18} {:>6} {untrusted:>10}", "-");
     }
     let total = comparison.total();
     println!(
-        "\n  accuracy against the simulator's ground truth: {:.1} % ({} of {total} windows)",
+        "\n  against the simulator's ground truth: macro-F1 {:.3} over {} classes, accuracy {:.1} % ({} of {total} windows)",
+        f1s.iter().sum::<f64>() / f1s.len().max(1) as f64,
+        f1s.len(),
         100.0 * comparison.correct() as f64 / total.max(1) as f64,
         comparison.correct()
     );

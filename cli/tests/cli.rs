@@ -523,7 +523,7 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
     // 8 devices x 67 windows starting on the day, all classified.
     assert!(stdout.contains("536 windows classified"), "{stdout}");
     assert!(
-        stdout.contains("accuracy against the simulator's ground truth"),
+        stdout.contains("against the simulator's ground truth: macro-F1"),
         "{stdout}"
     );
     let manifests = std::fs::read_dir(dir.path().join("silver/_runs")).expect("manifests");
