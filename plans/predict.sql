@@ -12,12 +12,18 @@
 -- pv_fault_classify over the four series images each window and classifies it in one pass,
 -- 128 windows at a time: no image is kept or written. Windows without a scalogram (too few
 -- valid readings, pv_scalogram's rules) get a NULL diagnosis and are not in gold; the run
--- manifest counts them. A window whose readings cannot be trusted (silver's quality_flags, in
--- pvanalytics' vocabulary) keeps the network's probabilities but gets no fault_code or
--- fault_label: a stuck or failing sensor is not a PV fault. Beside the diagnosis, each window's
--- mean irradiance and its measured
+-- manifest counts them. Beside the diagnosis, each window's mean irradiance and its measured
 -- and expected (PVWatts, by its own array's nameplate) DC power: what its fault costs, and what
 -- episodes add up.
+--
+-- A window whose readings cannot be trusted keeps the network's probabilities but gets no
+-- fault_code or fault_label: a failing sensor is not a PV fault. Its quality_flags are
+-- silver's (pvanalytics' checks of each series) and two of what the physics allow
+-- (docs/data-quality.md): `irradiance_inconsistent` when the array gives over 15 % more
+-- power than PVWatts allows for the irradiance read (no PV fault adds power: the irradiance
+-- sensor reads low), and `temperature_inconsistent` when the module temperature is over 3 C
+-- from the median of the window's arrays of its type (3 or more: sensors of one design at
+-- one site read alike).
 --
 -- The struct is expanded with unnest, not read field by field (`diagnosis.fault_code`, ...):
 -- DataFusion 55's leaf-projection pushdown inlines each field access into the scan as its own
@@ -34,9 +40,19 @@ SELECT device_id,
        measured_power_w,
        expected_power_w,
        $run_id AS run_id
-FROM (SELECT device_id, window_start, quality_flags, irradiance_mean, measured_power_w,
-             expected_power_w, unnest(diagnosis)
-      FROM (SELECT device_id, window_start, quality_flags,
+FROM (SELECT device_id, window_start, irradiance_mean, measured_power_w, expected_power_w,
+             array_concat(
+               silver_flags,
+               CASE WHEN expected_power_w > 0.05 * rated_power_w
+                         AND measured_power_w > 1.15 * expected_power_w
+                    THEN make_array('irradiance_inconsistent') END,
+               CASE WHEN fleet_devices >= 3 AND abs(temperature_mean - fleet_temperature) > 3
+                    THEN make_array('temperature_inconsistent') END) AS quality_flags,
+             unnest(diagnosis)
+      FROM (SELECT silver.device_id, silver.window_start, silver.quality_flags AS silver_flags,
+                   temperature_mean,
+                   fleet.fleet_temperature, fleet.fleet_devices,
+                   COALESCE(devices.rated_power_w, $rated_power_w) AS rated_power_w,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
                                      irradiance_series) AS diagnosis,
                    pv_series_mean(irradiance_series) AS irradiance_mean,
@@ -45,5 +61,13 @@ FROM (SELECT device_id, window_start, quality_flags, irradiance_mean, measured_p
                                         COALESCE(devices.rated_power_w, $rated_power_w),
                                         COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
                      AS expected_power_w
-            FROM silver LEFT JOIN devices USING (device_id)))
+            FROM silver
+            LEFT JOIN devices ON silver.device_id = devices.device_id
+            LEFT JOIN (SELECT s.window_start, COALESCE(d.array_type, '') AS array_type,
+                              median(s.temperature_mean) AS fleet_temperature,
+                              count(*) AS fleet_devices
+                       FROM silver s LEFT JOIN devices d ON s.device_id = d.device_id
+                       GROUP BY 1, 2) fleet
+              ON silver.window_start = fleet.window_start
+             AND COALESCE(devices.array_type, '') = fleet.array_type))
 WHERE "diagnosis.fault_code" IS NOT NULL

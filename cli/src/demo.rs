@@ -59,6 +59,10 @@ pub struct DemoArgs {
     /// Random seed of the plant
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Share of device-days with a failing sensor while the array is fine (frozen or dropped
+    /// channels, temperature offset or drift, soiled or shaded irradiance sensor)
+    #[arg(long, value_name = "FRACTION")]
+    pub sensor_failures: Option<f64>,
     /// Directory for silver, gold and the ground truth
     #[arg(long, value_name = "DIR", default_value = "target/demo")]
     pub output: PathBuf,
@@ -135,6 +139,7 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
         noise: None,
         missing_rate: None,
         duplicate_rate: None,
+        sensor_failures: args.sensor_failures,
         clear_day_probability: None,
         clouds_per_hour: None,
         devices,
@@ -197,13 +202,18 @@ pub async fn run(config: &PvflowConfig, args: DemoArgs) -> Result<(), Failure> {
     };
 
     // Gold as predict committed it: its manifest lists the files.
-    let gold_files: Vec<String> = predict
-        .outputs
-        .iter()
-        .filter(|o| o.dataset == "gold")
-        .flat_map(|o| o.files.iter().map(|f| params.gold.join(&f.path)))
-        .collect();
-    let comparison = compare_with_truth(&ctx, gold_files, &truth)
+    // Silver and gold as the runs committed them: their manifests list the files.
+    let files = |manifest: &RunManifest, dataset: &str, root: &pvflow_runner::DatasetRoot| {
+        manifest
+            .outputs
+            .iter()
+            .filter(|o| o.dataset == dataset)
+            .flat_map(|o| o.files.iter().map(|f| root.join(&f.path)))
+            .collect::<Vec<String>>()
+    };
+    let gold_files = files(predict, "gold", &params.gold);
+    let silver_files = files(ingest, "silver", &params.silver);
+    let comparison = compare_with_truth(&ctx, silver_files, gold_files, &truth)
         .await
         .map_err(Failure::query)?;
     print_summary(simulate_seconds, ingest, predict, &comparison, &args.output);
@@ -273,7 +283,11 @@ fn dir_string(path: &Path) -> Result<String, Failure> {
 const UNTRUSTED: &str = "untrusted data";
 
 struct Comparison {
+    /// (true class, predicted class or [`UNTRUSTED`], windows) of windows whose sensors work.
     rows: Vec<(String, String, i64)>,
+    /// Windows of a failing sensor on a healthy array: all, flagged or quarantined, called a
+    /// PV fault.
+    failure_windows: [i64; 3],
 }
 
 impl Comparison {
@@ -308,11 +322,14 @@ impl Comparison {
 
 async fn compare_with_truth(
     ctx: &SessionContext,
+    silver_files: Vec<String>,
     gold_files: Vec<String>,
     truth: &Path,
 ) -> anyhow::Result<Comparison> {
+    ctx.deregister_table("demo_silver")?;
     ctx.deregister_table("demo_gold")?;
     ctx.deregister_table("demo_truth")?;
+    pvflow_runner::register_parquet_files(ctx, "demo_silver", silver_files).await?;
     pvflow_runner::register_parquet_files(ctx, "demo_gold", gold_files).await?;
     ctx.register_parquet(
         "demo_truth",
@@ -325,6 +342,7 @@ async fn compare_with_truth(
             "SELECT t.fault_label, COALESCE(g.fault_label, '{UNTRUSTED}'), count(*) \
                  FROM demo_gold g JOIN demo_truth t \
                  ON g.device_id = t.device_id AND g.window_start = t.window_start \
+                 WHERE t.sensor_failure IS NULL \
                  GROUP BY 1, 2"
         ))
         .await?
@@ -334,7 +352,41 @@ async fn compare_with_truth(
     for batch in &batches {
         rows.extend(label_pairs(batch)?);
     }
-    Ok(Comparison { rows })
+    // Windows of a failing sensor on a healthy array: kept out of silver (a dropped channel's
+    // NaN readings go to quarantine) or flagged in silver or gold, or called a PV fault.
+    let failures = ctx
+        .sql(
+            "SELECT count(*), \
+                    sum(CASE WHEN s.device_id IS NULL OR cardinality(s.quality_flags) > 0 \
+                              OR cardinality(g.quality_flags) > 0 THEN 1 ELSE 0 END), \
+                    sum(CASE WHEN g.fault_code <> 0 THEN 1 ELSE 0 END) \
+             FROM demo_truth t \
+             LEFT JOIN demo_silver s \
+               ON s.device_id = t.device_id AND s.window_start = t.window_start \
+             LEFT JOIN demo_gold g \
+               ON t.device_id = g.device_id AND t.window_start = g.window_start \
+             WHERE t.sensor_failure IS NOT NULL AND t.fault_code = 0",
+        )
+        .await?
+        .collect()
+        .await?;
+    let failure_windows = failures
+        .first()
+        .filter(|b| b.num_rows() == 1)
+        .map(|b| {
+            let value = |k: usize| {
+                cast(b.column(k), &DataType::Int64)
+                    .ok()
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>().map(|c| c.value(0)))
+                    .unwrap_or(0)
+            };
+            [value(0), value(1), value(2)]
+        })
+        .unwrap_or_default();
+    Ok(Comparison {
+        rows,
+        failure_windows,
+    })
 }
 
 fn label_pairs(batch: &RecordBatch) -> anyhow::Result<Vec<(String, String, i64)>> {
@@ -437,6 +489,14 @@ fn print_summary(
     let untrusted = count(&predicted, UNTRUSTED);
     if untrusted > 0 {
         println!("  {UNTRUSTED:<18} {:>6} {untrusted:>10}", "-");
+    }
+    let [failing, flagged, called_faults] = comparison.failure_windows;
+    if failing > 0 {
+        println!(
+            "\n  failing sensors     {failing} windows: {} flagged as untrusted data or quarantined, {} called a PV fault",
+            percent(flagged, failing),
+            percent(called_faults, failing)
+        );
     }
     let total = comparison.total();
     println!(

@@ -38,6 +38,9 @@ current, temperature, irradiance) to one Parquet file instead, device by device:
 training data comes from this path, so it is the data pvflow scores, not a re-implementation.
 --sensors clean turns off noise, lost and duplicated readings (the values keep the sensors'
 quantisation steps); --noise, --missing-rate and --duplicate-rate override either preset.
+--sensor-failures F gives a share F of device-days a failing sensor while the array is fine
+(the truth's sensor_failure column names it; pvflow should flag those windows, not call them
+PV faults).
 
 --live-minutes N publishes as a running plant does, for N minutes from now: the plant starts at
 the current 20 s step (wall-clock time, not a date's midnight) and each step's readings are
@@ -109,6 +112,10 @@ pub struct PlantArgs {
     /// Probability that a reading is delivered twice (overrides --sensors)
     #[arg(long, value_name = "FRACTION")]
     pub duplicate_rate: Option<f64>,
+    /// Share of device-days with a sensor failure: a frozen or dropped channel, a temperature
+    /// offset or drift, a soiled or shaded irradiance sensor (default 0)
+    #[arg(long, value_name = "FRACTION")]
+    pub sensor_failures: Option<f64>,
     /// Share of days without clouds (default 0.3)
     #[arg(long, value_name = "FRACTION")]
     pub clear_day_probability: Option<f64>,
@@ -247,6 +254,9 @@ fn plant_config(args: &PlantArgs) -> Result<PlantConfig, Failure> {
     if let Some(rate) = args.duplicate_rate {
         config.sensors.duplicate_rate = rate;
     }
+    if let Some(rate) = args.sensor_failures {
+        config.sensors.failure_rate = rate;
+    }
     if let Some(p) = args.clear_day_probability {
         config.weather.clear_day_probability = p;
     }
@@ -331,6 +341,13 @@ pub(crate) fn simulate(config: &PvflowConfig, args: PlantArgs) -> Result<(), Fai
         written as f64 / elapsed.as_secs_f64().max(1e-9)
     );
     println!("fault events: {by_class:?}");
+    if !plant.sensor_failure_events().is_empty() {
+        let mut by_failure: BTreeMap<String, usize> = BTreeMap::new();
+        for e in plant.sensor_failure_events() {
+            *by_failure.entry(e.failure.label()).or_default() += 1;
+        }
+        println!("sensor failures: {by_failure:?}");
+    }
     if let Some(path) = &args.truth {
         let windows = write_truth(&plant, path).map_err(Failure::io)?;
         println!("ground truth: {windows} windows -> {}", path.display());
@@ -530,6 +547,7 @@ fn write_truth(plant: &Plant, path: &Path) -> anyhow::Result<usize> {
         ),
         Field::new("fault_code", DataType::Int32, false),
         Field::new("fault_label", DataType::Utf8, false),
+        Field::new("sensor_failure", DataType::Utf8, true),
     ]));
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(
@@ -544,6 +562,9 @@ fn write_truth(plant: &Plant, path: &Path) -> anyhow::Result<usize> {
         )),
         Arc::new(StringArray::from_iter_values(
             labels.iter().map(|l| l.fault.label()),
+        )),
+        Arc::new(StringArray::from_iter(
+            labels.iter().map(|l| l.sensor_failure.map(|f| f.label())),
         )),
     ];
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;

@@ -633,6 +633,46 @@ fn the_demo_runs_the_pipeline_and_its_output_can_be_rerun_and_queried() {
 /// `tests/data/gold-demo-2026-06-01.parquet`, is that gold's `device_id, window_start,
 /// fault_code, probabilities`, written by commit a401fcc's `pvflow run ingest` and `pvflow run
 /// predict` from these readings.
+/// Failing sensors on healthy arrays: flagged as untrusted data (or their NaN readings kept in
+/// quarantine) and not called PV faults, through both plans on the demo's Ballista scheduler.
+#[test]
+fn failing_sensors_are_flagged_not_called_pv_faults() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stdout = stdout_of(
+        pvflow()
+            .current_dir(&repo)
+            .env("ORT_DYLIB_PATH", onnxruntime_library())
+            .args([
+                "demo",
+                "--devices",
+                "30",
+                "--seed",
+                "11",
+                "--sensor-failures",
+                "0.5",
+            ])
+            .arg("--output")
+            .arg(dir.path()),
+    );
+    // "  failing sensors     75 windows: 96.0 % flagged as untrusted data or quarantined, 0.0 % called a PV fault"
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("failing sensors"))
+        .unwrap_or_else(|| panic!("no failing sensors line in {stdout}"));
+    let numbers: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [windows, flagged, called_faults] = numbers[..] else {
+        panic!("{line}");
+    };
+    assert!(windows >= 50.0, "{line}");
+    // The targets: at least 90 % flagged, at most 5 % reported as PV faults.
+    assert!(flagged >= 90.0, "{line}");
+    assert!(called_faults <= 5.0, "{line}");
+}
+
 /// A described plant of other modules at another site: simulated as described, through both
 /// plans on the demo's Ballista scheduler (the `devices` table travels in the plan), and gold
 /// rates each window by its own array's nameplate.

@@ -156,6 +156,9 @@ pub struct SensorConfig {
     pub missing_rate: f64,
     /// Probability that a reading is delivered twice (same timestamp and values).
     pub duplicate_rate: f64,
+    /// Share of device-days with a sensor failure (a frozen or dropped channel, a temperature
+    /// offset or drift, a soiled or shaded irradiance sensor; see `sensor_faults`).
+    pub failure_rate: f64,
 }
 
 impl Default for SensorConfig {
@@ -169,6 +172,7 @@ impl Default for SensorConfig {
             irradiance_step_w_m2: 1.0,
             missing_rate: 0.005,
             duplicate_rate: 0.001,
+            failure_rate: 0.0,
         }
     }
 }
@@ -439,7 +443,8 @@ impl PlantConfig {
             }
         }
         check_range("sensors.missing_rate", sensors.missing_rate, 0.0, 0.99)?;
-        check_range("sensors.duplicate_rate", sensors.duplicate_rate, 0.0, 0.99)
+        check_range("sensors.duplicate_rate", sensors.duplicate_rate, 0.0, 0.99)?;
+        check_range("sensors.failure_rate", sensors.failure_rate, 0.0, 1.0)
     }
 
     fn validate_site(&self) -> Result<(), SimulatorError> {

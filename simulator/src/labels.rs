@@ -5,16 +5,38 @@
 //! so every device and every run agree on them. Rule: a window is labelled with a fault class
 //! when that fault is active for at least half of the window's length (in time, whether or not
 //! readings were lost); otherwise it is `normal`. A device has at most one fault at a time, so at
-//! most one class can qualify.
+//! most one class can qualify. A window's sensor failure follows the same rule, on its own.
 
 use crate::faults::{FaultClass, FaultEvent};
+use crate::sensor_faults::{SensorFailure, SensorFailureEvent};
 
 /// The label of one window of one device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WindowLabel {
     pub device: usize,
     pub window_start_ms: i64,
+    /// The array's state.
     pub fault: FaultClass,
+    /// What is wrong with its sensors, if anything.
+    pub sensor_failure: Option<SensorFailure>,
+}
+
+/// The failure of `failures` (sorted, not overlapping) that covers at least half of the window.
+pub(crate) fn window_sensor_failure(
+    failures: &[SensorFailureEvent],
+    window_start_ms: i64,
+    window_ms: i64,
+) -> Option<SensorFailure> {
+    let window_end_ms = window_start_ms + window_ms;
+    failures
+        .iter()
+        .skip_while(|event| event.end_ms <= window_start_ms)
+        .take_while(|event| event.onset_ms < window_end_ms)
+        .find(|event| {
+            let overlap = event.end_ms.min(window_end_ms) - event.onset_ms.max(window_start_ms);
+            2 * overlap >= window_ms
+        })
+        .map(|event| event.failure)
 }
 
 /// Labels every window overlapping `[start_ms, end_ms)` for one device, whose `events` are
@@ -46,6 +68,7 @@ pub(crate) fn label_device_windows(
             device,
             window_start_ms,
             fault,
+            sensor_failure: None,
         });
         window_start_ms = window_end_ms;
     }

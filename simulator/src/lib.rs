@@ -23,7 +23,9 @@
 //!   maximum for minutes.
 //! - `faults`: the six classes and their physical models; `labels`: window labels (a window on
 //!   the epoch-aligned grid takes a fault's class when the fault covers at least half of it).
-//! - `noise`: sensor noise, quantisation, lost and duplicated readings.
+//! - `noise`: sensor noise, quantisation, lost and duplicated readings; `sensor_faults`: sensors
+//!   that fail while the array is fine (frozen or dropped channels, temperature offset or drift,
+//!   a soiled or shaded irradiance sensor), off unless `SensorConfig::failure_rate` is set.
 //! - [`Plant`]: ties it together; readings are generated lazily per device, deterministic per
 //!   (seed, device), at about 10 million readings per second per core.
 //!
@@ -52,6 +54,7 @@ mod noise;
 mod operating_table;
 mod plant;
 mod rng;
+mod sensor_faults;
 mod solar;
 mod weather;
 
@@ -64,3 +67,4 @@ pub use faults::{FaultClass, FaultEvent, FaultParameters};
 pub use labels::WindowLabel;
 pub use module::{ModulePoint, module_point};
 pub use plant::{DeviceReadings, Plant, Reading};
+pub use sensor_faults::{Channel, SensorFailure, SensorFailureEvent, SensorFailureParameters};

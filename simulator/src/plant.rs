@@ -12,11 +12,14 @@ use crate::config::{PlantConfig, Site};
 use crate::design::ArrayDesign;
 use crate::error::SimulatorError;
 use crate::faults::{FaultCircuit, FaultEvent, schedule_device};
-use crate::labels::{WindowLabel, label_device_windows};
+use crate::labels::{WindowLabel, label_device_windows, window_sensor_failure};
 use crate::mppt::{TrackedPeak, Tracker};
 use crate::noise::{Delivery, Sensors, TrueValues};
 use crate::operating_table::DesignTables;
 use crate::rng::{Stream, stream_rng};
+use crate::sensor_faults::{
+    SensorFailure, SensorFailureEvent, SensorFailureParameters, schedule_sensor_failures,
+};
 use crate::weather::WeatherSeries;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -74,6 +77,9 @@ pub struct Plant {
     fault_circuits: Vec<FaultCircuit>,
     /// `events[device_event_starts[d]..device_event_starts[d + 1]]` are device `d`'s.
     device_event_starts: Vec<usize>,
+    /// Every sensor failure, by device then onset, and where each device's start.
+    sensor_failures: Vec<SensorFailureEvent>,
+    device_sensor_failure_starts: Vec<usize>,
 }
 
 impl Plant {
@@ -154,6 +160,19 @@ impl Plant {
             }
         }
         device_event_starts.push(events.len());
+        let mut sensor_failures = Vec::new();
+        let mut device_sensor_failure_starts = Vec::with_capacity(config.devices + 1);
+        for (device, &design) in device_designs.iter().enumerate() {
+            device_sensor_failure_starts.push(sensor_failures.len());
+            let mut rng = stream_rng(config.seed, Stream::SensorFailures(device));
+            sensor_failures.extend(schedule_sensor_failures(
+                &config,
+                device,
+                &bright_windows[design],
+                &mut rng,
+            ));
+        }
+        device_sensor_failure_starts.push(sensor_failures.len());
         let readings_per_device = config.days as usize * (86_400 / config.interval_s as usize);
         let designs = designs
             .into_iter()
@@ -173,6 +192,8 @@ impl Plant {
             events,
             fault_circuits,
             device_event_starts,
+            sensor_failures,
+            device_sensor_failure_starts,
         })
     }
 
@@ -207,6 +228,21 @@ impl Plant {
         &self.events[self.device_event_range(device)]
     }
 
+    /// Every sensor failure of the plant, by device then onset.
+    pub fn sensor_failure_events(&self) -> &[SensorFailureEvent] {
+        &self.sensor_failures
+    }
+
+    /// One device's sensor failures (empty for an unknown device).
+    pub fn device_sensor_failures(&self, device: usize) -> &[SensorFailureEvent] {
+        if device < self.config.devices {
+            let starts = &self.device_sensor_failure_starts;
+            &self.sensor_failures[starts[device]..starts[device + 1]]
+        } else {
+            &[]
+        }
+    }
+
     fn device_event_range(&self, device: usize) -> std::ops::Range<usize> {
         if device < self.config.devices {
             self.device_event_starts[device]..self.device_event_starts[device + 1]
@@ -218,14 +254,15 @@ impl Plant {
     /// Labels of every `window_ms` window that overlaps the simulated period, for every device,
     /// by device then time. Windows lie on a grid aligned to the Unix epoch
     /// (`window_start = floor(ts / window_ms) * window_ms`); a window takes a fault's class when
-    /// the fault is active for at least half of it, else `Normal`. Empty when `window_ms` is not
-    /// positive.
+    /// the fault is active for at least half of it, else `Normal`, and likewise a sensor
+    /// failure. Empty when `window_ms` is not positive.
     pub fn window_labels(&self, window_ms: i64) -> Vec<WindowLabel> {
         let mut labels = Vec::new();
         if window_ms <= 0 {
             return labels;
         }
         for device in 0..self.config.devices {
+            let first = labels.len();
             label_device_windows(
                 device,
                 self.device_fault_events(device),
@@ -234,6 +271,13 @@ impl Plant {
                 window_ms,
                 &mut labels,
             );
+            let failures = self.device_sensor_failures(device);
+            if !failures.is_empty() {
+                for label in &mut labels[first..] {
+                    label.sensor_failure =
+                        window_sensor_failure(failures, label.window_start_ms, window_ms);
+                }
+            }
         }
         labels
     }
@@ -320,6 +364,10 @@ pub struct DeviceReadings<'a> {
     events: &'a [FaultEvent],
     fault_circuits: &'a [FaultCircuit],
     event_cursor: usize,
+    sensor_failures: &'a [SensorFailureEvent],
+    sensor_cursor: usize,
+    /// A frozen channel's reading, from the failure's first reading on.
+    frozen: Option<f32>,
     active: ActiveFault,
     /// Index into the plant's designs.
     design: usize,
@@ -350,6 +398,9 @@ impl<'a> DeviceReadings<'a> {
             events: &plant.events[range.clone()],
             fault_circuits: &plant.fault_circuits[range],
             event_cursor: 0,
+            sensor_failures: plant.device_sensor_failures(device),
+            sensor_cursor: 0,
+            frozen: None,
             active: ActiveFault::None,
             design: plant
                 .device_designs
@@ -473,26 +524,70 @@ impl<'a> DeviceReadings<'a> {
             voltage *= 1.0 + ARC_NOISE * v_noise;
             current *= 1.0 + ARC_NOISE * i_noise;
         }
+        let failure = self.sensor_failure_at(ts_ms);
+        let (mut gain, mut offset_c, mut sensor_irradiance) = (
+            self.traits.irradiance_gain,
+            self.traits.temperature_offset_c,
+            weather.irradiance,
+        );
+        if let Some(event) = failure {
+            offset_c += event.temperature_error_c(ts_ms);
+            match (event.failure, event.parameters) {
+                (SensorFailure::IrradianceSoiled, SensorFailureParameters::IrradianceGain(g)) => {
+                    gain *= g;
+                }
+                (SensorFailure::IrradianceShaded, _) => {
+                    sensor_irradiance *= weather.diffuse_share;
+                }
+                _ => {}
+            }
+        }
         let truth = TrueValues {
             voltage,
             current,
             temperature_c: module_temp_c,
-            irradiance: weather.irradiance,
+            irradiance: sensor_irradiance,
         };
-        let sensed = self.sensors.sense(
-            truth,
-            self.traits.irradiance_gain,
-            self.traits.temperature_offset_c,
-            &mut self.rng,
-        );
+        let sensed = self.sensors.sense(truth, gain, offset_c, &mut self.rng);
+        let mut values = [
+            sensed.voltage,
+            sensed.current,
+            sensed.temperature_c,
+            sensed.irradiance,
+        ];
+        match failure.map(|event| event.failure) {
+            Some(SensorFailure::Frozen(channel)) => {
+                let slot = &mut values[channel as usize];
+                *slot = *self.frozen.get_or_insert(*slot);
+            }
+            Some(SensorFailure::Dropped(channel)) => values[channel as usize] = f32::NAN,
+            _ => {}
+        }
+        let [voltage, current, temperature, irradiance] = values;
         Reading {
             device: self.device,
             ts_ms,
-            voltage: sensed.voltage,
-            current: sensed.current,
-            temperature: sensed.temperature_c,
-            irradiance: sensed.irradiance,
+            voltage,
+            current,
+            temperature,
+            irradiance,
         }
+    }
+
+    /// The sensor failure at `ts_ms`, moving the cursor (readings come in time order).
+    fn sensor_failure_at(&mut self, ts_ms: i64) -> Option<SensorFailureEvent> {
+        while self
+            .sensor_failures
+            .get(self.sensor_cursor)
+            .is_some_and(|event| event.end_ms <= ts_ms)
+        {
+            self.sensor_cursor += 1;
+            self.frozen = None;
+        }
+        self.sensor_failures
+            .get(self.sensor_cursor)
+            .filter(|event| event.onset_ms <= ts_ms)
+            .copied()
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) enum Stream {
     Traits(usize),
     /// A device's reading-by-reading randomness (noise, losses, arcs, tracker dither).
     Readings(usize),
+    /// A device's sensor failures.
+    SensorFailures(usize),
 }
 
 impl Stream {
@@ -27,6 +29,8 @@ impl Stream {
             Stream::Faults(device) => (device as u64).wrapping_mul(PURPOSES).wrapping_add(1),
             Stream::Traits(device) => (device as u64).wrapping_mul(PURPOSES).wrapping_add(2),
             Stream::Readings(device) => (device as u64).wrapping_mul(PURPOSES).wrapping_add(3),
+            // Added later: beyond every id above, so those streams keep their numbers.
+            Stream::SensorFailures(device) => (1 << 62) | device as u64,
         }
     }
 }
@@ -52,6 +56,8 @@ mod tests {
             Stream::Readings(0),
             Stream::Faults(1),
             Stream::Readings(7),
+            Stream::SensorFailures(0),
+            Stream::SensorFailures(1),
         ];
         for (i, a) in streams.iter().enumerate() {
             assert_eq!(draws(5, *a), draws(5, *a));

@@ -127,8 +127,8 @@ impl WeatherSeries {
         }
     }
 
-    /// Per day, the span where clear-sky irradiance on array design `plane` reaches
-    /// `min_irradiance` (None if never).
+    /// Per day, the span around the brightest reading where clear-sky irradiance on array
+    /// design `plane` reaches `min_irradiance` (None if never).
     pub fn bright_windows(
         &self,
         config: &PlantConfig,
@@ -142,9 +142,21 @@ impl WeatherSeries {
             .map(|d| {
                 let bright =
                     |k: &usize| f64::from(plane.beam[*k] + plane.diffuse[*k]) >= min_irradiance;
+                // The bright span around the day's brightest reading: far from Greenwich a UTC
+                // day holds the end of one local day's light and the start of the next's.
                 let day = d * per_day..(d + 1) * per_day;
-                let first = day.clone().find(bright)?;
-                let last = day.rev().find(bright)?;
+                let total = |k: usize| plane.beam[k] + plane.diffuse[k];
+                let brightest = day.clone().max_by(|&a, &b| total(a).total_cmp(&total(b)))?;
+                if !bright(&brightest) {
+                    return None;
+                }
+                let first = (day.start..brightest)
+                    .rev()
+                    .find(|k| !bright(k))
+                    .map_or(day.start, |k| k + 1);
+                let last = (brightest..day.end)
+                    .find(|k| !bright(k))
+                    .map_or(day.end - 1, |k| k - 1);
                 Some(BrightWindow {
                     start_ms: config.start_ms + first as i64 * interval_ms,
                     end_ms: config.start_ms + (last as i64 + 1) * interval_ms,
@@ -414,6 +426,32 @@ mod tests {
                 .iter()
                 .all(Option::is_none)
         );
+    }
+
+    #[test]
+    fn bright_windows_hold_daylight_far_from_greenwich() {
+        // Sydney: local noon is 02:00 UTC, so a UTC day holds two pieces of daylight.
+        let mut config = PlantConfig {
+            days: 3,
+            // 2026-01-10: summer there.
+            start_ms: 1_768_003_200_000,
+            ..PlantConfig::default()
+        };
+        config.site = Site::at(-33.87, 151.21, 40.0);
+        config.array.azimuth_deg = 0.0;
+        let weather = series(&config, 1);
+        for (d, window) in weather.bright_windows(&config, 0, 300.0).iter().enumerate() {
+            let window = window.expect("January in Sydney is bright");
+            for ms in (window.start_ms..window.end_ms).step_by(600_000) {
+                let k = ((ms - config.start_ms) / config.interval_ms()) as usize;
+                let plane = &weather.planes[0];
+                let clear = f64::from(plane.beam[k] + plane.diffuse[k]);
+                assert!(
+                    clear >= 300.0,
+                    "day {d}: {clear} W/m2 inside the bright window"
+                );
+            }
+        }
     }
 
     #[test]
