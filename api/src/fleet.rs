@@ -496,11 +496,15 @@ impl FleetReads {
             )
         })?;
         let start = start.to_utc();
+        let plant = &self.config.plant;
+        // The array's nameplate, as predict passes it (a nameplate-normalised model needs it).
         let batches = self
             .query(
                 "SELECT pv_scalogram(voltage_series, current_series, temperature_series, \
-                                     irradiance_series) AS image \
-                 FROM silver WHERE date = $2 AND device_id = $1 AND window_start = $3",
+                                     irradiance_series, COALESCE(d.v_mp, $4), \
+                                     COALESCE(d.i_mp, $5)) AS image \
+                 FROM silver s LEFT JOIN devices d ON s.device_id = d.device_id \
+                 WHERE date = $2 AND s.device_id = $1 AND window_start = $3",
                 vec![
                     ScalarValue::Utf8(Some(device_id.into())),
                     date_value(start.date_naive()),
@@ -508,6 +512,8 @@ impl FleetReads {
                         Some(start.timestamp_millis()),
                         Some("UTC".into()),
                     ),
+                    ScalarValue::Float64(Some(plant.v_mp)),
+                    ScalarValue::Float64(Some(plant.i_mp)),
                 ],
             )
             .await?

@@ -92,7 +92,8 @@ impl RunParams {
     }
 
     /// The plans' parameters, typed: `$start`/`$end` timestamps (UTC, ms) of the day's range,
-    /// `$date`, `$run_id`, and the array rating's `$rated_power_w` and `$gamma_pdc_per_c`.
+    /// `$date`, `$run_id`, and the array rating's `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp`
+    /// and `$i_mp`.
     pub(crate) fn bind(&self, run_id: &str) -> ParamValues {
         let range = self.range();
         let utc = Some(Arc::from("UTC"));
@@ -118,6 +119,14 @@ impl RunParams {
             (
                 "gamma_pdc_per_c".to_string(),
                 ScalarValue::Float64(Some(self.rating.gamma_pdc_per_c)),
+            ),
+            (
+                "v_mp".to_string(),
+                ScalarValue::Float64(Some(self.rating.v_mp)),
+            ),
+            (
+                "i_mp".to_string(),
+                ScalarValue::Float64(Some(self.rating.i_mp)),
             ),
         ]))
     }

@@ -53,6 +53,10 @@ pub struct PlantConfig {
     pub rated_power_w: f64,
     /// Its power temperature coefficient (1/°C) (`PVFLOW_PLANT_GAMMA_PDC_PER_C`).
     pub gamma_pdc_per_c: f64,
+    /// Its maximum-power voltage (V) and current (A) at STC (`PVFLOW_PLANT_V_MP`,
+    /// `PVFLOW_PLANT_I_MP`), which a model with nameplate normalisation divides the series by.
+    pub v_mp: f64,
+    pub i_mp: f64,
 }
 
 impl Default for PlantConfig {
@@ -62,16 +66,20 @@ impl Default for PlantConfig {
             description: None,
             rated_power_w: rating.rated_power_w,
             gamma_pdc_per_c: rating.gamma_pdc_per_c,
+            v_mp: rating.v_mp,
+            i_mp: rating.i_mp,
         }
     }
 }
 
 impl PlantConfig {
-    /// The arrays' rating, as predict's PVWatts expectation takes it.
+    /// The arrays' rating, as predict's PVWatts expectation and nameplate scaling take it.
     pub fn rating(&self) -> pvflow_udfs::ArrayRating {
         pvflow_udfs::ArrayRating {
             rated_power_w: self.rated_power_w,
             gamma_pdc_per_c: self.gamma_pdc_per_c,
+            v_mp: self.v_mp,
+            i_mp: self.i_mp,
         }
     }
 }

@@ -24,8 +24,8 @@ const SERIES: [&str; CHANNELS] = [
 
 /// A live table row per closed window: its device, window and readings, the Kafka partition it
 /// came from, its data-quality flags, and its diagnosis and power as `plans/predict.sql` spells
-/// gold's (nameplates from `devices`, else `$rated_power_w` and `$gamma_pdc_per_c` bound from
-/// `[plant]`).
+/// gold's (nameplates from `devices`, else `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp` and
+/// `$i_mp` bound from `[plant]`).
 const DIAGNOSIS: &str = r#"
 SELECT device_id,
        window_start,
@@ -46,7 +46,9 @@ FROM (SELECT device_id, window_start, readings, kafka_partition, quality_flags,
                    pv_quality_flags(voltage_series, current_series, temperature_series,
                                     irradiance_series) AS quality_flags,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
-                                     irradiance_series) AS diagnosis,
+                                     irradiance_series,
+                                     COALESCE(devices.v_mp, $v_mp),
+                                     COALESCE(devices.i_mp, $i_mp)) AS diagnosis,
                    pv_series_mean(irradiance_series) AS irradiance_mean,
                    pv_dc_power(voltage_series, current_series) AS measured_power_w,
                    pv_expected_dc_power(irradiance_series, temperature_series,
@@ -135,6 +137,8 @@ pub async fn diagnose(
             "gamma_pdc_per_c".to_string(),
             ScalarValue::Float64(Some(rating.gamma_pdc_per_c)),
         ),
+        ("v_mp".to_string(), ScalarValue::Float64(Some(rating.v_mp))),
+        ("i_mp".to_string(), ScalarValue::Float64(Some(rating.i_mp))),
     ]));
     let diagnosed = async {
         ctx.sql(&DIAGNOSIS.replace("closed_windows", &table))
@@ -174,6 +178,8 @@ mod tests {
             Field::new("device_id", DataType::Utf8, false),
             Field::new("rated_power_w", DataType::Float64, false),
             Field::new("gamma_pdc_per_c", DataType::Float64, false),
+            Field::new("v_mp", DataType::Float64, false),
+            Field::new("i_mp", DataType::Float64, false),
         ]));
         ctx.register_batch("devices", RecordBatch::new_empty(schema))
             .expect("devices");

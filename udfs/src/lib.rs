@@ -81,7 +81,7 @@ pub use common::{
 };
 pub use fault_model::{FAULT_LABELS, FaultModel, ModelError};
 pub use morlet::{CwtFloat, DenseCwt, cwt};
-pub use normalization::{Normalization, NormalizationError};
+pub use normalization::{Nameplate, Normalization, NormalizationError, SeriesScale};
 pub use pv_expected_dc_power::ArrayRating;
 pub use pv_scalogram::{PvScalogram, scalogram_type};
 

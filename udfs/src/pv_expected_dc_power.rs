@@ -16,7 +16,9 @@ use std::sync::{Arc, LazyLock};
 const STC_IRRADIANCE_W_M2: f64 = 1000.0;
 const STC_TEMPERATURE_C: f64 = 25.0;
 
-/// What the PVWatts model needs to know of an array.
+/// What pvflow needs to know of an array's nameplate where no plant description lists it:
+/// PVWatts' rating, and the maximum-power voltage and current at STC that a nameplate-scaled
+/// model divides the series by.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArrayRating {
@@ -24,15 +26,20 @@ pub struct ArrayRating {
     pub rated_power_w: f64,
     /// Relative change of DC power per degree of cell temperature (1/°C), negative.
     pub gamma_pdc_per_c: f64,
+    /// Maximum-power voltage (V) and current (A) of the array at STC.
+    pub v_mp: f64,
+    pub i_mp: f64,
 }
 
 impl Default for ArrayRating {
-    /// The simulated plant's arrays: 15 Canadian Solar CS6P-250P (250 W, -0.43 %/°C on its
-    /// datasheet).
+    /// The simulated plant's arrays: 5 x 3 Canadian Solar CS6P-250P (250 W, -0.43 %/°C, Vmp
+    /// 30.1 V, Imp 8.3 A on its datasheet).
     fn default() -> Self {
         ArrayRating {
             rated_power_w: 3750.0,
             gamma_pdc_per_c: -0.0043,
+            v_mp: 150.5,
+            i_mp: 24.9,
         }
     }
 }
@@ -52,6 +59,13 @@ impl ArrayRating {
                  about -0.004), not {}",
                 self.gamma_pdc_per_c
             ));
+        }
+        for (name, value, unit) in [("v_mp", self.v_mp, "volts"), ("i_mp", self.i_mp, "amperes")] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(format!(
+                    "{name} must be a positive number of {unit}, not {value}"
+                ));
+            }
         }
         Ok(self)
     }
@@ -144,6 +158,7 @@ impl ScalarUDFImpl for PvExpectedDcPower {
             let rating = ArrayRating {
                 rated_power_w: rated.value(row),
                 gamma_pdc_per_c: gamma.value(row),
+                ..ArrayRating::default()
             }
             .validated();
             let rating = match rating {

@@ -9,10 +9,10 @@
 
 use crate::common::{CHANNELS, IMAGE_LEN};
 use crate::fault_model::{FAULT_LABELS, FaultModel};
-use crate::list_args::{coerce_float_list, list_element, list_of};
+use crate::list_args::{list_element, list_of};
 use crate::metrics;
 use crate::normalization::Normalization;
-use crate::pv_scalogram::PvScalogram;
+use crate::pv_scalogram::{PvScalogram, coerce_window_args};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, Int32Array, StringArray,
     StructArray,
@@ -125,15 +125,12 @@ impl ScalarUDFImpl for PvFaultClassify {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() == CHANNELS.len() {
-            return CHANNELS
-                .iter()
-                .zip(arg_types)
-                .map(|(name, arg)| {
-                    coerce_float_list("pv_fault_classify", name, arg)?;
-                    Ok(list_of(DataType::Float32))
-                })
-                .collect();
+        if arg_types.len() >= CHANNELS.len() {
+            return coerce_window_args(
+                "pv_fault_classify",
+                self.scalogram.normalization(),
+                arg_types,
+            );
         }
         let [arg] = arg_types else {
             return plan_err!(

@@ -5,15 +5,15 @@ use crate::common::{
     CHANNELS, IMAGE_LEN, MIN_VALID_READINGS, NUM_SCALES, SIGNAL_PROCESSING, WINDOW_LEN,
     WINDOWING_EXAMPLE, answer,
 };
-use crate::list_args::{coerce_float_list, coerce_int_list, list_of, row_values};
+use crate::list_args::{coerce_float_list, coerce_int_list, list_element, list_of, row_values};
 use crate::metrics;
 use crate::morlet::DenseCwt;
-use crate::normalization::Normalization;
+use crate::normalization::{Nameplate, Normalization, SeriesScale};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -66,21 +66,7 @@ impl ScalarUDFImpl for PvScalogram {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if !(4..=5).contains(&arg_types.len()) {
-            return plan_err!(
-                "pv_scalogram takes (voltage, current, temperature, irradiance [, slot]), got {} arguments",
-                arg_types.len()
-            );
-        }
-        let mut coerced = Vec::with_capacity(arg_types.len());
-        for (name, arg) in CHANNELS.iter().zip(arg_types) {
-            coerce_float_list("pv_scalogram", name, arg)?;
-            coerced.push(list_of(DataType::Float32));
-        }
-        if let Some(slot) = arg_types.get(4) {
-            coerced.push(coerce_int_list("pv_scalogram", "slot", slot)?);
-        }
-        Ok(coerced)
+        coerce_window_args("pv_scalogram", &self.normalization, arg_types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -130,6 +116,55 @@ impl ScalarUDFImpl for PvScalogram {
     }
 }
 
+/// The argument types of a window's four series, then (for `pv_scalogram`) the optional slots,
+/// then the array's `v_mp` and `i_mp`, which a nameplate normalisation requires.
+pub(crate) fn coerce_window_args(
+    function: &str,
+    normalization: &Normalization,
+    arg_types: &[DataType],
+) -> Result<Vec<DataType>> {
+    let usage = || {
+        plan_err!(
+            "{function} takes (voltage, current, temperature, irradiance[, slot][, v_mp, i_mp]), \
+             got {} arguments",
+            arg_types.len()
+        )
+    };
+    if !(4..=7).contains(&arg_types.len()) {
+        return usage();
+    }
+    let mut coerced = Vec::with_capacity(arg_types.len());
+    for (name, arg) in CHANNELS.iter().zip(arg_types) {
+        coerce_float_list(function, name, arg)?;
+        coerced.push(list_of(DataType::Float32));
+    }
+    let mut rest = &arg_types[4..];
+    if let Some(slot) = rest.first().filter(|t| list_element(t).is_some()) {
+        if function != "pv_scalogram" {
+            return usage();
+        }
+        coerced.push(coerce_int_list(function, "slot", slot)?);
+        rest = &rest[1..];
+    }
+    match rest {
+        [] if normalization.scale == SeriesScale::Nameplate => plan_err!(
+            "{function}: the model's normalisation is by nameplate: pass each array's v_mp and \
+             i_mp at STC after the series (devices.v_mp, devices.i_mp)"
+        ),
+        [] => Ok(coerced),
+        [v_mp, i_mp] => {
+            for (name, arg) in [("v_mp", v_mp), ("i_mp", i_mp)] {
+                if !(arg.is_numeric() || arg.is_null()) {
+                    return plan_err!("{function}: `{name}` must be a number, got {arg}");
+                }
+                coerced.push(DataType::Float64);
+            }
+            Ok(coerced)
+        }
+        _ => usage(),
+    }
+}
+
 impl PvScalogram {
     /// The images of every row of `arrays` (the four series as `List<Float32>`, then the
     /// optional `List<Int64>` of slots), NULL where a row has none; counted in the metrics.
@@ -150,7 +185,18 @@ impl PvScalogram {
     fn images(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
         let rows = arrays[0].len();
         let channels: Vec<&ListArray> = arrays[..4].iter().map(|a| a.as_list::<i32>()).collect();
-        let slots = arrays.get(4).map(|a| a.as_list::<i32>());
+        let slots = arrays
+            .get(4)
+            .filter(|a| matches!(a.data_type(), DataType::List(_)))
+            .map(|a| a.as_list::<i32>());
+        // The arrays' nameplates come last, after the optional slots.
+        let nameplates = match &arrays[4 + usize::from(slots.is_some())..] {
+            [v_mp, i_mp] => Some((
+                v_mp.as_primitive::<Float64Type>(),
+                i_mp.as_primitive::<Float64Type>(),
+            )),
+            _ => None,
+        };
 
         // Series laid out [channel][row][time] so each channel is one (rows x 64) matrix;
         // rows without an image keep zeros, which transform to zeros.
@@ -160,14 +206,33 @@ impl PvScalogram {
         let mut scratch = Vec::new();
         let mut valid = Vec::with_capacity(rows);
         for row in 0..rows {
-            let complete = self.row_windows(
-                row,
-                &channels,
-                slots,
-                &mut positions,
-                &mut scratch,
-                &mut windows,
-            )?;
+            let nameplate = match nameplates {
+                Some((v_mp, i_mp)) if v_mp.is_valid(row) && i_mp.is_valid(row) => {
+                    let plate = Nameplate {
+                        v_mp: v_mp.value(row) as f32,
+                        i_mp: i_mp.value(row) as f32,
+                    };
+                    if !(plate.v_mp > 0.0 && plate.i_mp > 0.0) {
+                        return exec_err!(
+                            "pv_scalogram: row {row}: v_mp and i_mp must be positive, not {} and {}",
+                            plate.v_mp,
+                            plate.i_mp
+                        );
+                    }
+                    Some(plate)
+                }
+                _ => None,
+            };
+            let complete = (nameplate.is_some() || self.normalization.scale == SeriesScale::Raw)
+                && self.row_windows(
+                    row,
+                    &channels,
+                    slots,
+                    nameplate,
+                    &mut positions,
+                    &mut scratch,
+                    &mut windows,
+                )?;
             if complete {
                 for (c, window) in windows.iter().enumerate() {
                     let start = (c * rows + row) * WINDOW_LEN;
@@ -196,11 +261,13 @@ impl PvScalogram {
 
     /// Fills `windows` with row `row`'s four normalised 64-slot series. Returns false when the
     /// row has no image (a NULL series, or a channel with too few valid readings).
+    #[allow(clippy::too_many_arguments)]
     fn row_windows(
         &self,
         row: usize,
         channels: &[&ListArray],
         slots: Option<&ListArray>,
+        nameplate: Option<Nameplate>,
         positions: &mut Vec<Option<usize>>,
         scratch: &mut Vec<f32>,
         windows: &mut [[f32; WINDOW_LEN]; 4],
@@ -225,6 +292,7 @@ impl PvScalogram {
             if !fill_window(scratch, positions, window) {
                 return Ok(false);
             }
+            self.normalization.scale(c, window, nameplate);
             self.normalization.apply(c, window);
         }
         Ok(true)
@@ -309,6 +377,8 @@ fn fill_window(values: &[f32], positions: &[Option<usize>], window: &mut [f32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::{AsArray, RecordBatch};
+    use datafusion::prelude::SessionContext;
 
     fn slots(n: usize) -> Vec<Option<usize>> {
         (0..n).map(Some).collect()
@@ -354,5 +424,69 @@ mod tests {
             w.iter().all(|v| *v == 1.0),
             "short windows hold the last reading"
         );
+    }
+
+    async fn images(
+        normalization: Normalization,
+        sql: &str,
+    ) -> datafusion::common::Result<Vec<RecordBatch>> {
+        let ctx = SessionContext::new();
+        ctx.register_udf(PvScalogram::new(normalization).into());
+        ctx.sql(sql).await?.collect().await
+    }
+
+    /// Nameplate normalisation: an array four times longer strings and twice the strings, same
+    /// light and heat, gives the same image once each is divided by its own nameplate.
+    #[tokio::test]
+    async fn nameplate_scaling_makes_arrays_of_any_size_alike() {
+        let nameplate = Normalization::new([0.9, 0.5, 35.0, 0.5], [0.2, 0.3, 10.0, 0.3])
+            .expect("valid")
+            .with_scale(SeriesScale::Nameplate);
+        let series = |scale: f64| -> String {
+            let values: Vec<String> = (0..64)
+                .map(|k| format!("{:.4}", scale * (1.0 + 0.05 * (k as f64 * 0.3).sin())))
+                .collect();
+            format!("[{}]", values.join(", "))
+        };
+        let sql = |v: f64, i: f64| {
+            format!(
+                "SELECT pv_scalogram({}, {}, {}, {}, {}, {}) AS image",
+                series(v * 135.0),
+                series(i * 20.0),
+                series(45.0),
+                series(800.0),
+                v * 150.5,
+                i * 24.9
+            )
+        };
+        let image = |batches: Vec<RecordBatch>| -> Vec<f32> {
+            let list = batches[0].column(0).as_fixed_size_list();
+            list.value(0)
+                .as_primitive::<Float32Type>()
+                .values()
+                .to_vec()
+        };
+        let small = image(images(nameplate, &sql(1.0, 1.0)).await.expect("runs"));
+        let large = image(images(nameplate, &sql(4.0, 2.0)).await.expect("runs"));
+        let worst = small
+            .iter()
+            .zip(&large)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "images differ by {worst}");
+        // Raw (standard) normalisation tells the two apart.
+        let raw = Normalization::new([0.0; 4], [1.0; 4]).expect("valid");
+        let a = image(images(raw, &sql(1.0, 1.0)).await.expect("runs"));
+        let b = image(images(raw, &sql(4.0, 2.0)).await.expect("runs"));
+        assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1.0));
+        // Without the nameplate, a nameplate model cannot image a window: said at planning.
+        let e = images(
+            nameplate,
+            "SELECT pv_scalogram([1.0], [1.0], [1.0], [1.0]) AS image",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("pass each array's v_mp and i_mp"), "{e}");
     }
 }
