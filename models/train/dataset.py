@@ -8,9 +8,12 @@ training readings) makes the 4x64x64 images, as `pv_fault_classify` does in plan
 No Python re-implementation of the CWT or of the windowing exists here, so there is no
 train/serve skew.
 
-Usage: dataset.py --pvflow BIN --work DIR --out DIR
+Usage: dataset.py --pvflow BIN --work DIR --out DIR --normalization FILE [--variety V]
 Writes DIR/<set>.parquet (device_id, window_start, fault_code, readings, peak_irradiance,
-scalogram) for every set in SETS, and models/normalization.json.
+scalogram) for every set, and the normalisation FILE. The variety: `default` (the shipped
+standard model's plants below: the simulator's 5x3 array at Tabernas, standard normalisation),
+`general` (variety.py: many modules, layouts and sites, nameplate normalisation), or
+`plant:PATH` (the variety of the plant PATH describes, nameplate normalisation).
 """
 
 import argparse
@@ -24,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+import variety as varieties
 
 # Every device-day gets a fault (19 % per class); faults last 30 min to 4 h of daylight, so
 # about 1 window in 45 of a run is of each fault class and the rest are normal.
@@ -48,12 +53,17 @@ class Run:
     clear_day_probability: float
     clouds_per_hour: float
     missing_rate: float | None = None
+    noise: float | None = None
+    # A plant description (variety.py) instead of `devices` arrays of the default design.
+    plant: Path | None = None
 
     @property
     def name(self):
         missing = "" if self.missing_rate is None else f"-miss{self.missing_rate}"
-        return (f"s{self.seed}-{self.start}-{self.sensors}{missing}"
-                f"-clear{self.clear_day_probability}-clouds{self.clouds_per_hour}")
+        noise = "" if self.noise is None else f"-noise{self.noise}"
+        plant = "" if self.plant is None else f"-{self.plant.stem}"
+        return (f"s{self.seed}-{self.start}-{self.sensors}{missing}{noise}"
+                f"-clear{self.clear_day_probability}-clouds{self.clouds_per_hour}{plant}")
 
 
 # Training: 32 seeds over the year, half clean and half with sensor noise and lost readings, in
@@ -117,8 +127,8 @@ SCALOGRAM_SQL = """
 CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{readings}';
 CREATE EXTERNAL TABLE chosen STORED AS PARQUET LOCATION '{chosen}';
 COPY (
-  SELECT device_id, window_start, fault_code, readings, peak_irradiance,
-         pv_scalogram(voltage_series, current_series, temperature_series, irradiance_series) AS scalogram
+  SELECT w.device_id, window_start, fault_code, readings, peak_irradiance,
+         pv_scalogram(voltage_series, current_series, temperature_series, irradiance_series{nameplate}) AS scalogram
   FROM (
     SELECT device_id, window_start, fault_code, count(*) AS readings,
            max(irradiance) AS peak_irradiance,
@@ -133,9 +143,24 @@ COPY (
           FROM readings r
           JOIN chosen c ON r.device_id = c.device_id
                        AND date_bin(INTERVAL '1280 seconds', r.ts, TIMESTAMP '1970-01-01T00:00:00Z') = c.window_start)
-    GROUP BY device_id, window_start, fault_code)
-  ORDER BY device_id, window_start
+    GROUP BY device_id, window_start, fault_code) w {join}
+  ORDER BY w.device_id, window_start
 ) TO '{out}' STORED AS PARQUET;
+"""
+# A described plant's arrays are scaled by their own nameplates (the `devices` table).
+NAMEPLATE_ARGS = ", d.v_mp, d.i_mp"
+NAMEPLATE_JOIN = "JOIN devices d ON w.device_id = d.device_id"
+
+# Per plant, the sums that make the nameplate normalisation's mean and std: voltage / Vmp,
+# current / Imp, temperature, irradiance / 1000.
+NAMEPLATE_SUMS_SQL = """
+CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{readings}';
+SELECT count(*) AS n,
+       sum(r.voltage / d.v_mp) AS s0, sum((r.voltage / d.v_mp) * (r.voltage / d.v_mp)) AS q0,
+       sum(r.current / d.i_mp) AS s1, sum((r.current / d.i_mp) * (r.current / d.i_mp)) AS q1,
+       sum(r.temperature) AS s2, sum(r.temperature * r.temperature) AS q2,
+       sum(r.irradiance / 1000.0) AS s3, sum((r.irradiance / 1000.0) * (r.irradiance / 1000.0)) AS q3
+FROM readings r JOIN devices d ON r.device_id = d.device_id;
 """
 
 STATS_SQL = """
@@ -163,11 +188,14 @@ def simulate(binary, run, work):
     truth.parent.mkdir(parents=True, exist_ok=True)
     args = ["simulate", "--output-parquet", str(readings), "--truth", str(truth),
             "--seed", str(run.seed), "--start", run.start, "--days", str(run.days),
-            "--devices", str(run.devices), "--sensors", run.sensors, "--class-mix", FAULT_MIX,
+            "--sensors", run.sensors, "--class-mix", FAULT_MIX,
             "--clear-day-probability", str(run.clear_day_probability),
             "--clouds-per-hour", str(run.clouds_per_hour)]
+    args += ["--plant", str(run.plant)] if run.plant else ["--devices", str(run.devices)]
     if run.missing_rate is not None:
         args += ["--missing-rate", str(run.missing_rate)]
+    if run.noise is not None:
+        args += ["--noise", str(run.noise)]
     pvflow(binary, args)
     return readings, truth
 
@@ -187,6 +215,30 @@ def fit_normalization(binary, readings_files, work, path):
         "channels": ["voltage", "current", "temperature", "irradiance"],
         "mean": [round(row[k], 4) for k in ("mv", "mc", "mt", "mi")],
         "std": [round(row[k], 4) for k in ("sv", "sc", "st", "si")],
+    }
+    path.write_text(json.dumps(doc) + "\n")
+    return doc
+
+
+def fit_nameplate_normalization(binary, runs, work, path):
+    """Per-channel mean and population std of every training reading, each array's voltage
+    and current over its own Vmp and Imp at STC and irradiance over 1000 W/m2, night included."""
+    totals = np.zeros(9)
+    for run in runs:
+        readings, _ = simulate(binary, run, work)
+        env = dict(os.environ, PVFLOW_PLANT_DESCRIPTION=str(run.plant))
+        env.pop("PVFLOW_CONFIG", None)
+        out = pvflow(binary, ["sql", "--format", "json", NAMEPLATE_SUMS_SQL.format(readings=readings)], env=env)
+        row = json.loads(out.strip().splitlines()[-1])
+        totals += np.array([row[k] for k in ("n", "s0", "q0", "s1", "q1", "s2", "q2", "s3", "q3")])
+    n = totals[0]
+    mean = totals[1::2] / n
+    std = np.sqrt(np.maximum(totals[2::2] / n - mean ** 2, 0.0))
+    doc = {
+        "method": "nameplate",
+        "channels": ["voltage", "current", "temperature", "irradiance"],
+        "mean": [round(float(m), 6) for m in mean],
+        "std": [round(float(s), 6) for s in std],
     }
     path.write_text(json.dumps(doc) + "\n")
     return doc
@@ -234,7 +286,13 @@ def build_set(binary, name, runs, work, out_dir, normalization, rng):
             pq.write_table(choose_windows(readings, truth, name != "train", rng), chosen)
             env = dict(os.environ, PVFLOW_MODEL_NORMALIZATION=str(normalization))
             env.pop("PVFLOW_CONFIG", None)
-            pvflow(binary, ["sql", SCALOGRAM_SQL.format(readings=readings, chosen=chosen, out=part)], env=env)
+            described = run.plant is not None
+            if described:
+                env["PVFLOW_PLANT_DESCRIPTION"] = str(run.plant)
+            sql = SCALOGRAM_SQL.format(readings=readings, chosen=chosen, out=part,
+                                       nameplate=NAMEPLATE_ARGS if described else "",
+                                       join=NAMEPLATE_JOIN if described else "")
+            pvflow(binary, ["sql", sql], env=env)
         parts.append(part)
         print(f"  {name}: {run.name}", flush=True)
     table = pa.concat_tables(pq.read_table(p) for p in parts)
@@ -251,15 +309,46 @@ def main():
     parser.add_argument("--work", type=Path, required=True, help="scratch directory (readings, truth)")
     parser.add_argument("--out", type=Path, required=True, help="where the <set>.parquet files go")
     parser.add_argument("--normalization", type=Path, required=True, help="normalization.json to write")
+    parser.add_argument("--variety", default="default",
+                        help="default, general, or plant:PATH (see the module's docstring)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    readings = [simulate(args.pvflow, run, args.work)[0] for run in NORMALIZATION_PLANTS]
-    doc = fit_normalization(args.pvflow, readings, args.work, args.normalization)
-    print(f"normalisation: mean {doc['mean']} std {doc['std']} -> {args.normalization}", flush=True)
+    if args.variety == "default":
+        readings = [simulate(args.pvflow, run, args.work)[0] for run in NORMALIZATION_PLANTS]
+        doc = fit_normalization(args.pvflow, readings, args.work, args.normalization)
+        sets = SETS
+    else:
+        sets, names = described_sets(args.variety, args.work)
+        (args.out / "variety.json").write_text(json.dumps(names, indent=1) + "\n")
+        doc = fit_nameplate_normalization(args.pvflow, sets["train"], args.work, args.normalization)
+    print(f"normalisation: {doc['method']} mean {doc['mean']} std {doc['std']} -> {args.normalization}",
+          flush=True)
     rng = np.random.default_rng(SELECTION_SEED)
-    for name, runs in SETS.items():
+    for name, runs in sets.items():
         build_set(args.pvflow, name, runs, args.work, args.out, args.normalization.resolve(), rng)
+
+
+def described_sets(name, work):
+    """The sets of a variety of described plants, their plant.toml files written under work."""
+    if name == "general":
+        chosen = varieties.general()
+    elif name.startswith("plant:"):
+        chosen = varieties.of_plant(name.removeprefix("plant:"))
+    else:
+        sys.exit(f"--variety {name!r}: use default, general or plant:PATH")
+    plants = work / "plants"
+
+    def runs(entries, days):
+        out = []
+        for plant, start, (sensors, noise, missing), (clear, clouds), seed in entries:
+            out.append(Run(seed, start, days, 0, sensors, clear, clouds, missing_rate=missing,
+                           noise=noise, plant=plant.write(plants).resolve()))
+        return out
+
+    sets = {"train": runs(chosen.train, 2)}
+    sets.update({k: runs(v, 1) for k, v in chosen.heldout.items()})
+    return sets, chosen.names
 
 
 if __name__ == "__main__":

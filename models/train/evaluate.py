@@ -1,9 +1,11 @@
 """Held-out metrics of a shipped ONNX model, computed with ONNX Runtime on the file itself.
 
-Usage: evaluate.py --model models/<name>.onnx --data DIR [--json OUT]
+Usage: evaluate.py --model models/<name>.onnx --data DIR [--json OUT] [--calibration SVG]
 For each DATA/heldout_*.parquet: accuracy, macro-F1, per-class precision and recall and the
 confusion matrix (rows: true class, columns: predicted), over all windows with a scalogram and
-over daylight windows (peak irradiance >= DAYLIGHT_W_M2).
+over daylight windows (peak irradiance >= DAYLIGHT_W_M2); the expected calibration error (10
+bins of the top probability) and the false-alarm rate (healthy daylight windows called a
+fault). --calibration writes the reliability diagram of every set as one SVG.
 """
 
 import argparse
@@ -41,6 +43,48 @@ def metrics(truth, predicted):
     }
 
 
+CALIBRATION_BINS = 10
+
+
+def calibration(truth, probabilities):
+    """Expected calibration error and, per bin of the top probability, (confidence, accuracy,
+    windows)."""
+    confidence = probabilities.max(axis=1)
+    hit = probabilities.argmax(axis=1) == truth
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    table, ece = [], 0.0
+    for b in range(CALIBRATION_BINS):
+        inside = bins == b
+        if inside.any():
+            conf, acc = float(confidence[inside].mean()), float(hit[inside].mean())
+            ece += inside.mean() * abs(conf - acc)
+            table.append((conf, acc, int(inside.sum())))
+    return float(ece), table
+
+
+def reliability_svg(curves):
+    """A reliability diagram: accuracy against confidence per bin, one polyline per set."""
+    size, pad = 320, 40
+    colours = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"]
+    x = lambda v: pad + v * size
+    y = lambda v: pad + (1 - v) * size
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 2 * pad + 180}" height="{size + 2 * pad}">',
+             '<rect width="100%" height="100%" fill="white"/>',
+             f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" fill="none" stroke="#888"/>',
+             f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#bbb" stroke-dasharray="4"/>',
+             f'<text x="{pad + size / 2}" y="{pad + size + 28}" text-anchor="middle" font-size="12">confidence (top probability)</text>',
+             f'<text x="12" y="{pad + size / 2}" transform="rotate(-90 12 {pad + size / 2})" text-anchor="middle" font-size="12">accuracy</text>']
+    for k, (name, ece, table) in enumerate(curves):
+        colour = colours[k % len(colours)]
+        points = " ".join(f"{x(c):.1f},{y(a):.1f}" for c, a, _ in table)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts += [f'<circle cx="{x(c):.1f}" cy="{y(a):.1f}" r="3" fill="{colour}"/>' for c, a, _ in table]
+        parts.append(f'<text x="{pad + size + 12}" y="{pad + 16 + 18 * k}" font-size="12" fill="{colour}">'
+                     f'{name}: ECE {ece:.3f}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 def evaluate(session, path):
     table = pq.read_table(path, columns=["fault_code", "peak_irradiance", "scalogram"])
     scalogram = table.column("scalogram").combine_chunks()
@@ -49,13 +93,19 @@ def evaluate(session, path):
     peak = table.column("peak_irradiance").to_numpy()[valid]
     images = scalogram.filter(scalogram.is_valid()).flatten().to_numpy(zero_copy_only=False)
     images = images.astype(np.float32).reshape(-1, *INPUT_SHAPE)
-    predicted = np.concatenate([
-        np.argmax(session.run(["probabilities"], {"scalogram": images[i:i + BATCH]})[0], axis=1)
+    probabilities = np.concatenate([
+        session.run(["probabilities"], {"scalogram": images[i:i + BATCH]})[0]
         for i in range(0, len(images), BATCH)
     ])
+    predicted = np.argmax(probabilities, axis=1)
     day = peak >= DAYLIGHT_W_M2
+    ece, table = calibration(truth, probabilities)
+    healthy_day = day & (truth == 0)
     return {"all": metrics(truth, predicted), "daylight": metrics(truth[day], predicted[day]),
-            "windows_without_scalogram": int((~valid).sum())}
+            "windows_without_scalogram": int((~valid).sum()),
+            "expected_calibration_error": ece, "reliability": table,
+            "false_alarm_rate": float((predicted[healthy_day] != 0).mean()) if healthy_day.any() else 0.0,
+            "healthy_daylight_windows": int(healthy_day.sum())}
 
 
 def summary(name, result):
@@ -74,6 +124,7 @@ def main():
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--calibration", type=Path, help="reliability diagram (SVG) to write")
     args = parser.parse_args()
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
@@ -84,6 +135,13 @@ def main():
         results[name] = evaluate(session, path)
         for scope in ("all", "daylight"):
             print(summary(f"{args.model.name} on {name} ({scope})", results[name][scope]), flush=True)
+        r = results[name]
+        print(f"  expected calibration error {r['expected_calibration_error']:.4f}; false alarms "
+              f"{r['false_alarm_rate']:.4%} of {r['healthy_daylight_windows']} healthy daylight windows",
+              flush=True)
+    if args.calibration:
+        args.calibration.write_text(reliability_svg(
+            [(name, r["expected_calibration_error"], r["reliability"]) for name, r in results.items()]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 
