@@ -1,7 +1,7 @@
 //! Running one SQL expression through a session with pvflow's functions, for the functions'
 //! tests.
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float32Type;
 use datafusion::prelude::SessionContext;
 
@@ -13,30 +13,25 @@ fn session() -> SessionContext {
     ctx
 }
 
+/// What `SELECT expression` gives.
+async fn select(expression: &str) -> datafusion::common::Result<Vec<RecordBatch>> {
+    session()
+        .sql(&format!("SELECT {expression}"))
+        .await?
+        .collect()
+        .await
+}
+
 /// The Float32 value of `expression`.
 pub(crate) async fn scalar_f32(expression: &str) -> Option<f32> {
-    let result = async {
-        session()
-            .sql(&format!("SELECT {expression}"))
-            .await?
-            .collect()
-            .await
-    };
-    let batches = result.await.expect("query");
+    let batches = select(expression).await.expect("query");
     let column = batches[0].column(0).as_primitive::<Float32Type>();
     column.is_valid(0).then(|| column.value(0))
 }
 
 /// The error `expression` fails with.
 pub(crate) async fn sql_error(expression: &str) -> String {
-    let result = async {
-        session()
-            .sql(&format!("SELECT {expression}"))
-            .await?
-            .collect()
-            .await
-    };
-    match result.await {
+    match select(expression).await {
         Ok(_) => panic!("{expression} did not fail"),
         Err(e) => e.to_string(),
     }
@@ -44,14 +39,7 @@ pub(crate) async fn sql_error(expression: &str) -> String {
 
 /// The list of booleans `expression` gives (NULL: None).
 pub(crate) async fn bool_mask(expression: &str) -> Option<Vec<bool>> {
-    let result = async {
-        session()
-            .sql(&format!("SELECT {expression}"))
-            .await?
-            .collect()
-            .await
-    };
-    let batches = result.await.expect("query");
+    let batches = select(expression).await.expect("query");
     let lists = batches[0].column(0).as_list::<i32>();
     lists.is_valid(0).then(|| {
         let mask = lists.value(0);
