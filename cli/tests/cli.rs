@@ -673,9 +673,10 @@ fn failing_sensors_are_flagged_not_called_pv_faults() {
     assert!(called_faults <= 5.0, "{line}");
 }
 
-/// A described plant of other modules at another site: simulated as described, through both
-/// plans on the demo's Ballista scheduler (the `devices` table travels in the plan), and gold
-/// rates each window by its own array's nameplate.
+/// A described plant of other modules at another site, some of its sensors failing: simulated
+/// as described, through both plans on the demo's Ballista scheduler (the `devices` table
+/// travels in the plan); gold rates each window by its own array's nameplate and flags the
+/// failing sensors' windows instead of diagnosing them.
 #[test]
 fn a_described_plant_runs_through_both_plans_rated_by_its_nameplates() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -685,14 +686,28 @@ fn a_described_plant_runs_through_both_plans_rated_by_its_nameplates() {
         pvflow()
             .current_dir(&repo)
             .env("ORT_DYLIB_PATH", onnxruntime_library())
-            .args(["demo", "--date", "2026-01-10", "--plant"])
+            .args([
+                "demo",
+                "--date",
+                "2026-01-10",
+                "--sensor-failures",
+                "0.5",
+                "--plant",
+            ])
             .arg(&description)
             .arg("--output")
             .arg(dir.path()),
     );
-    // 8 devices x 67 windows starting on the day.
     assert!(stdout.contains("8 devices x 1 day"), "{stdout}");
-    assert!(stdout.contains("536 windows classified"), "{stdout}");
+    // 8 devices x 67 windows starting on the day, less those of a dropped sensor (its NaN
+    // readings are quarantined), each classified.
+    let classified: u64 = stdout
+        .split(" windows classified")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!((400..=536).contains(&classified), "{stdout}");
 
     let query = "SELECT d.array_type,
                         count(DISTINCT device_id) AS devices,
@@ -722,6 +737,41 @@ fn a_described_plant_runs_through_both_plans_rated_by_its_nameplates() {
         // ... and the simulated physics deliver what the nameplate promises.
         assert!((0.93..1.03).contains(&number(3)), "{array_type}: {csv}");
     }
+
+    // The failing sensors' windows: flagged in gold, without a diagnosis.
+    let flagged = stdout_of(
+        pvflow()
+            .env("PVFLOW_STORAGE_GOLD", dir.path().join("gold"))
+            .env("PVFLOW_STORAGE_SILVER", dir.path().join("silver"))
+            .args(["sql", "--format", "csv"])
+            .arg(format!(
+                "CREATE EXTERNAL TABLE truth STORED AS PARQUET LOCATION '{}';
+                 SELECT count(*) AS windows,
+                        sum(CASE WHEN cardinality(g.quality_flags) > 0 THEN 1 ELSE 0 END) AS flagged,
+                        sum(CASE WHEN cardinality(g.quality_flags) > 0 AND g.fault_code IS NULL
+                                 THEN 1 ELSE 0 END) AS undiagnosed
+                 FROM gold g JOIN truth t
+                   ON g.device_id = t.device_id AND g.window_start = t.window_start
+                 WHERE t.sensor_failure IS NOT NULL AND t.fault_code = 0",
+                dir.path().join("truth.parquet").display()
+            )),
+    );
+    let counts: Vec<u64> = flagged
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [windows, flagged, undiagnosed] = counts[..] else {
+        panic!("{flagged}");
+    };
+    assert!(windows >= 10, "{windows} failing-sensor windows in gold");
+    assert!(
+        flagged * 10 >= windows * 8,
+        "{flagged} of {windows} flagged"
+    );
+    assert_eq!(undiagnosed, flagged);
 }
 
 #[test]
