@@ -14,11 +14,14 @@
 -- pv_window_series places each reading in its slot as it arrives (the earliest of duplicates
 -- wins, an empty slot is NULL), so no window's readings are held or sorted. quality_flags names,
 -- in pvanalytics' vocabulary, why a window's readings cannot be trusted (stale or interpolated
--- runs, values out of physical range, missing readings; docs/data-quality.md): predict gives
--- such windows no diagnosis.
+-- runs, values out of physical range, missing readings; docs/data-quality.md), and
+-- `conflicting_timestamps` when a window holds far more readings than its 64 slots (a logger
+-- whose clock jumped reports over its own true readings): predict gives such windows no
+-- diagnosis.
 SELECT *,
-       pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series)
-         AS quality_flags,
+       array_concat(
+         pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series),
+         CASE WHEN readings > 80 THEN make_array('conflicting_timestamps') END) AS quality_flags,
        $run_id AS run_id
 FROM (
 SELECT device_id,

@@ -60,7 +60,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Share of device-days with a failing sensor while the array is fine (frozen or dropped
-    /// channels, temperature offset or drift, soiled or shaded irradiance sensor)
+    /// channels, temperature offset or drift, soiled or shaded irradiance sensor, clock jump)
     #[arg(long, value_name = "FRACTION")]
     pub sensor_failures: Option<f64>,
     /// Directory for silver, gold and the ground truth

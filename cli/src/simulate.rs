@@ -38,7 +38,7 @@ current, temperature, irradiance) to one Parquet file instead, device by device:
 training data comes from this path, so it is the data pvflow scores, not a re-implementation.
 --sensors clean turns off noise, lost and duplicated readings (the values keep the sensors'
 quantisation steps); --noise, --missing-rate and --duplicate-rate override either preset.
---sensor-failures F gives a share F of device-days a failing sensor while the array is fine
+--sensor-failures F gives a share F of device-days a failing sensor or clock while the array is fine
 (the truth's sensor_failure column names it; pvflow should flag those windows, not call them
 PV faults).
 
@@ -113,7 +113,7 @@ pub struct PlantArgs {
     #[arg(long, value_name = "FRACTION")]
     pub duplicate_rate: Option<f64>,
     /// Share of device-days with a sensor failure: a frozen or dropped channel, a temperature
-    /// offset or drift, a soiled or shaded irradiance sensor (default 0)
+    /// offset or drift, a soiled or shaded irradiance sensor, a clock jump (default 0)
     #[arg(long, value_name = "FRACTION")]
     pub sensor_failures: Option<f64>,
     /// Share of days without clouds (default 0.3)

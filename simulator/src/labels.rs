@@ -21,19 +21,19 @@ pub struct WindowLabel {
     pub sensor_failure: Option<SensorFailure>,
 }
 
-/// The failure of `failures` (sorted, not overlapping) that covers at least half of the window.
+/// The failure of `failures` whose readings cover at least half of the window.
 pub(crate) fn window_sensor_failure(
     failures: &[SensorFailureEvent],
     window_start_ms: i64,
     window_ms: i64,
 ) -> Option<SensorFailure> {
     let window_end_ms = window_start_ms + window_ms;
+    // A clock jump's readings land away from its event: look at every failure's span.
     failures
         .iter()
-        .skip_while(|event| event.end_ms <= window_start_ms)
-        .take_while(|event| event.onset_ms < window_end_ms)
         .find(|event| {
-            let overlap = event.end_ms.min(window_end_ms) - event.onset_ms.max(window_start_ms);
+            let (onset_ms, end_ms) = event.reported_span();
+            let overlap = end_ms.min(window_end_ms) - onset_ms.max(window_start_ms);
             2 * overlap >= window_ms
         })
         .map(|event| event.failure)

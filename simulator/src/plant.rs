@@ -282,7 +282,8 @@ impl Plant {
         labels
     }
 
-    /// A device's readings in time order, including lost readings' gaps and duplicates. The same
+    /// A device's readings in time order (but for a clock jump's, which carry the wrong clock's
+    /// times), including lost readings' gaps and duplicates. The same
     /// for a given seed and device whatever the plant's size or the caller's threads. An unknown
     /// device yields nothing.
     pub fn device_readings(&self, device: usize) -> DeviceReadings<'_> {
@@ -564,9 +565,13 @@ impl<'a> DeviceReadings<'a> {
             _ => {}
         }
         let [voltage, current, temperature, irradiance] = values;
+        let clock_shift_ms = match failure.map(|event| event.parameters) {
+            Some(SensorFailureParameters::ClockShift(shift_ms)) => shift_ms,
+            _ => 0,
+        };
         Reading {
             device: self.device,
-            ts_ms,
+            ts_ms: ts_ms + clock_shift_ms,
             voltage,
             current,
             temperature,

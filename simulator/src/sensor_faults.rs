@@ -11,7 +11,10 @@
 //!   (and its label) starts when the error reaches 3 C;
 //! - irradiance soiled: the plane-of-array sensor reads 50-80 % of the light (dirt, bird
 //!   droppings on the sensor alone);
-//! - irradiance shaded: a shadow on the sensor alone: it sees only the diffuse light.
+//! - irradiance shaded: a shadow on the sensor alone: it sees only the diffuse light;
+//! - clock jump: the logger's clock runs 1-3 h fast or slow, so the readings carry wrong times
+//!   and land in windows that hold the device's true readings already. Its windows (and labels)
+//!   are those the shifted readings land in.
 
 use crate::config::PlantConfig;
 use crate::faults::BrightWindow;
@@ -57,6 +60,7 @@ pub enum SensorFailure {
     TemperatureDrift,
     IrradianceSoiled,
     IrradianceShaded,
+    ClockJump,
 }
 
 impl SensorFailure {
@@ -69,6 +73,7 @@ impl SensorFailure {
             SensorFailure::TemperatureDrift => "temperature_drift".into(),
             SensorFailure::IrradianceSoiled => "irradiance_soiled".into(),
             SensorFailure::IrradianceShaded => "irradiance_shaded".into(),
+            SensorFailure::ClockJump => "clock_jump".into(),
         }
     }
 }
@@ -89,6 +94,8 @@ pub enum SensorFailureParameters {
     TemperatureError { error_c: f64, per_hour_c: f64 },
     /// The share of the light the irradiance sensor reads.
     IrradianceGain(f64),
+    /// How far the clock is off (ms; positive: fast).
+    ClockShift(i64),
 }
 
 /// One sensor failure of one device, from `onset_ms` (inclusive) to `end_ms` (exclusive).
@@ -102,6 +109,16 @@ pub struct SensorFailureEvent {
 }
 
 impl SensorFailureEvent {
+    /// Where the failure's readings land in time: shifted for a clock jump, else the event.
+    pub fn reported_span(&self) -> (i64, i64) {
+        match self.parameters {
+            SensorFailureParameters::ClockShift(shift_ms) => {
+                (self.onset_ms + shift_ms, self.end_ms + shift_ms)
+            }
+            _ => (self.onset_ms, self.end_ms),
+        }
+    }
+
     /// The temperature error at `ts_ms` (C); 0 outside temperature failures.
     pub(crate) fn temperature_error_c(&self, ts_ms: i64) -> f64 {
         match (self.failure, self.parameters) {
@@ -150,7 +167,7 @@ pub(crate) fn schedule_sensor_failures(
         }
         let channel = Channel::ALL[((channel * 4.0) as usize).min(3)];
         let error_c = (5.0 + 10.0 * size).copysign(if sign { 1.0 } else { -1.0 });
-        let (failure, parameters) = match ((kind * 6.0) as usize).min(5) {
+        let (failure, parameters) = match ((kind * 7.0) as usize).min(6) {
             0 => (
                 SensorFailure::Frozen(channel),
                 SensorFailureParameters::None,
@@ -177,10 +194,19 @@ pub(crate) fn schedule_sensor_failures(
                 SensorFailure::IrradianceSoiled,
                 SensorFailureParameters::IrradianceGain(0.5 + 0.3 * size),
             ),
-            _ => (
+            5 => (
                 SensorFailure::IrradianceShaded,
                 SensorFailureParameters::None,
             ),
+            _ => {
+                // 1-3 h, on the reading grid.
+                let hours = 1.0 + 2.0 * size;
+                let shift_ms = ((hours * 3_600_000.0) as i64).div_euclid(interval_ms) * interval_ms;
+                (
+                    SensorFailure::ClockJump,
+                    SensorFailureParameters::ClockShift(if sign { shift_ms } else { -shift_ms }),
+                )
+            }
         };
         let window_ms = window.end_ms - window.start_ms;
         let min_ms = i64::from(timing.min_duration_s) * 1000;
@@ -241,7 +267,7 @@ mod tests {
         assert!((share - 0.5).abs() < 0.05, "{share}");
         let kinds: std::collections::HashSet<String> =
             events.iter().map(|e| e.failure.label()).collect();
-        assert_eq!(kinds.len(), 4 + 4 + 4, "{kinds:?}");
+        assert_eq!(kinds.len(), 4 + 4 + 5, "{kinds:?}");
         for event in &events {
             assert!(event.onset_ms >= config.start_ms + 7 * 3_600_000);
             assert!(event.end_ms <= config.start_ms + 17 * 3_600_000);
