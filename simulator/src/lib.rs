@@ -25,7 +25,8 @@
 //!   the epoch-aligned grid takes a fault's class when the fault covers at least half of it).
 //! - `noise`: sensor noise, quantisation, lost and duplicated readings; `sensor_faults`: sensors
 //!   that fail while the array is fine (frozen or dropped channels, temperature offset or drift,
-//!   a soiled or shaded irradiance sensor, a clock jump), off unless `SensorConfig::failure_rate` is set.
+//!   a soiled or shaded irradiance sensor, a clock jump), off unless
+//!   `SensorConfig::failure_rate` is set.
 //! - [`Plant`]: ties it together; readings are generated lazily per device, deterministic per
 //!   (seed, device), at about 10 million readings per second per core.
 //!
