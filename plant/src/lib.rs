@@ -23,6 +23,7 @@
 
 pub mod catalogue;
 mod description;
+pub mod sun;
 
 pub use catalogue::{Module, SingleDiode};
 pub use description::{ArrayNameplate, ArrayType, Mounting, Plant, PlantError, Site};
