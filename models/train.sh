@@ -13,7 +13,8 @@
 #                                      # pv_fault.onnx, normalization.json, metrics and card
 #
 # Heavy steps run under `nice -n 19`. Scratch data goes to $PVFLOW_TRAIN_DATA (default
-# models/data, ignored by git; about 5 GB).
+# models/data, ignored by git): about 5 GB for the standard models, 13 GB for `general` (its
+# scalograms are 64 KiB a window); check the disk first.
 set -eu
 cd "$(dirname "$0")/.."
 
