@@ -14,15 +14,13 @@
 -- pv_window_series places each reading in its slot as it arrives (the earliest of duplicates
 -- wins, an empty slot is NULL), so no window's readings are held or sorted. quality_flags names,
 -- in pvanalytics' vocabulary, why a window's readings cannot be trusted (stale or interpolated
--- runs, values out of physical range, missing readings, light read while the sun is down at
--- the device's site when the plant description gives it; docs/data-quality.md), and
+-- runs, values out of physical range, missing readings; docs/data-quality.md), and
 -- `conflicting_timestamps` when a window holds far more readings than its 64 slots (a logger
 -- whose clock jumped reports over its own true readings): predict gives such windows no
--- diagnosis. Every session has `devices`, the plant description (empty without one).
-SELECT w.*,
+-- diagnosis.
+SELECT *,
        array_concat(
-         pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series,
-                          w.window_start, devices.latitude, devices.longitude),
+         pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series),
          CASE WHEN readings > 80 THEN make_array('conflicting_timestamps') END) AS quality_flags,
        $run_id AS run_id
 FROM (
@@ -44,5 +42,4 @@ FROM (SELECT *,
                                                      TIMESTAMP '1970-01-01T00:00:00Z'))) / 20 AS slot
       FROM readings
       WHERE ts >= $start AND ts < $end)
-GROUP BY device_id, window_start) w
-LEFT JOIN devices ON w.device_id = devices.device_id
+GROUP BY device_id, window_start)

@@ -20,12 +20,13 @@
 --
 -- A window whose readings cannot be trusted keeps the network's probabilities but gets no
 -- fault_code or fault_label: a failing sensor is not a PV fault. Its quality_flags are
--- silver's (pvanalytics' checks of each series) and two of what the physics allow
+-- silver's (pvanalytics' checks of each series) and three of what the physics allow
 -- (docs/data-quality.md): `irradiance_inconsistent` when the array gives over 15 % more
 -- power than PVWatts allows for the irradiance read (no PV fault adds power: the irradiance
--- sensor reads low), and `temperature_inconsistent` when the module temperature is over 3 C
+-- sensor reads low), `temperature_inconsistent` when the module temperature is over 3 C
 -- from the median of the window's arrays of its type (3 or more: sensors of one design at
--- one site read alike).
+-- one site read alike), and `irradiance_sun_inconsistent` when 3 or more readings see light
+-- while the sun is down at the device's site (listed devices only).
 --
 -- The struct is expanded with unnest, not read field by field (`diagnosis.fault_code`, ...):
 -- DataFusion 55's leaf-projection pushdown inlines each field access into the scan as its own
@@ -49,10 +50,14 @@ FROM (SELECT device_id, window_start, irradiance_mean, measured_power_w, expecte
                          AND measured_power_w > 1.15 * expected_power_w
                     THEN make_array('irradiance_inconsistent') END,
                CASE WHEN fleet_devices >= 3 AND abs(temperature_mean - fleet_temperature) > 3
-                    THEN make_array('temperature_inconsistent') END) AS quality_flags,
+                    THEN make_array('temperature_inconsistent') END,
+               CASE WHEN light_at_night >= 3
+                    THEN make_array('irradiance_sun_inconsistent') END) AS quality_flags,
              unnest(diagnosis)
       FROM (SELECT silver.device_id, silver.window_start, silver.quality_flags AS silver_flags,
                    temperature_mean,
+                   pv_irradiance_at_night(irradiance_series, silver.window_start,
+                                          devices.latitude, devices.longitude) AS light_at_night,
                    fleet.fleet_temperature, fleet.fleet_devices,
                    COALESCE(devices.rated_power_w, $rated_power_w) AS rated_power_w,
                    pv_fault_classify(voltage_series, current_series, temperature_series,

@@ -64,6 +64,7 @@ mod pv_dc_power;
 mod pv_expected_dc_power;
 mod pv_fault_classify;
 mod pv_interpolated_mask;
+mod pv_irradiance_at_night;
 mod pv_outlier_mask;
 mod pv_quality_flags;
 mod pv_scalogram;
@@ -106,6 +107,7 @@ pub fn all_udfs(normalization: Normalization, model: Option<Arc<FaultModel>>) ->
         ScalarUDF::from(pv_interpolated_mask::PvInterpolatedMask::new()),
         ScalarUDF::from(pv_outlier_mask::PvOutlierMask::new()),
         ScalarUDF::from(pv_quality_flags::PvQualityFlags::new()),
+        ScalarUDF::from(pv_irradiance_at_night::PvIrradianceAtNight::new()),
     ]
 }
 

@@ -1,13 +1,11 @@
-//! `pv_quality_flags(voltage, current, temperature, irradiance[, window_start, latitude,
-//! longitude])`: why a window's readings cannot be trusted, in pvanalytics' vocabulary.
+//! `pv_quality_flags(voltage, current, temperature, irradiance)`: why a window's readings
+//! cannot be trusted, in pvanalytics' vocabulary.
 
-use crate::common::{MIN_VALID_READINGS, READING_INTERVAL_SECONDS, answer};
+use crate::common::{MIN_VALID_READINGS, answer};
 use crate::quality_masks::{DATA_QUALITY, Tolerance, hampel_mask, interpolation_mask, stale_mask};
 use crate::slot_means::coerce_series;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, ListBuilder, StringBuilder};
-use datafusion::arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, TimeUnit, TimestampMillisecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -37,21 +35,6 @@ const INTERPOLATED_SHARE: f64 = 0.9;
 /// or more in 7 % of healthy simulated windows); a quarter of the window means a failing sensor
 /// or connection.
 const MAX_OUTLIERS: usize = 16;
-/// Irradiance a sensor cannot read with the sun this far below the horizon (W/m2, degrees):
-/// twilight gives a few W/m2 at most.
-const NIGHT_IRRADIANCE_W_M2: f64 = 50.0;
-const NIGHT_SUN_ELEVATION_DEG: f64 = -2.0;
-/// Readings of light in the dark that make a window's irradiance inconsistent with the sun.
-const MIN_NIGHT_LIGHT_READINGS: usize = 3;
-
-/// Where and when a window was read: what the sun check needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WindowPlace {
-    pub window_start_ms: i64,
-    pub latitude: f64,
-    pub longitude: f64,
-}
-
 /// Physical limits of a reading (pvanalytics' and QCRad's sense, for an array's DC side): no
 /// array gives negative power to speak of, plane-of-array irradiance stays below 1500 W/m2
 /// (cloud enhancement included) and modules between -40 and 100 C.
@@ -62,9 +45,8 @@ const LIMITS: [(f64, f64); 4] = [
     (-10.0, 1500.0),
 ];
 
-/// The flags of one window's four series (each `None` slot a missing reading), read at `place`
-/// when known.
-pub fn window_flags(series: [&[Option<f64>]; 4], place: Option<WindowPlace>) -> Vec<String> {
+/// The flags of one window's four series (each `None` slot a missing reading).
+pub fn window_flags(series: [&[Option<f64>]; 4]) -> Vec<String> {
     let len = series.iter().map(|s| s.len()).max().unwrap_or(0);
     let reading = |channel: usize, k: usize| {
         series[channel]
@@ -83,20 +65,6 @@ pub fn window_flags(series: [&[Option<f64>]; 4], place: Option<WindowPlace>) -> 
         .collect();
     let daylight_slots = daylight.iter().filter(|d| **d).count();
     let mut flags = Vec::new();
-    if let Some(place) = place {
-        let interval_ms = READING_INTERVAL_SECONDS * 1000;
-        let light_in_the_dark = (0..len)
-            .filter(|&k| reading(3, k).is_some_and(|g| g > NIGHT_IRRADIANCE_W_M2))
-            .filter(|&k| {
-                let ts_ms = place.window_start_ms + k as i64 * interval_ms;
-                let sun = pvflow_plant::sun::sun_position(ts_ms, place.latitude, place.longitude);
-                sun.elevation_deg() < NIGHT_SUN_ELEVATION_DEG
-            })
-            .count();
-        if light_in_the_dark >= MIN_NIGHT_LIGHT_READINGS {
-            flags.push("irradiance_sun_inconsistent".to_string());
-        }
-    }
     for (channel, name) in CHANNELS.iter().enumerate() {
         let values = series[channel];
         let valid = (0..len).filter(|&k| reading(channel, k).is_some()).count();
@@ -164,32 +132,13 @@ impl ScalarUDFImpl for PvQualityFlags {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 4 && arg_types.len() != 7 {
+        if arg_types.len() != 4 {
             return plan_err!(
-                "pv_quality_flags takes (voltage, current, temperature, irradiance[, window_start, \
-                 latitude, longitude]), got {} arguments",
+                "pv_quality_flags takes (voltage, current, temperature, irradiance), got {} arguments",
                 arg_types.len()
             );
         }
-        let mut coerced = coerce_series("pv_quality_flags", &CHANNELS, &arg_types[..4])?;
-        if let [start, latitude, longitude] = &arg_types[4..] {
-            if !matches!(start, DataType::Timestamp(_, _) | DataType::Null) {
-                return plan_err!(
-                    "pv_quality_flags: `window_start` must be a timestamp, got {start}"
-                );
-            }
-            coerced.push(DataType::Timestamp(
-                TimeUnit::Millisecond,
-                Some("UTC".into()),
-            ));
-            for (name, arg) in [("latitude", latitude), ("longitude", longitude)] {
-                if !(arg.is_numeric() || arg.is_null()) {
-                    return plan_err!("pv_quality_flags: `{name}` must be a number, got {arg}");
-                }
-                coerced.push(DataType::Float64);
-            }
-        }
-        Ok(coerced)
+        coerce_series("pv_quality_flags", &CHANNELS, arg_types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -201,15 +150,7 @@ impl ScalarUDFImpl for PvQualityFlags {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let lists: Vec<&ListArray> = arrays[..4].iter().map(|a| a.as_list::<i32>()).collect();
-        let places = match &arrays[4..] {
-            [start, latitude, longitude] => Some((
-                start.as_primitive::<TimestampMillisecondType>(),
-                latitude.as_primitive::<Float64Type>(),
-                longitude.as_primitive::<Float64Type>(),
-            )),
-            _ => None,
-        };
+        let lists: Vec<&ListArray> = arrays.iter().map(|a| a.as_list::<i32>()).collect();
         let rows = lists[0].len();
         let mut out = ListBuilder::new(StringBuilder::new());
         let mut series: [Vec<Option<f64>>; 4] = Default::default();
@@ -233,17 +174,7 @@ impl ScalarUDFImpl for PvQualityFlags {
                     "pv_quality_flags: row {row} has series of different lengths; a window's series have one length"
                 );
             }
-            // A device the plant description does not list has no site: no sun check.
-            let place = places.and_then(|(start, latitude, longitude)| {
-                (start.is_valid(row) && latitude.is_valid(row) && longitude.is_valid(row)).then(
-                    || WindowPlace {
-                        window_start_ms: start.value(row),
-                        latitude: latitude.value(row),
-                        longitude: longitude.value(row),
-                    },
-                )
-            });
-            let flags = window_flags([&series[0], &series[1], &series[2], &series[3]], place);
+            let flags = window_flags([&series[0], &series[1], &series[2], &series[3]]);
             for flag in flags {
                 out.values().append_value(flag);
             }
@@ -266,11 +197,11 @@ impl ScalarUDFImpl for PvQualityFlags {
                  readings stale, `pv_stale_mask`), `interpolated_<channel>` (90 % or more on \
                  straight lines that are not stale, `pv_interpolated_mask`), \
                  `outliers_<channel>` (16 or more daylight readings Hampel outliers, \
-                 `pv_outlier_mask`); with the window's place, `irradiance_sun_inconsistent` (light \
-                 read while the sun is down). Daylight: irradiance above 200 W/m2, or current above 1 A \
+                 `pv_outlier_mask`). Daylight: irradiance above 200 W/m2, or current above 1 A \
                  while the irradiance reads darkness; so the night's zeros are not stale nor \
-                 dawn's quantised ramps lines.",
-                "pv_quality_flags(voltage, current, temperature, irradiance[, window_start, latitude, longitude])",
+                 dawn's quantised ramps lines. Readings of exactly zero (a dead array) never \
+                 count as stale.",
+                "pv_quality_flags(voltage, current, temperature, irradiance)",
             )
             .with_sql_example(
                 "```sql\n> SELECT device_id, window_start, pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series) AS flags FROM silver;\n```",
@@ -279,13 +210,6 @@ impl ScalarUDFImpl for PvQualityFlags {
             .with_argument("current", "Its current readings.")
             .with_argument("temperature", "Its module temperature readings.")
             .with_argument("irradiance", "Its plane-of-array irradiance readings.")
-            .with_argument(
-                "window_start, latitude, longitude",
-                "Optional: when and where the window was read (`devices.latitude`, \
-                 `devices.longitude`); then `irradiance_sun_inconsistent` flags 3 or more \
-                 readings over 50 W/m2 while the sun is 2 degrees or more below the horizon. \
-                 NULL place: no sun check.",
-            )
             .with_related_udf("pv_stale_mask")
             .with_related_udf("pv_interpolated_mask")
             .with_related_udf("pv_outlier_mask")
@@ -316,21 +240,7 @@ mod tests {
     }
 
     fn flags(series: &[Vec<Option<f64>>; 4]) -> Vec<String> {
-        window_flags([&series[0], &series[1], &series[2], &series[3]], None)
-    }
-
-    #[test]
-    fn light_at_night_is_inconsistent_with_the_sun() {
-        // Tabernas, 2026-06-01: 22:00 UTC is night, 12:00 UTC is day.
-        let at = |hour: i64| WindowPlace {
-            window_start_ms: 1_780_272_000_000 + hour * 3_600_000,
-            latitude: 37.09,
-            longitude: -2.36,
-        };
-        let sunny = healthy();
-        let f = |place| window_flags([&sunny[0], &sunny[1], &sunny[2], &sunny[3]], Some(place));
-        assert!(f(at(12)).is_empty(), "{:?}", f(at(12)));
-        assert_eq!(f(at(22)), ["irradiance_sun_inconsistent"]);
+        window_flags([&series[0], &series[1], &series[2], &series[3]])
     }
 
     #[test]
