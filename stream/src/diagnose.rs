@@ -23,8 +23,8 @@ const SERIES: [&str; CHANNELS] = [
 ];
 
 /// A live table row per closed window: its device, window and readings, the Kafka partition it
-/// came from, its data-quality flags, and its diagnosis and power as `plans/predict.sql` spells
-/// gold's (nameplates from `devices`, else `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp` and
+/// came from, its data-quality flags (predict's but the fleet's temperature, which needs every
+/// device's window), and its diagnosis and power as `plans/predict.sql` spells gold's (nameplates from `devices`, else `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp` and
 /// `$i_mp` bound from `[plant]`).
 const DIAGNOSIS: &str = r#"
 SELECT device_id,
@@ -40,11 +40,22 @@ SELECT device_id,
        irradiance_mean,
        measured_power_w,
        expected_power_w
-FROM (SELECT device_id, window_start, readings, kafka_partition, quality_flags,
-             irradiance_mean, measured_power_w, expected_power_w, unnest(diagnosis)
+FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean,
+             measured_power_w, expected_power_w,
+             array_concat(
+               window_flags,
+               CASE WHEN expected_power_w > 0.05 * rated_power_w
+                         AND measured_power_w > 1.15 * expected_power_w
+                    THEN make_array('irradiance_inconsistent') END,
+               CASE WHEN light_at_night >= 3
+                    THEN make_array('irradiance_sun_inconsistent') END) AS quality_flags,
+             unnest(diagnosis)
       FROM (SELECT device_id, window_start, readings, kafka_partition,
                    pv_quality_flags(voltage_series, current_series, temperature_series,
-                                    irradiance_series) AS quality_flags,
+                                    irradiance_series) AS window_flags,
+                   pv_irradiance_at_night(irradiance_series, window_start, devices.latitude,
+                                          devices.longitude) AS light_at_night,
+                   COALESCE(devices.rated_power_w, $rated_power_w) AS rated_power_w,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
                                      irradiance_series,
                                      COALESCE(devices.v_mp, $v_mp),
@@ -180,6 +191,8 @@ mod tests {
             Field::new("gamma_pdc_per_c", DataType::Float64, false),
             Field::new("v_mp", DataType::Float64, false),
             Field::new("i_mp", DataType::Float64, false),
+            Field::new("latitude", DataType::Float64, false),
+            Field::new("longitude", DataType::Float64, false),
         ]));
         ctx.register_batch("devices", RecordBatch::new_empty(schema))
             .expect("devices");
