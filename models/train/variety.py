@@ -13,6 +13,7 @@ Each plant is written as a plant.toml (pvflow's format, plant/examples/plant.tom
 table the scalograms take their nameplates from.
 """
 
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,8 @@ class ArrayType:
     azimuth: float
     mounting: str
     devices: int
+    # A module given by its datasheet instead of a catalogue name: its (key, value) pairs.
+    datasheet: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,16 @@ class PlantSpec:
                  f"altitude_m = {alt}", 'time_zone = "UTC"']
         first = 0
         for a in self.arrays:
-            lines += ["", "[[array_type]]", f'name = "{a.name}"', f'module = "{a.module}"',
-                      f"modules_per_string = {a.modules_per_string}", f"strings = {a.strings}",
+            lines += ["", "[[array_type]]", f'name = "{a.name}"']
+            if not a.datasheet:
+                lines.append(f'module = "{a.module}"')
+            lines += [f"modules_per_string = {a.modules_per_string}", f"strings = {a.strings}",
                       f"tilt = {a.tilt}", f"azimuth = {a.azimuth}", f'mounting = "{a.mounting}"',
                       f'device_range = {{ prefix = "{a.name}-", first = {first}, '
                       f'count = {a.devices}, digits = 3 }}']
+            if a.datasheet:
+                lines += ["", "[array_type.datasheet]"]
+                lines += [f"{k} = {json.dumps(v)}" for k, v in a.datasheet]
             first += a.devices
         return "\n".join(lines) + "\n"
 
@@ -183,12 +191,11 @@ def of_plant(path, year=2026):
             site_table.get("altitude_m", 0))
     arrays = []
     for k, a in enumerate(described["array_type"]):
-        if "module" not in a:
-            raise SystemExit(f"array type {a.get('name')}: a module given by its datasheet "
-                             "cannot be simulated yet; name one from the catalogue")
-        arrays.append(ArrayType(f"a{k}", a["module"], a["modules_per_string"], a["strings"],
+        sheet = tuple(sorted(a.get("datasheet", {}).items()))
+        module = a["module"] if "module" in a else dict(sheet)["name"]
+        arrays.append(ArrayType(f"a{k}", module, a["modules_per_string"], a["strings"],
                                 a.get("tilt", 30), a.get("azimuth", 180),
-                                a.get("mounting", "open_rack"), 30))
+                                a.get("mounting", "open_rack"), 30, sheet))
     plant = PlantSpec(f"plant-{Path(path).stem}", site, tuple(arrays))
     train = [(plant, f"{year}-{season}", SENSORS[k % len(SENSORS)], WEATHER[k % len(WEATHER)], 7000 + k)
              for k, season in enumerate(SEASONS * 3)]

@@ -3,6 +3,7 @@
 //! ([`pvflow_plant::Plant`]) name theirs per array type.
 
 use crate::array::Wiring;
+use crate::datasheet_fit::{Datasheet, fit};
 use crate::error::SimulatorError;
 use crate::module::{CANADIAN_SOLAR_CS6P_250P, CecModule};
 use pvflow_plant::Mounting;
@@ -45,20 +46,33 @@ impl Default for ArrayDesign {
     }
 }
 
+/// A datasheet module's fitted parameters. Its name is leaked to give it the static lifetime the
+/// catalogue's names have: once per array type of a description, for the process' life.
+fn fitted(module: &pvflow_plant::Module) -> Option<CecModule> {
+    let sheet = Datasheet {
+        i_sc: module.i_sc,
+        v_oc: module.v_oc,
+        i_mp: module.i_mp,
+        v_mp: module.v_mp,
+    };
+    fit(Box::leak(module.name.clone().into_boxed_str()), sheet)
+}
+
 impl ArrayDesign {
-    /// The design of a plant description's array type. Its module must carry single-diode
-    /// parameters (every catalogue module does; one given by its datasheet does not).
+    /// The design of a plant description's array type: its catalogue module's CEC parameters,
+    /// or single-diode parameters fitted to its datasheet (`datasheet_fit`).
     pub fn from_array_type(array: &pvflow_plant::ArrayType) -> Result<ArrayDesign, SimulatorError> {
-        let module = CecModule::from_catalogue(&array.module.name).ok_or_else(|| {
-            SimulatorError::UnsupportedDesign {
+        let module = match CecModule::from_catalogue(&array.module.name) {
+            Some(module) => module,
+            None => fitted(&array.module).ok_or_else(|| SimulatorError::UnsupportedDesign {
                 design: array.name.clone(),
                 problem: format!(
-                    "module {:?} has no CEC single-diode parameters (a module given by its \
-                     datasheet cannot be simulated yet; name one from the catalogue)",
+                    "no single diode fits the datasheet of module {:?} (its maximum power \
+                     point lies too close to open and short circuit)",
                     array.module.name
                 ),
-            }
-        })?;
+            })?,
+        };
         let crystalline = array.module.technology.contains("c-Si");
         let design = ArrayDesign {
             name: array.name.clone(),
@@ -133,10 +147,23 @@ mod tests {
         assert_eq!(design.bypass_diodes, 1);
         assert_eq!(design.tilt_deg, 25.0);
 
-        let datasheet = &plant.array_types[2];
-        let e = ArrayDesign::from_array_type(datasheet).unwrap_err();
+        // A module by its datasheet: fitted, and its maximum power point is the datasheet's.
+        let carport = ArrayDesign::from_array_type(&plant.array_types[2]).expect("fits");
+        let point = carport
+            .module
+            .diode_parameters(1000.0, 25.0)
+            .characteristic_points();
         assert!(
-            e.to_string().starts_with("array type carport-550: module"),
+            (point.p_mp / (41.9 * 13.13) - 1.0).abs() < 0.005,
+            "{point:?}"
+        );
+        let mut impossible = plant.array_types[2].clone();
+        impossible.module.v_mp = 0.99 * impossible.module.v_oc;
+        impossible.module.i_mp = 0.99 * impossible.module.i_sc;
+        let e = ArrayDesign::from_array_type(&impossible).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("array type carport-550: no single diode"),
             "{e}"
         );
     }

@@ -44,6 +44,7 @@
 mod array;
 mod catalogue;
 mod config;
+mod datasheet_fit;
 mod design;
 mod error;
 mod faults;

@@ -514,11 +514,18 @@ fn described_plants_simulate_their_own_arrays() {
 
 #[test]
 fn descriptions_the_simulator_cannot_build_are_refused() {
-    let description =
-        pvflow_plant::Plant::parse(include_str!("../../plant/examples/plant.toml")).expect("valid");
+    let example = include_str!("../../plant/examples/plant.toml");
+    // The example simulates, its datasheet module fitted; one no single diode fits does not.
+    let description = pvflow_plant::Plant::parse(example).expect("valid");
+    assert!(Plant::described(PlantConfig::default(), &description).is_ok());
+    let square = example
+        .replace("stc_w = 550", "stc_w = 685")
+        .replace("v_mp = 41.9", "v_mp = 49.4")
+        .replace("i_mp = 13.13", "i_mp = 13.86");
+    let description = pvflow_plant::Plant::parse(&square).expect("valid");
     let error = Plant::described(PlantConfig::default(), &description)
         .err()
-        .expect("the datasheet module has no single-diode parameters");
+        .expect("no single diode fits a square I-V curve");
     assert!(
         matches!(error, SimulatorError::UnsupportedDesign { ref design, .. } if design == "carport-550"),
         "{error}"
