@@ -12,6 +12,7 @@
 #   models/train.sh --plant plant.toml # a model fitted to your plant: models/plant-<name>/
 #                                      # pv_fault.onnx, normalization.json, metrics and card
 #
+# PVFLOW_TRAIN_ARCH picks the network of `general` and `--plant` (lean, wide; default lean).
 # Heavy steps run under `nice -n 19`. Scratch data goes to $PVFLOW_TRAIN_DATA (default
 # models/data, ignored by git): about 5 GB for the standard models, 13 GB for `general` (its
 # scalograms are 64 KiB a window); check the disk first.
@@ -34,7 +35,7 @@ train_described() {
     mkdir -p "$out"
     $PY models/train/dataset.py --pvflow "$PVFLOW" --variety "$variety" \
         --work "$data/work" --out "$data" --normalization "$out/normalization.json"
-    $PY models/train/train.py --arch lean --data "$data" --out "$out/pv_fault.onnx"
+    $PY models/train/train.py --arch "${PVFLOW_TRAIN_ARCH:-lean}" --data "$data" --out "$out/pv_fault.onnx"
     $PY models/train/evaluate.py --model "$out/pv_fault.onnx" --data "$data" \
         --json "$out/metrics.json" --calibration "$out/calibration.svg" | tee "$out/metrics.txt"
     $PY models/train/card.py --out "$out" --data "$data" > "$out/README.md"

@@ -42,6 +42,9 @@ ARCHITECTURES = {
     "lenet": Architecture("lenet", (Conv(32, 5), Conv(64, 5)), (128, 54)),
     # A stride-2 first stage and narrower layers: about 1/20 of the LeNet's FLOPs.
     "lean": Architecture("lean", (Conv(16, 5, stride=2), Conv(32, 3)), (64,)),
+    # The lean network with twice the filters and a wider head: about 4x its FLOPs, for the
+    # variety of plants a nameplate-normalised model sees.
+    "wide": Architecture("wide", (Conv(32, 5, stride=2), Conv(64, 3)), (128,)),
 }
 
 

@@ -20,8 +20,8 @@ from model import ARCHITECTURES, CLASSES, INPUT_SHAPE, export_onnx, flops_per_im
 SEED = 4
 BATCH = 64
 VALIDATION_SHARE = 0.1
-EPOCHS = {"lenet": 2, "lean": 20}
-LEARNING_RATE = {"lenet": 1e-3, "lean": 2e-3}
+EPOCHS = {"lenet": 2, "lean": 20, "wide": 20}
+LEARNING_RATE = {"lenet": 1e-3, "lean": 2e-3, "wide": 2e-3}
 WEIGHT_DECAY = 1e-4
 
 
