@@ -149,6 +149,10 @@ pub struct EpisodeFilter {
 const SEVERITIES: [&str; 3] = ["warning", "major", "critical"];
 
 /// Gold, its fault events and silver, read for operators.
+/// What the fleet's reads call a window gold gives no diagnosis because its data cannot be
+/// trusted (its `quality_flags`, docs/data-quality.md).
+const UNTRUSTED: &str = "untrusted_data";
+
 pub struct FleetReads {
     config: PvflowConfig,
     session: tokio::sync::OnceCell<SessionContext>,
@@ -209,8 +213,8 @@ impl FleetReads {
             .query(
                 "SELECT window_start, fault_code, fault_label, \
                         array_element(probabilities, fault_code + 1) AS probability, \
-                        probabilities, irradiance_mean, measured_power_w, expected_power_w, \
-                        model_version, run_id \
+                        probabilities, quality_flags, irradiance_mean, measured_power_w, \
+                        expected_power_w, model_version, run_id \
                  FROM gold WHERE date BETWEEN $2 AND $3 AND device_id = $1 \
                  ORDER BY window_start",
                 vec![ScalarValue::Utf8(Some(device_id.into())), from_day, to_day],
@@ -242,8 +246,11 @@ impl FleetReads {
         let day = date_value(date);
         let classes = self
             .query(
-                "SELECT fault_label, count(*) AS windows FROM gold WHERE date = $1 \
-                 GROUP BY fault_label",
+                &format!(
+                    "SELECT COALESCE(fault_label, '{UNTRUSTED}') AS fault_label, \
+                            count(*) AS windows \
+                     FROM gold WHERE date = $1 GROUP BY 1"
+                ),
                 vec![day.clone()],
             )
             .await?
@@ -281,7 +288,8 @@ impl FleetReads {
                                sum(CASE WHEN fault_label <> 'normal' THEN 1 ELSE 0 END) AS fault_windows, \
                                max(window_start) AS last_window_start \
                         FROM day GROUP BY device_id), \
-             latest AS (SELECT d.device_id, d.fault_label AS last_fault_label \
+             latest AS (SELECT d.device_id, \
+                               COALESCE(d.fault_label, '{UNTRUSTED}') AS last_fault_label \
                         FROM day d JOIN counts c \
                           ON d.device_id = c.device_id AND d.window_start = c.last_window_start), \
              episodes AS ({episodes}) \

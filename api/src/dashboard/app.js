@@ -108,7 +108,7 @@ async function fleetPage() {
   const heatmap = await api("/fleet/heatmap?date=" + fleet.date);
   const recent = await api("/episodes?from=" + fleet.date + "&to=" + fleet.date);
   const chips = el("div", { class: "classes", id: "classes" }, ...Object.entries(fleet.classes).map(([name, count]) =>
-    el("span", { class: "chip", "data-class": name, style: "background:" + COLOURS[CLASSES.indexOf(name)], text: name + ": " + count })));
+    el("span", { class: "chip", "data-class": name, style: "background:" + (COLOURS[CLASSES.indexOf(name)] || NO_DIAGNOSIS), text: name + ": " + count })));
   const worst = table([
     ["Device", (d) => deviceLink(d.device_id, fleet.date)],
     ["Open episodes", (d) => String(d.open_episodes)],
