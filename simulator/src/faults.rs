@@ -31,7 +31,7 @@ use crate::catalogue::{
     CircuitKey, LINE_GROUND_RESISTANCES_OHM, LINE_GROUND_SHARES, LINE_LINE_RESISTANCES_OHM,
     LINE_LINE_SHARES, SHADING_PATTERNS, bridged_modules,
 };
-use crate::config::PlantConfig;
+use crate::config::{FaultTiming, PlantConfig};
 use rand::Rng;
 use std::fmt;
 
@@ -142,6 +142,27 @@ pub(crate) struct BrightWindow {
     pub end_ms: i64,
 }
 
+impl BrightWindow {
+    /// An event's onset and duration (ms) on the reading grid inside this window, from two
+    /// uniform draws: its length between `timing`'s bounds (cut to the window), then where.
+    pub fn place(
+        &self,
+        timing: &FaultTiming,
+        interval_ms: i64,
+        duration_draw: f64,
+        onset_draw: f64,
+    ) -> (i64, i64) {
+        let window_ms = self.end_ms - self.start_ms;
+        let min_ms = i64::from(timing.min_duration_s) * 1000;
+        let max_ms = i64::from(timing.max_duration_s) * 1000;
+        let drawn = min_ms + ((max_ms - min_ms) as f64 * duration_draw) as i64;
+        let duration_ms = round_to(drawn.min(window_ms), interval_ms).max(interval_ms);
+        let slack = (window_ms - duration_ms).max(0);
+        let onset_ms = self.start_ms + round_to((slack as f64 * onset_draw) as i64, interval_ms);
+        (onset_ms, duration_ms)
+    }
+}
+
 /// Draws the faults of one device wired so: per day, a class by the class mix, then time and
 /// parameters. Uses only the device's own random stream, so a device's faults do not depend on
 /// how many devices the plant has.
@@ -153,7 +174,6 @@ pub(crate) fn schedule_device(
     rng: &mut impl Rng,
 ) -> Vec<(FaultEvent, FaultCircuit)> {
     let interval_ms = config.interval_ms();
-    let timing = &config.fault_timing;
     let mut faults = Vec::new();
     for window in bright_windows {
         // Draw the same numbers whether or not the day gets a fault, so one day's outcome does
@@ -167,13 +187,8 @@ pub(crate) fn schedule_device(
         if class == FaultClass::Normal {
             continue;
         }
-        let window_ms = window.end_ms - window.start_ms;
-        let min_ms = i64::from(timing.min_duration_s) * 1000;
-        let max_ms = i64::from(timing.max_duration_s) * 1000;
-        let drawn = min_ms + ((max_ms - min_ms) as f64 * duration_draw) as i64;
-        let duration_ms = round_to(drawn.min(window_ms), interval_ms).max(interval_ms);
-        let slack = (window_ms - duration_ms).max(0);
-        let onset_ms = window.start_ms + round_to((slack as f64 * onset_draw) as i64, interval_ms);
+        let (onset_ms, duration_ms) =
+            window.place(&config.fault_timing, interval_ms, duration_draw, onset_draw);
         let (parameters, circuit) = draw_parameters(class, wiring, parameter_draws);
         faults.push((
             FaultEvent {

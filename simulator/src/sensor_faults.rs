@@ -151,7 +151,6 @@ pub(crate) fn schedule_sensor_failures(
     rng: &mut impl Rng,
 ) -> Vec<SensorFailureEvent> {
     let interval_ms = config.interval_ms();
-    let timing = &config.fault_timing;
     let mut events = Vec::new();
     for window in bright_windows {
         let fails: f64 = rng.random();
@@ -208,15 +207,8 @@ pub(crate) fn schedule_sensor_failures(
                 )
             }
         };
-        let window_ms = window.end_ms - window.start_ms;
-        let min_ms = i64::from(timing.min_duration_s) * 1000;
-        let max_ms = i64::from(timing.max_duration_s) * 1000;
-        let drawn = min_ms + ((max_ms - min_ms) as f64 * duration_draw) as i64;
-        let duration_ms =
-            (drawn.min(window_ms).div_euclid(interval_ms) * interval_ms).max(interval_ms);
-        let slack = (window_ms - duration_ms).max(0);
-        let onset_ms = window.start_ms
-            + ((slack as f64 * onset_draw) as i64).div_euclid(interval_ms) * interval_ms;
+        let (onset_ms, duration_ms) =
+            window.place(&config.fault_timing, interval_ms, duration_draw, onset_draw);
         let parameters = match parameters {
             // The drift reaches 3 C at the onset and `error_c` at the end.
             SensorFailureParameters::TemperatureError { error_c, .. }
