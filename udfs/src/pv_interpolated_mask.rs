@@ -1,8 +1,8 @@
 //! `pv_interpolated_mask(series[, window])`: pvanalytics' linear interpolation, reading by reading.
 
 use crate::quality_masks::{
-    DATA_QUALITY, Tolerance, coerce_mask_args, interpolation_mask, map_series, mask_type,
-    window_parameter,
+    DATA_QUALITY, INTERPOLATION_WINDOW, Tolerance, coerce_mask_args, interpolation_mask,
+    map_series, mask_type, window_parameter,
 };
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -42,7 +42,13 @@ impl ScalarUDFImpl for PvInterpolatedMask {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let window = window_parameter("pv_interpolated_mask", &args.args, 6, 3, false)?;
+        let window = window_parameter(
+            "pv_interpolated_mask",
+            &args.args,
+            INTERPOLATION_WINDOW,
+            3,
+            false,
+        )?;
         map_series(&args.args, |x| {
             interpolation_mask(x, window, Tolerance::default())
         })

@@ -1,7 +1,8 @@
 //! `pv_outlier_mask(series[, window[, max_deviation]])`: pvanalytics' Hampel outliers, reading by reading.
 
 use crate::quality_masks::{
-    DATA_QUALITY, coerce_mask_args, hampel_mask, map_series, mask_type, parameter, window_parameter,
+    DATA_QUALITY, HAMPEL_MAX_DEVIATION, HAMPEL_WINDOW, coerce_mask_args, hampel_mask, map_series,
+    mask_type, parameter, window_parameter,
 };
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -41,8 +42,14 @@ impl ScalarUDFImpl for PvOutlierMask {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let window = window_parameter("pv_outlier_mask", &args.args, 5, 3, true)?;
-        let max_deviation = parameter("pv_outlier_mask", "max_deviation", &args.args, 2, 3.0)?;
+        let window = window_parameter("pv_outlier_mask", &args.args, HAMPEL_WINDOW, 3, true)?;
+        let max_deviation = parameter(
+            "pv_outlier_mask",
+            "max_deviation",
+            &args.args,
+            2,
+            HAMPEL_MAX_DEVIATION,
+        )?;
         map_series(&args.args, |x| hampel_mask(x, window, max_deviation))
     }
 

@@ -2,7 +2,10 @@
 //! cannot be trusted, in pvanalytics' vocabulary.
 
 use crate::common::{MIN_VALID_READINGS, answer};
-use crate::quality_masks::{DATA_QUALITY, Tolerance, hampel_mask, interpolation_mask, stale_mask};
+use crate::quality_masks::{
+    DATA_QUALITY, HAMPEL_MAX_DEVIATION, HAMPEL_WINDOW, INTERPOLATION_WINDOW, STALE_WINDOW,
+    Tolerance, hampel_mask, interpolation_mask, stale_mask,
+};
 use crate::slot_means::coerce_series;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, ListBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type};
@@ -21,11 +24,6 @@ const CHANNELS: [&str; 4] = ["voltage", "current", "temperature", "irradiance"];
 const DAYLIGHT_IRRADIANCE_W_M2: f64 = 200.0;
 const DARK_IRRADIANCE_W_M2: f64 = 20.0;
 const DAYLIGHT_CURRENT_A: f64 = 1.0;
-/// pvanalytics' default run lengths and Hampel window.
-const STALE_WINDOW: usize = 6;
-const INTERPOLATION_WINDOW: usize = 6;
-const HAMPEL_WINDOW: usize = 5;
-const HAMPEL_MAX_DEVIATION: f64 = 3.0;
 /// A window is stale or interpolated in a channel when nearly all its daylight readings are:
 /// noise-free sensors quantised to 1 W/m2 read the same irradiance for minutes around solar
 /// noon (docs/data-quality.md), a frozen one for the whole window.

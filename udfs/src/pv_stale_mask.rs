@@ -1,7 +1,8 @@
 //! `pv_stale_mask(series[, window])`: pvanalytics' stale values, reading by reading.
 
 use crate::quality_masks::{
-    DATA_QUALITY, Tolerance, coerce_mask_args, map_series, mask_type, stale_mask, window_parameter,
+    DATA_QUALITY, STALE_WINDOW, Tolerance, coerce_mask_args, map_series, mask_type, stale_mask,
+    window_parameter,
 };
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -41,7 +42,7 @@ impl ScalarUDFImpl for PvStaleMask {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let window = window_parameter("pv_stale_mask", &args.args, 6, 2, false)?;
+        let window = window_parameter("pv_stale_mask", &args.args, STALE_WINDOW, 2, false)?;
         map_series(&args.args, |x| stale_mask(x, window, Tolerance::default()))
     }
 

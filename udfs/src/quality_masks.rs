@@ -114,6 +114,13 @@ pub(crate) fn map_series(
     answer(&args[..1], result)
 }
 
+/// pvanalytics' defaults: the run lengths of `stale_values_diff` and `interpolation_diff`, the
+/// window and threshold of `hampel`.
+pub const STALE_WINDOW: usize = 6;
+pub const INTERPOLATION_WINDOW: usize = 6;
+pub const HAMPEL_WINDOW: usize = 5;
+pub const HAMPEL_MAX_DEVIATION: f64 = 3.0;
+
 /// `norm.ppf(3/4)`: the median absolute deviation over this estimates a gaussian's standard
 /// deviation (statsmodels' `robust.scale.mad`).
 const MAD_TO_SIGMA: f64 = 0.674_489_750_196_081_7;
@@ -293,13 +300,19 @@ mod tests {
             "ac_power_inv_2173_stale_data.csv",
             "pvanalytics_stale_values_diff.csv",
         );
-        assert_eq!(stale_mask(&x, 6, Tolerance::default()), expected);
+        assert_eq!(stale_mask(&x, STALE_WINDOW, Tolerance::default()), expected);
         let (x, expected) = reference(
             "ac_power_inv_2173_interpolated_data.csv",
             "pvanalytics_interpolation_diff.csv",
         );
-        assert_eq!(interpolation_mask(&x, 6, Tolerance::default()), expected);
+        assert_eq!(
+            interpolation_mask(&x, INTERPOLATION_WINDOW, Tolerance::default()),
+            expected
+        );
         let (x, expected) = reference("ac_power_inv_7539_outliers.csv", "pvanalytics_hampel.csv");
-        assert_eq!(hampel_mask(&x, 5, 3.0), expected);
+        assert_eq!(
+            hampel_mask(&x, HAMPEL_WINDOW, HAMPEL_MAX_DEVIATION),
+            expected
+        );
     }
 }
