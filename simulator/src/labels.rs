@@ -21,20 +21,25 @@ pub struct WindowLabel {
     pub sensor_failure: Option<SensorFailure>,
 }
 
+/// The labelling rule: an event from `onset_ms` to `end_ms` is active for at least half of the
+/// window starting at `window_start_ms`.
+fn covers_half(onset_ms: i64, end_ms: i64, window_start_ms: i64, window_ms: i64) -> bool {
+    let overlap = end_ms.min(window_start_ms + window_ms) - onset_ms.max(window_start_ms);
+    2 * overlap >= window_ms
+}
+
 /// The failure of `failures` whose readings cover at least half of the window.
 pub(crate) fn window_sensor_failure(
     failures: &[SensorFailureEvent],
     window_start_ms: i64,
     window_ms: i64,
 ) -> Option<SensorFailure> {
-    let window_end_ms = window_start_ms + window_ms;
     // A clock jump's readings land away from its event: look at every failure's span.
     failures
         .iter()
         .find(|event| {
             let (onset_ms, end_ms) = event.reported_span();
-            let overlap = end_ms.min(window_end_ms) - onset_ms.max(window_start_ms);
-            2 * overlap >= window_ms
+            covers_half(onset_ms, end_ms, window_start_ms, window_ms)
         })
         .map(|event| event.failure)
 }
@@ -59,10 +64,7 @@ pub(crate) fn label_device_windows(
         let fault = events[cursor..]
             .iter()
             .take_while(|event| event.onset_ms < window_end_ms)
-            .find(|event| {
-                let overlap = event.end_ms.min(window_end_ms) - event.onset_ms.max(window_start_ms);
-                2 * overlap >= window_ms
-            })
+            .find(|event| covers_half(event.onset_ms, event.end_ms, window_start_ms, window_ms))
             .map_or(FaultClass::Normal, |event| event.class);
         out.push(WindowLabel {
             device,
