@@ -114,11 +114,15 @@ pub struct Plant {
 impl Plant {
     /// The description in file `path`.
     pub fn load(path: &Path) -> Result<Plant, PlantError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlantError::Read {
+        Plant::parse(&Plant::read(path)?)
+    }
+
+    /// The text of the description file `path`, for who keeps it as written.
+    pub fn read(path: &Path) -> Result<String, PlantError> {
+        std::fs::read_to_string(path).map_err(|source| PlantError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Plant::parse(&text)
+        })
     }
 
     /// The description `text` (TOML).

@@ -94,12 +94,7 @@ impl Functions {
     /// here, naming the file.
     pub fn new(config: &PvflowConfig) -> Result<Functions, SessionError> {
         let description = match &config.plant.description {
-            Some(path) => {
-                std::fs::read_to_string(path).map_err(|source| pvflow_plant::PlantError::Read {
-                    path: path.clone(),
-                    source,
-                })?
-            }
+            Some(path) => pvflow_plant::Plant::read(path)?,
             None => String::new(),
         };
         let devices = Arc::new(DevicesTable::parse(&description)?);
