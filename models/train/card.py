@@ -66,6 +66,17 @@ def main():
         print(f"| {name} | {r['all']['windows']} | {r['all']['macro_f1']:.4f} ({target}{met}) | "
               f"{r['all']['accuracy']:.4f} | {r['expected_calibration_error']:.4f} | "
               f"{alarms:.3%}{alarm_met} |")
+    for key in ("module", "site"):
+        groups = sorted({g for r in metrics.values() for g in r.get("by", {}).get(key, {})})
+        if len(groups) < 2:
+            continue
+        print(f"\nBy held-out {key}: macro-F1, false alarms\n")
+        print(f"| set | " + " | ".join(groups) + " |")
+        print("| --- |" + " ---: |" * len(groups))
+        for name, r in metrics.items():
+            cells = [f"{m['macro_f1']:.3f}, {m['false_alarm_rate']:.2%}"
+                     for m in (r["by"][key].get(g) for g in groups) if m]
+            print(f"| {name} | " + " | ".join(cells) + " |")
     print("\nPer class (all windows):\n")
     print("| set | " + " | ".join(f"{c} P / R" for c in CLASSES) + " |")
     print("| --- |" + " ---: |" * len(CLASSES))

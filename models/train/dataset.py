@@ -9,8 +9,8 @@ No Python re-implementation of the CWT or of the windowing exists here, so there
 train/serve skew.
 
 Usage: dataset.py --pvflow BIN --work DIR --out DIR --normalization FILE [--variety V]
-Writes DIR/<set>.parquet (device_id, window_start, fault_code, readings, peak_irradiance,
-scalogram) for every set, and the normalisation FILE. The variety: `default` (the shipped
+Writes DIR/<set>.parquet (plant, device_id, window_start, fault_code, readings,
+peak_irradiance, scalogram) for every set, and the normalisation FILE. The variety: `default` (the shipped
 standard model's plants below: the simulator's 5x3 array at Tabernas, standard normalisation),
 `general` (variety.py: many modules, layouts and sites, nameplate normalisation), or
 `plant:PATH` (the variety of the plant PATH describes, nameplate normalisation).
@@ -127,7 +127,7 @@ SCALOGRAM_SQL = """
 CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{readings}';
 CREATE EXTERNAL TABLE chosen STORED AS PARQUET LOCATION '{chosen}';
 COPY (
-  SELECT w.device_id, window_start, fault_code, readings, peak_irradiance,
+  SELECT '{plant}' AS plant, w.device_id, window_start, fault_code, readings, peak_irradiance,
          pv_scalogram(voltage_series, current_series, temperature_series, irradiance_series{nameplate}) AS scalogram
   FROM (
     SELECT device_id, window_start, fault_code, count(*) AS readings,
@@ -289,7 +289,8 @@ def build_set(binary, name, runs, work, out_dir, normalization, rng):
             described = run.plant is not None
             if described:
                 env["PVFLOW_PLANT_DESCRIPTION"] = str(run.plant)
-            sql = SCALOGRAM_SQL.format(readings=readings, chosen=chosen, out=part,
+            sql = SCALOGRAM_SQL.format(plant=run.plant.stem if described else run.name,
+                                       readings=readings, chosen=chosen, out=part,
                                        nameplate=NAMEPLATE_ARGS if described else "",
                                        join=NAMEPLATE_JOIN if described else "")
             pvflow(binary, ["sql", sql], env=env)
@@ -348,7 +349,11 @@ def described_sets(name, work):
 
     sets = {"train": runs(chosen.train, 2)}
     sets.update({k: runs(v, 1) for k, v in chosen.heldout.items()})
-    return sets, chosen.names
+    # What each held-out plant is, for evaluate.py's scores by module and by site.
+    held = {plant.name: {"site": plant.site[0],
+                         "module": " + ".join(sorted({a.module for a in plant.arrays}))}
+            for entries in chosen.heldout.values() for plant, *_ in entries}
+    return sets, dict(chosen.names, plants=held)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ For each DATA/heldout_*.parquet: accuracy, macro-F1, per-class precision and rec
 confusion matrix (rows: true class, columns: predicted), over all windows with a scalogram and
 over daylight windows (peak irradiance >= DAYLIGHT_W_M2); the expected calibration error (10
 bins of the top probability) and the false-alarm rate (healthy daylight windows called a
-fault). --calibration writes the reliability diagram of every set as one SVG.
+fault), and macro-F1 and false alarms by module and by site (DATA/variety.json says which
+plant is which). --calibration writes the reliability diagram of every set as one SVG.
 """
 
 import argparse
@@ -85,12 +86,13 @@ def reliability_svg(curves):
     return "\n".join(parts) + "\n"
 
 
-def evaluate(session, path):
-    table = pq.read_table(path, columns=["fault_code", "peak_irradiance", "scalogram"])
+def evaluate(session, path, plants):
+    table = pq.read_table(path, columns=["plant", "fault_code", "peak_irradiance", "scalogram"])
     scalogram = table.column("scalogram").combine_chunks()
     valid = np.asarray(scalogram.is_valid())
     truth = table.column("fault_code").to_numpy()[valid]
     peak = table.column("peak_irradiance").to_numpy()[valid]
+    plant = np.asarray(table.column("plant").to_pylist(), dtype=object)[valid]
     images = scalogram.filter(scalogram.is_valid()).flatten().to_numpy(zero_copy_only=False)
     images = images.astype(np.float32).reshape(-1, *INPUT_SHAPE)
     probabilities = np.concatenate([
@@ -104,8 +106,20 @@ def evaluate(session, path):
     return {"all": metrics(truth, predicted), "daylight": metrics(truth[day], predicted[day]),
             "windows_without_scalogram": int((~valid).sum()),
             "expected_calibration_error": ece, "reliability": table,
-            "false_alarm_rate": float((predicted[healthy_day] != 0).mean()) if healthy_day.any() else 0.0,
-            "healthy_daylight_windows": int(healthy_day.sum())}
+            "false_alarm_rate": false_alarm_rate(truth, predicted, day),
+            "healthy_daylight_windows": int(healthy_day.sum()),
+            "by": {key: {group: {"macro_f1": metrics(truth[inside], predicted[inside])["macro_f1"],
+                                 "false_alarm_rate": false_alarm_rate(truth[inside], predicted[inside], day[inside])}
+                         for group in sorted(set(groups))
+                         for inside in [groups == group]}
+                   for key in ("module", "site")
+                   for groups in [np.array([plants.get(p, {}).get(key, p) for p in plant], dtype=object)]}}
+
+
+def false_alarm_rate(truth, predicted, day):
+    """The share of healthy daylight windows called a fault."""
+    healthy_day = day & (truth == 0)
+    return float((predicted[healthy_day] != 0).mean()) if healthy_day.any() else 0.0
 
 
 def summary(name, result):
@@ -129,16 +143,22 @@ def main():
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
+    variety = args.data / "variety.json"
+    plants = json.loads(variety.read_text()).get("plants", {}) if variety.exists() else {}
     results = {}
     for path in sorted(args.data.glob("heldout_*.parquet")):
         name = path.stem
-        results[name] = evaluate(session, path)
+        results[name] = evaluate(session, path, plants)
         for scope in ("all", "daylight"):
             print(summary(f"{args.model.name} on {name} ({scope})", results[name][scope]), flush=True)
         r = results[name]
         print(f"  expected calibration error {r['expected_calibration_error']:.4f}; false alarms "
               f"{r['false_alarm_rate']:.4%} of {r['healthy_daylight_windows']} healthy daylight windows",
               flush=True)
+        for key, groups in r["by"].items():
+            for group, m in groups.items():
+                print(f"  {key} {group}: macro-F1 {m['macro_f1']:.4f}, false alarms "
+                      f"{m['false_alarm_rate']:.3%}", flush=True)
     if args.calibration:
         args.calibration.write_text(reliability_svg(
             [(name, r["expected_calibration_error"], r["reliability"]) for name, r in results.items()]))
