@@ -23,9 +23,11 @@ const SERIES: [&str; CHANNELS] = [
 ];
 
 /// A live table row per closed window: its device, window and readings, the Kafka partition it
-/// came from, its data-quality flags (predict's but the fleet's temperature, which needs every
-/// device's window), and its diagnosis and power as `plans/predict.sql` spells gold's (nameplates from `devices`, else `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp` and
-/// `$i_mp` bound from `[plant]`).
+/// came from, its data-quality flags and its diagnosis and power as `plans/predict.sql` spells
+/// gold's (nameplates from `devices`, else `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp` and
+/// `$i_mp` bound from `[plant]`). The fleet's temperature is the median of the batch's windows
+/// of one array type and start, not of the whole plant's: a partition's devices are a sample of
+/// every type (Kafka spreads devices by key), and a batch never waits for other partitions.
 const DIAGNOSIS: &str = r#"
 SELECT device_id,
        window_start,
@@ -47,13 +49,16 @@ FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean
                CASE WHEN expected_power_w > 0.05 * rated_power_w
                          AND measured_power_w > 1.15 * expected_power_w
                     THEN make_array('irradiance_inconsistent') END,
+               CASE WHEN fleet_devices >= 3 AND abs(temperature_mean - fleet_temperature) > 3
+                    THEN make_array('temperature_inconsistent') END,
                CASE WHEN light_at_night >= 3
                     THEN make_array('irradiance_sun_inconsistent') END) AS quality_flags,
              unnest(diagnosis)
-      FROM (SELECT device_id, window_start, readings, kafka_partition,
+      FROM (SELECT w.device_id, w.window_start, readings, kafka_partition,
+                   w.temperature_mean, fleet.fleet_temperature, fleet.fleet_devices,
                    pv_quality_flags(voltage_series, current_series, temperature_series,
                                     irradiance_series) AS window_flags,
-                   pv_irradiance_at_night(irradiance_series, window_start, devices.latitude,
+                   pv_irradiance_at_night(irradiance_series, w.window_start, devices.latitude,
                                           devices.longitude) AS light_at_night,
                    COALESCE(devices.rated_power_w, $rated_power_w) AS rated_power_w,
                    pv_fault_classify(voltage_series, current_series, temperature_series,
@@ -66,7 +71,16 @@ FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean
                                         COALESCE(devices.rated_power_w, $rated_power_w),
                                         COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
                      AS expected_power_w
-            FROM closed_windows LEFT JOIN devices USING (device_id)))
+            FROM (SELECT *, pv_series_mean(temperature_series) AS temperature_mean
+                  FROM closed_windows) w
+            LEFT JOIN devices ON w.device_id = devices.device_id
+            LEFT JOIN (SELECT c.window_start, COALESCE(d.array_type, '') AS array_type,
+                              median(pv_series_mean(c.temperature_series)) AS fleet_temperature,
+                              count(*) AS fleet_devices
+                       FROM closed_windows c LEFT JOIN devices d ON c.device_id = d.device_id
+                       GROUP BY 1, 2) fleet
+              ON w.window_start = fleet.window_start
+             AND COALESCE(devices.array_type, '') = fleet.array_type))
 "#;
 
 /// `windows` of Kafka partition `partition` as a table: one row each, its series as
@@ -187,6 +201,7 @@ mod tests {
         // Every pvflow session has the plant's devices; these windows' plant lists none.
         let schema = Arc::new(Schema::new(vec![
             Field::new("device_id", DataType::Utf8, false),
+            Field::new("array_type", DataType::Utf8, false),
             Field::new("rated_power_w", DataType::Float64, false),
             Field::new("gamma_pdc_per_c", DataType::Float64, false),
             Field::new("v_mp", DataType::Float64, false),
@@ -201,7 +216,12 @@ mod tests {
 
     /// A window of a healthy array at noon, `valid` of its 64 readings present.
     fn window(device_id: &str, valid: usize) -> ClosedWindow {
-        let level = [450.0, 7.5, 45.0, 950.0];
+        window_at(device_id, valid, 45.0)
+    }
+
+    /// The same, its module at `temperature` C.
+    fn window_at(device_id: &str, valid: usize, temperature: f32) -> ClosedWindow {
+        let level = [450.0, 7.5, temperature, 950.0];
         let swing = [1.0, 0.05, 0.2, 1.0];
         let series = std::array::from_fn(|channel| {
             std::array::from_fn(|slot| {
@@ -263,5 +283,36 @@ mod tests {
                 .iter()
                 .all(|p| p == Some(3))
         );
+    }
+
+    #[tokio::test]
+    async fn a_temperature_far_from_its_types_median_is_flagged() {
+        let windows = [
+            window_at("a", 64, 45.0),
+            window_at("b", 64, 46.0),
+            window_at("c", 64, 44.5),
+            window_at("hot", 64, 52.0),
+        ];
+        let batches = diagnose(&session(), &windows, 0, &ArrayRating::default())
+            .await
+            .expect("diagnosed");
+        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+            .expect("one batch");
+        let device = batch.column(0).as_string::<i32>();
+        let flags = batch.column(9).as_list::<i32>();
+        let code = batch.column(5).as_primitive::<Int32Type>();
+        for row in 0..batch.num_rows() {
+            let flags = flags.value(row);
+            let flags: Vec<&str> = flags.as_string::<i32>().iter().flatten().collect();
+            let hot = device.value(row) == "hot";
+            assert_eq!(
+                flags.contains(&"temperature_inconsistent"),
+                hot,
+                "{}: {flags:?}",
+                device.value(row)
+            );
+            // An untrusted window gets no fault class.
+            assert_eq!(code.is_valid(row), flags.is_empty(), "{}", device.value(row));
+        }
     }
 }
