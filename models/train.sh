@@ -12,7 +12,8 @@
 #   models/train.sh --plant plant.toml # a model fitted to your plant: models/plant-<name>/
 #                                      # pv_fault.onnx, normalization.json, metrics and card
 #
-# PVFLOW_TRAIN_ARCH picks the network of `general` and `--plant` (lean, wide; default lean).
+# PVFLOW_TRAIN_ARCH picks the network of `general` and `--plant` (lean, wide; default lean),
+# PVFLOW_TRAIN_SCALE their normalisation (operating_point, nameplate; default operating_point).
 # Heavy steps run under `nice -n 19`. Scratch data goes to $PVFLOW_TRAIN_DATA (default
 # models/data, ignored by git): about 5 GB for the standard models, 13 GB for `general` (its
 # scalograms are 64 KiB a window); check the disk first.
@@ -34,7 +35,8 @@ train_described() {
     variety="$1" data="$2" out="$3"
     mkdir -p "$out"
     $PY models/train/dataset.py --pvflow "$PVFLOW" --variety "$variety" \
-        --work "$data/work" --out "$data" --normalization "$out/normalization.json"
+        --scale "${PVFLOW_TRAIN_SCALE:-operating_point}" --work "$data/work" --out "$data" \
+        --normalization "$out/normalization.json"
     $PY models/train/train.py --arch "${PVFLOW_TRAIN_ARCH:-lean}" --data "$data" --out "$out/pv_fault.onnx"
     $PY models/train/evaluate.py --model "$out/pv_fault.onnx" --data "$data" \
         --json "$out/metrics.json" --calibration "$out/calibration.svg" | tee "$out/metrics.txt"

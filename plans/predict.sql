@@ -6,7 +6,8 @@
 --                              the plant description does not list
 --   $gamma_pdc_per_c  DOUBLE   its power temperature coefficient ([plant] gamma_pdc_per_c), likewise
 --   $v_mp, $i_mp      DOUBLE   its maximum-power voltage and current at STC ([plant] v_mp, i_mp),
---                              likewise: a model normalised by nameplate divides the series by them
+--                              likewise: a model normalised by nameplate or operating point
+--                              divides the series by them (and by gamma, with light and heat)
 -- Tables the runner registers: `silver`, that day's silver partition. Every session has
 -- `devices`, the plant description's nameplates (empty without one).
 -- Output: gold, partitioned by `date` (the date of window_start, UTC).
@@ -63,7 +64,9 @@ FROM (SELECT device_id, window_start, irradiance_mean, measured_power_w, expecte
                    pv_fault_classify(voltage_series, current_series, temperature_series,
                                      irradiance_series,
                                      COALESCE(devices.v_mp, $v_mp),
-                                     COALESCE(devices.i_mp, $i_mp)) AS diagnosis,
+                                     COALESCE(devices.i_mp, $i_mp),
+                                     COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
+                     AS diagnosis,
                    pv_series_mean(irradiance_series) AS irradiance_mean,
                    pv_dc_power(voltage_series, current_series) AS measured_power_w,
                    pv_expected_dc_power(irradiance_series, temperature_series,

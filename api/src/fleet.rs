@@ -510,7 +510,8 @@ impl FleetReads {
             .query(
                 "SELECT pv_scalogram(voltage_series, current_series, temperature_series, \
                                      irradiance_series, COALESCE(d.v_mp, $4), \
-                                     COALESCE(d.i_mp, $5)) AS image \
+                                     COALESCE(d.i_mp, $5), \
+                                     COALESCE(d.gamma_pdc_per_c, $6)) AS image \
                  FROM silver s LEFT JOIN devices d ON s.device_id = d.device_id \
                  WHERE date = $2 AND s.device_id = $1 AND window_start = $3",
                 vec![
@@ -522,6 +523,7 @@ impl FleetReads {
                     ),
                     ScalarValue::Float64(Some(plant.v_mp)),
                     ScalarValue::Float64(Some(plant.i_mp)),
+                    ScalarValue::Float64(Some(plant.gamma_pdc_per_c)),
                 ],
             )
             .await?

@@ -36,12 +36,18 @@ def main():
               "normalisation, trained on the simulator's one design).\n")
     else:
         print("**Status: meets its targets** on every held-out set (table below).\n")
-    print("A lean CNN (models/README.md, *Architectures*) over nameplate-normalised scalograms: "
-          "each window's voltage over its array's Vmp at STC, current over its Imp, irradiance "
-          "over 1000 W/m2, temperature as read (`\"method\": \"nameplate\"` in "
-          "`normalization.json`), so one model serves arrays of any size and module. pvflow "
-          "passes each device's nameplate from `devices` (the plant description), else "
-          "`[plant] v_mp` and `i_mp`.\n")
+    scaled = {
+        "nameplate": "each window's voltage over its array's Vmp at STC, current over its Imp",
+        "operating_point": "each reading's voltage over its array's Vmp at the reading's "
+                           "temperature (by the array's gamma), current over its Imp at the "
+                           "reading's irradiance (no lower than 100 W/m2)",
+    }[normalization["method"]]
+    print(f"A lean CNN (models/README.md, *Architectures*) over nameplate-normalised scalograms: "
+          f"{scaled}, irradiance over 1000 W/m2, temperature as read (`\"method\": "
+          f"\"{normalization['method']}\"` in `normalization.json`, docs/udfs.md), so one model "
+          "serves arrays of any size and module. pvflow passes each device's nameplate from "
+          "`devices` (the plant description), else `[plant] v_mp`, `i_mp` and "
+          "`gamma_pdc_per_c`.\n")
     print("Use: `[model] path` = `" + str(args.out / "pv_fault.onnx") + "`, `[model] normalization` = `"
           + str(args.out / "normalization.json") + "`.\n")
     print("## Trained on\n")

@@ -8,12 +8,14 @@ training readings) makes the 4x64x64 images, as `pv_fault_classify` does in plan
 No Python re-implementation of the CWT or of the windowing exists here, so there is no
 train/serve skew.
 
-Usage: dataset.py --pvflow BIN --work DIR --out DIR --normalization FILE [--variety V]
+Usage: dataset.py --pvflow BIN --work DIR --out DIR --normalization FILE [--variety V] [--scale S]
 Writes DIR/<set>.parquet (plant, device_id, window_start, fault_code, readings,
 peak_irradiance, scalogram) for every set, and the normalisation FILE. The variety: `default` (the shipped
 standard model's plants below: the simulator's 5x3 array at Tabernas, standard normalisation),
-`general` (variety.py: many modules, layouts and sites, nameplate normalisation), or
-`plant:PATH` (the variety of the plant PATH describes, nameplate normalisation).
+`general` (variety.py: many modules, layouts and sites), or `plant:PATH` (the variety of the
+plant PATH describes); a described variety's series are scaled by each array's own nameplate,
+`--scale operating_point` (the default: its expected maximum-power point at each reading's
+temperature and light) or `--scale nameplate` (its STC values), docs/udfs.md.
 """
 
 import argparse
@@ -148,19 +150,27 @@ COPY (
 ) TO '{out}' STORED AS PARQUET;
 """
 # A described plant's arrays are scaled by their own nameplates (the `devices` table).
-NAMEPLATE_ARGS = ", d.v_mp, d.i_mp"
+NAMEPLATE_ARGS = ", d.v_mp, d.i_mp, d.gamma_pdc_per_c"
 NAMEPLATE_JOIN = "JOIN devices d ON w.device_id = d.device_id"
 
-# Per plant, the sums that make the nameplate normalisation's mean and std: voltage / Vmp,
-# current / Imp, temperature, irradiance / 1000.
+# What each reading's voltage and current are divided by, per scale: udfs/src/normalization.rs
+# spells the same (operating point: Vmp at the reading's temperature, Imp at its light, no
+# lower than 100 W/m2; the temperature factor no lower than 0.5).
+SCALE_DIVISORS = {
+    "nameplate": ("d.v_mp", "d.i_mp"),
+    "operating_point": ("(d.v_mp * greatest(1.0 + d.gamma_pdc_per_c * (r.temperature - 25.0), 0.5))",
+                        "(d.i_mp * greatest(r.irradiance, 100.0) / 1000.0)"),
+}
+
+# Per plant, the sums that make a nameplate normalisation's mean and std: voltage and current
+# over their divisors, temperature, irradiance / 1000.
 NAMEPLATE_SUMS_SQL = """
 CREATE EXTERNAL TABLE readings STORED AS PARQUET LOCATION '{readings}';
-SELECT count(*) AS n,
-       sum(r.voltage / d.v_mp) AS s0, sum((r.voltage / d.v_mp) * (r.voltage / d.v_mp)) AS q0,
-       sum(r.current / d.i_mp) AS s1, sum((r.current / d.i_mp) * (r.current / d.i_mp)) AS q1,
-       sum(r.temperature) AS s2, sum(r.temperature * r.temperature) AS q2,
-       sum(r.irradiance / 1000.0) AS s3, sum((r.irradiance / 1000.0) * (r.irradiance / 1000.0)) AS q3
-FROM readings r JOIN devices d ON r.device_id = d.device_id;
+SELECT count(*) AS n, sum(v) AS s0, sum(v * v) AS q0, sum(i) AS s1, sum(i * i) AS q1,
+       sum(t) AS s2, sum(t * t) AS q2, sum(g) AS s3, sum(g * g) AS q3
+FROM (SELECT r.voltage / {v_div} AS v, r.current / {i_div} AS i, r.temperature AS t,
+             r.irradiance / 1000.0 AS g
+      FROM readings r JOIN devices d ON r.device_id = d.device_id);
 """
 
 STATS_SQL = """
@@ -220,22 +230,24 @@ def fit_normalization(binary, readings_files, work, path):
     return doc
 
 
-def fit_nameplate_normalization(binary, runs, work, path):
+def fit_nameplate_normalization(binary, runs, work, path, scale):
     """Per-channel mean and population std of every training reading, each array's voltage
-    and current over its own Vmp and Imp at STC and irradiance over 1000 W/m2, night included."""
+    and current over its own nameplate (`scale`: at STC, or at the reading's operating point)
+    and irradiance over 1000 W/m2, night included."""
+    v_div, i_div = SCALE_DIVISORS[scale]
     totals = np.zeros(9)
     for run in runs:
         readings, _ = simulate(binary, run, work)
         env = dict(os.environ, PVFLOW_PLANT_DESCRIPTION=str(run.plant))
         env.pop("PVFLOW_CONFIG", None)
-        out = pvflow(binary, ["sql", "--format", "json", NAMEPLATE_SUMS_SQL.format(readings=readings)], env=env)
+        out = pvflow(binary, ["sql", "--format", "json", NAMEPLATE_SUMS_SQL.format(readings=readings, v_div=v_div, i_div=i_div)], env=env)
         row = json.loads(out.strip().splitlines()[-1])
         totals += np.array([row[k] for k in ("n", "s0", "q0", "s1", "q1", "s2", "q2", "s3", "q3")])
     n = totals[0]
     mean = totals[1::2] / n
     std = np.sqrt(np.maximum(totals[2::2] / n - mean ** 2, 0.0))
     doc = {
-        "method": "nameplate",
+        "method": scale,
         "channels": ["voltage", "current", "temperature", "irradiance"],
         "mean": [round(float(m), 6) for m in mean],
         "std": [round(float(s), 6) for s in std],
@@ -312,6 +324,8 @@ def main():
     parser.add_argument("--normalization", type=Path, required=True, help="normalization.json to write")
     parser.add_argument("--variety", default="default",
                         help="default, general, or plant:PATH (see the module's docstring)")
+    parser.add_argument("--scale", choices=sorted(SCALE_DIVISORS), default="operating_point",
+                        help="how a described variety's series are scaled (default operating_point)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -322,7 +336,8 @@ def main():
     else:
         sets, names = described_sets(args.variety, args.work)
         (args.out / "variety.json").write_text(json.dumps(names, indent=1) + "\n")
-        doc = fit_nameplate_normalization(args.pvflow, sets["train"], args.work, args.normalization)
+        doc = fit_nameplate_normalization(args.pvflow, sets["train"], args.work, args.normalization,
+                                          args.scale)
     print(f"normalisation: {doc['method']} mean {doc['mean']} std {doc['std']} -> {args.normalization}",
           flush=True)
     rng = np.random.default_rng(SELECTION_SEED)

@@ -64,7 +64,9 @@ FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean
                    pv_fault_classify(voltage_series, current_series, temperature_series,
                                      irradiance_series,
                                      COALESCE(devices.v_mp, $v_mp),
-                                     COALESCE(devices.i_mp, $i_mp)) AS diagnosis,
+                                     COALESCE(devices.i_mp, $i_mp),
+                                     COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
+                     AS diagnosis,
                    pv_series_mean(irradiance_series) AS irradiance_mean,
                    pv_dc_power(voltage_series, current_series) AS measured_power_w,
                    pv_expected_dc_power(irradiance_series, temperature_series,
@@ -312,7 +314,12 @@ mod tests {
                 device.value(row)
             );
             // An untrusted window gets no fault class.
-            assert_eq!(code.is_valid(row), flags.is_empty(), "{}", device.value(row));
+            assert_eq!(
+                code.is_valid(row),
+                flags.is_empty(),
+                "{}",
+                device.value(row)
+            );
         }
     }
 }

@@ -4,7 +4,10 @@
 //! With the `standard` method the scales are 1: the series as read. With `nameplate` they are the
 //! array's own: voltage over its maximum-power voltage at STC, current over its maximum-power
 //! current, irradiance over 1000 W/m2 (temperature as read), so one model serves arrays of any
-//! size and module. The parameters are fixed when a model is trained and shipped beside it
+//! size and module. With `operating_point` voltage and current are divided, reading by reading,
+//! by where the array's maximum-power point should be at that reading's temperature and
+//! irradiance, so that a module's own temperature coefficient no longer looks like a fault.
+//! The parameters are fixed when a model is trained and shipped beside it
 //! (`normalization.json`), so that scoring never re-fits them on the batch being scored: the
 //! same window always gives the same image.
 
@@ -45,16 +48,39 @@ pub enum SeriesScale {
     /// The array's nameplate (`"method": "nameplate"`): voltage / Vmp, current / Imp at STC,
     /// irradiance / 1000 W/m2.
     Nameplate,
+    /// The array's expected maximum-power point at each reading (`"method":
+    /// "operating_point"`): voltage / (Vmp x (1 + gamma x (T - 25 C))), current / (Imp x G /
+    /// 1000 W/m2) with G no lower than [`LOW_LIGHT_W_M2`], irradiance / 1000 W/m2.
+    ///
+    /// Vmp's temperature coefficient is taken to be the power's, gamma, which datasheets and
+    /// plant descriptions give: Imp's own is a tenth of it or less. The low-light fall of Vmp is
+    /// left for the model to learn from the irradiance channel.
+    OperatingPoint,
 }
 
-/// An array's maximum-power voltage (V) and current (A) at STC.
+impl SeriesScale {
+    /// Whether windows need their array's [`Nameplate`] to be imaged.
+    pub fn needs_nameplate(self) -> bool {
+        self != SeriesScale::Raw
+    }
+}
+
+/// An array's maximum-power voltage (V) and current (A) at STC, and its power's temperature
+/// coefficient (1/C, about -0.004 for crystalline silicon).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Nameplate {
     pub v_mp: f32,
     pub i_mp: f32,
+    pub gamma_pdc_per_c: f32,
 }
 
 const STC_IRRADIANCE_W_M2: f32 = 1000.0;
+const STC_TEMPERATURE_C: f32 = 25.0;
+/// Below this irradiance the expected current is taken at it: at dawn, dusk and night the
+/// ratio of two small readings would be noise.
+pub const LOW_LIGHT_W_M2: f32 = 100.0;
+/// The temperature factor of Vmp never falls below this, whatever a broken sensor reads.
+const MIN_TEMPERATURE_FACTOR: f32 = 0.5;
 
 /// The file format: the parameters plus what they mean, checked on load.
 #[derive(Serialize, Deserialize)]
@@ -128,9 +154,11 @@ impl Normalization {
         let scale = match file.method.as_str() {
             "standard" => SeriesScale::Raw,
             "nameplate" => SeriesScale::Nameplate,
+            "operating_point" => SeriesScale::OperatingPoint,
             other => {
                 return Err(NormalizationError::Invalid(format!(
-                    "method {other:?} is not supported; use \"standard\" or \"nameplate\""
+                    "method {other:?} is not supported; use \"standard\", \"nameplate\" or \
+                     \"operating_point\""
                 )));
             }
         };
@@ -148,6 +176,7 @@ impl Normalization {
             method: match self.scale {
                 SeriesScale::Raw => "standard",
                 SeriesScale::Nameplate => "nameplate",
+                SeriesScale::OperatingPoint => "operating_point",
             }
             .into(),
             channels: CHANNELS.iter().map(|c| c.to_string()).collect(),
@@ -157,18 +186,32 @@ impl Normalization {
         serde_json::to_string_pretty(&file).expect("plain numbers and strings serialise")
     }
 
-    /// Divides one channel's series by its scale, in place: with [`SeriesScale::Nameplate`],
-    /// by `nameplate` (which such a normalisation requires).
-    pub fn scale(&self, channel: usize, series: &mut [f32], nameplate: Option<Nameplate>) {
-        let divisor = match (self.scale, nameplate, channel) {
-            (SeriesScale::Nameplate, Some(n), 0) => n.v_mp,
-            (SeriesScale::Nameplate, Some(n), 1) => n.i_mp,
-            (SeriesScale::Nameplate, _, 3) => STC_IRRADIANCE_W_M2,
-            _ => return,
+    /// Divides a window's four series ([`CHANNELS`] order) by their scales, in place: by
+    /// `nameplate` unless the method is `standard` (the others require it).
+    pub fn scale<const N: usize>(&self, series: &mut [[f32; N]; 4], nameplate: Option<Nameplate>) {
+        let Some(plate) = nameplate.filter(|_| self.scale.needs_nameplate()) else {
+            return;
         };
-        for v in series {
-            *v /= divisor;
+        let [voltage, current, temperature, irradiance] = series;
+        match self.scale {
+            SeriesScale::Raw => return,
+            SeriesScale::Nameplate => {
+                voltage.iter_mut().for_each(|v| *v /= plate.v_mp);
+                current.iter_mut().for_each(|i| *i /= plate.i_mp);
+            }
+            SeriesScale::OperatingPoint => {
+                for (v, t) in voltage.iter_mut().zip(temperature.iter()) {
+                    let factor = 1.0 + plate.gamma_pdc_per_c * (t - STC_TEMPERATURE_C);
+                    *v /= plate.v_mp * factor.max(MIN_TEMPERATURE_FACTOR);
+                }
+                for (i, g) in current.iter_mut().zip(irradiance.iter()) {
+                    *i /= plate.i_mp * g.max(LOW_LIGHT_W_M2) / STC_IRRADIANCE_W_M2;
+                }
+            }
         }
+        irradiance
+            .iter_mut()
+            .for_each(|g| *g /= STC_IRRADIANCE_W_M2);
     }
 
     /// Standardises one channel's (scaled) series in place.
@@ -232,31 +275,52 @@ mod tests {
         assert!(e.contains("/nonexistent/normalization.json"), "{e}");
     }
 
+    const PLATE: Nameplate = Nameplate {
+        v_mp: 600.0,
+        i_mp: 12.0,
+        gamma_pdc_per_c: -0.004,
+    };
+
+    fn file(method: &str) -> Normalization {
+        let text = format!(
+            r#"{{"method":"{method}","channels":["voltage","current","temperature","irradiance"],
+               "mean":[0.9,0.5,30,0.5],"std":[0.2,0.3,10,0.3]}}"#
+        );
+        let n = Normalization::from_json(&text).unwrap();
+        assert_eq!(Normalization::from_json(&n.to_json()).unwrap(), n);
+        n
+    }
+
     #[test]
     fn nameplate_normalisation_divides_by_the_array() {
-        let text = r#"{"method":"nameplate","channels":["voltage","current","temperature","irradiance"],
-                      "mean":[0.9,0.5,30,0.5],"std":[0.2,0.3,10,0.3]}"#;
-        let n = Normalization::from_json(text).unwrap();
+        let n = file("nameplate");
         assert_eq!(n.scale, SeriesScale::Nameplate);
-        assert_eq!(Normalization::from_json(&n.to_json()).unwrap(), n);
-        let plate = Some(Nameplate {
-            v_mp: 600.0,
-            i_mp: 12.0,
-        });
-        let mut v = [540.0, 600.0];
-        n.scale(0, &mut v, plate);
-        assert_eq!(v, [0.9, 1.0]);
-        let mut i = [6.0];
-        n.scale(1, &mut i, plate);
-        assert_eq!(i, [0.5]);
-        let (mut t, mut g) = ([45.0], [800.0]);
-        n.scale(2, &mut t, plate);
-        n.scale(3, &mut g, plate);
-        assert_eq!((t, g), ([45.0], [0.8]));
+        let mut w = [[540.0, 600.0], [6.0, 6.0], [45.0, 45.0], [800.0, 800.0]];
+        n.scale(&mut w, Some(PLATE));
+        assert_eq!(w, [[0.9, 1.0], [0.5, 0.5], [45.0, 45.0], [0.8, 0.8]]);
         // The shipped model's standard normalisation leaves the readings as they are.
-        let mut raw = [540.0];
-        Normalization::IDENTITY.scale(0, &mut raw, plate);
-        assert_eq!(raw, [540.0]);
+        let mut raw = [[540.0], [6.0], [45.0], [800.0]];
+        Normalization::IDENTITY.scale(&mut raw, Some(PLATE));
+        assert_eq!(raw, [[540.0], [6.0], [45.0], [800.0]]);
+    }
+
+    #[test]
+    fn operating_point_normalisation_expects_the_readings_temperature_and_light() {
+        let n = file("operating_point");
+        assert_eq!(n.scale, SeriesScale::OperatingPoint);
+        // At 50 C a -0.4 %/C array's Vmp is 10 % below STC's; at 500 W/m2 Imp is half.
+        // At dawn (50 W/m2) the current is compared with 100 W/m2's.
+        let mut w = [[540.0, 540.0], [6.0, 0.6], [50.0, 25.0], [500.0, 50.0]];
+        n.scale(&mut w, Some(PLATE));
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+        assert!(close(w[0][0], 1.0) && close(w[0][1], 0.9), "{:?}", w[0]);
+        assert!(close(w[1][0], 1.0) && close(w[1][1], 0.5), "{:?}", w[1]);
+        assert_eq!(w[2], [50.0, 25.0]);
+        assert_eq!(w[3], [0.5, 0.05]);
+        // A temperature sensor reading nonsense cannot make the divisor vanish.
+        let mut hot = [[300.0], [6.0], [400.0], [500.0]];
+        n.scale(&mut hot, Some(PLATE));
+        assert!(close(hot[0][0], 1.0), "{:?}", hot[0]);
     }
 
     #[test]

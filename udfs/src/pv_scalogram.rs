@@ -8,7 +8,7 @@ use crate::common::{
 use crate::list_args::{coerce_float_list, coerce_int_list, list_element, list_of, row_values};
 use crate::metrics;
 use crate::morlet::DenseCwt;
-use crate::normalization::{Nameplate, Normalization, SeriesScale};
+use crate::normalization::{Nameplate, Normalization};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray,
 };
@@ -91,7 +91,8 @@ impl ScalarUDFImpl for PvScalogram {
                  per channel by linear interpolation between the nearest valid readings, and \
                  by the nearest valid reading at the window's ends. The image is NULL when any \
                  series is NULL or any channel has fewer than 48 valid readings.",
-                "pv_scalogram(voltage, current, temperature, irradiance[, slot])",
+                "pv_scalogram(voltage, current, temperature, irradiance[, slot]\
+                 [, v_mp, i_mp, gamma_pdc_per_c])",
             )
             .with_sql_example(WINDOWING_EXAMPLE)
             .with_argument(
@@ -108,6 +109,14 @@ impl ScalarUDFImpl for PvScalogram {
                  as the series). Without it, reading i is at position i. A position given \
                  twice keeps its first valid reading.",
             )
+            .with_argument(
+                "v_mp, i_mp, gamma_pdc_per_c",
+                "The array's maximum-power voltage (V) and current (A) at STC and its power's \
+                 temperature coefficient (1/C): `devices.v_mp`, `devices.i_mp`, \
+                 `devices.gamma_pdc_per_c`. Required by a `nameplate` or `operating_point` \
+                 normalisation, which divide the series by them; a row whose nameplate is NULL \
+                 has no image.",
+            )
             .with_related_udf("cwt_morlet")
             .with_related_udf("pv_window_series")
             .build()
@@ -117,7 +126,8 @@ impl ScalarUDFImpl for PvScalogram {
 }
 
 /// The argument types of a window's four series, then (for `pv_scalogram`) the optional slots,
-/// then the array's `v_mp` and `i_mp`, which a nameplate normalisation requires.
+/// then the array's `v_mp`, `i_mp` and `gamma_pdc_per_c`, which the `nameplate` and
+/// `operating_point` normalisations require.
 pub(crate) fn coerce_window_args(
     function: &str,
     normalization: &Normalization,
@@ -125,12 +135,12 @@ pub(crate) fn coerce_window_args(
 ) -> Result<Vec<DataType>> {
     let usage = || {
         plan_err!(
-            "{function} takes (voltage, current, temperature, irradiance[, slot][, v_mp, i_mp]), \
-             got {} arguments",
+            "{function} takes (voltage, current, temperature, irradiance[, slot]\
+             [, v_mp, i_mp, gamma_pdc_per_c]), got {} arguments",
             arg_types.len()
         )
     };
-    if !(4..=7).contains(&arg_types.len()) {
+    if !(4..=8).contains(&arg_types.len()) {
         return usage();
     }
     let mut coerced = Vec::with_capacity(arg_types.len());
@@ -147,13 +157,14 @@ pub(crate) fn coerce_window_args(
         rest = &rest[1..];
     }
     match rest {
-        [] if normalization.scale == SeriesScale::Nameplate => plan_err!(
-            "{function}: the model's normalisation is by nameplate: pass each array's v_mp and \
-             i_mp at STC after the series (devices.v_mp, devices.i_mp)"
+        [] if normalization.scale.needs_nameplate() => plan_err!(
+            "{function}: the model's normalisation is by nameplate: pass each array's v_mp, \
+             i_mp and gamma_pdc_per_c after the series (devices.v_mp, devices.i_mp, \
+             devices.gamma_pdc_per_c)"
         ),
         [] => Ok(coerced),
-        [v_mp, i_mp] => {
-            for (name, arg) in [("v_mp", v_mp), ("i_mp", i_mp)] {
+        [v_mp, i_mp, gamma] => {
+            for (name, arg) in [("v_mp", v_mp), ("i_mp", i_mp), ("gamma_pdc_per_c", gamma)] {
                 if !(arg.is_numeric() || arg.is_null()) {
                     return plan_err!("{function}: `{name}` must be a number, got {arg}");
                 }
@@ -191,9 +202,10 @@ impl PvScalogram {
             .map(|a| a.as_list::<i32>());
         // The arrays' nameplates come last, after the optional slots.
         let nameplates = match &arrays[4 + usize::from(slots.is_some())..] {
-            [v_mp, i_mp] => Some((
+            [v_mp, i_mp, gamma] => Some((
                 v_mp.as_primitive::<Float64Type>(),
                 i_mp.as_primitive::<Float64Type>(),
+                gamma.as_primitive::<Float64Type>(),
             )),
             _ => None,
         };
@@ -207,10 +219,13 @@ impl PvScalogram {
         let mut valid = Vec::with_capacity(rows);
         for row in 0..rows {
             let nameplate = match nameplates {
-                Some((v_mp, i_mp)) if v_mp.is_valid(row) && i_mp.is_valid(row) => {
+                Some((v_mp, i_mp, gamma))
+                    if v_mp.is_valid(row) && i_mp.is_valid(row) && gamma.is_valid(row) =>
+                {
                     let plate = Nameplate {
                         v_mp: v_mp.value(row) as f32,
                         i_mp: i_mp.value(row) as f32,
+                        gamma_pdc_per_c: gamma.value(row) as f32,
                     };
                     if !(plate.v_mp > 0.0 && plate.i_mp > 0.0) {
                         return exec_err!(
@@ -219,11 +234,18 @@ impl PvScalogram {
                             plate.i_mp
                         );
                     }
+                    if !(-0.02..=0.0).contains(&plate.gamma_pdc_per_c) {
+                        return exec_err!(
+                            "pv_scalogram: row {row}: gamma_pdc_per_c must be -0.02 to 0 per C, \
+                             not {}",
+                            plate.gamma_pdc_per_c
+                        );
+                    }
                     Some(plate)
                 }
                 _ => None,
             };
-            let complete = (nameplate.is_some() || self.normalization.scale == SeriesScale::Raw)
+            let complete = (nameplate.is_some() || !self.normalization.scale.needs_nameplate())
                 && self.row_windows(
                     row,
                     &channels,
@@ -286,13 +308,16 @@ impl PvScalogram {
             }
         }
         reading_positions(row, len, slots, positions)?;
-        for (c, (list, window)) in channels.iter().zip(windows.iter_mut()).enumerate() {
+        for (list, window) in channels.iter().zip(windows.iter_mut()) {
             let items = list.values().as_primitive::<Float32Type>();
             row_values(list, items, row, f32::NAN, scratch);
             if !fill_window(scratch, positions, window) {
                 return Ok(false);
             }
-            self.normalization.scale(c, window, nameplate);
+        }
+        // Scaled together: the operating point of a reading depends on its temperature and light.
+        self.normalization.scale(windows, nameplate);
+        for (c, window) in windows.iter_mut().enumerate() {
             self.normalization.apply(c, window);
         }
         Ok(true)
@@ -377,6 +402,7 @@ fn fill_window(values: &[f32], positions: &[Option<usize>], window: &mut [f32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalization::SeriesScale;
     use datafusion::arrow::array::{AsArray, RecordBatch};
     use datafusion::prelude::SessionContext;
 
@@ -435,13 +461,20 @@ mod tests {
         ctx.sql(sql).await?.collect().await
     }
 
-    /// Nameplate normalisation: an array four times longer strings and twice the strings, same
-    /// light and heat, gives the same image once each is divided by its own nameplate.
+    /// Nameplate and operating-point normalisation: an array of four times longer strings and
+    /// twice the strings, same light and heat, gives the same image once each is divided by its
+    /// own nameplate.
     #[tokio::test]
     async fn nameplate_scaling_makes_arrays_of_any_size_alike() {
+        for scale in [SeriesScale::Nameplate, SeriesScale::OperatingPoint] {
+            arrays_of_any_size_alike(scale).await;
+        }
+    }
+
+    async fn arrays_of_any_size_alike(scale: SeriesScale) {
         let nameplate = Normalization::new([0.9, 0.5, 35.0, 0.5], [0.2, 0.3, 10.0, 0.3])
             .expect("valid")
-            .with_scale(SeriesScale::Nameplate);
+            .with_scale(scale);
         let series = |scale: f64| -> String {
             let values: Vec<String> = (0..64)
                 .map(|k| format!("{:.4}", scale * (1.0 + 0.05 * (k as f64 * 0.3).sin())))
@@ -450,7 +483,7 @@ mod tests {
         };
         let sql = |v: f64, i: f64| {
             format!(
-                "SELECT pv_scalogram({}, {}, {}, {}, {}, {}) AS image",
+                "SELECT pv_scalogram({}, {}, {}, {}, {}, {}, -0.004) AS image",
                 series(v * 135.0),
                 series(i * 20.0),
                 series(45.0),
@@ -487,6 +520,9 @@ mod tests {
         .await
         .unwrap_err()
         .to_string();
-        assert!(e.contains("pass each array's v_mp and i_mp"), "{e}");
+        assert!(
+            e.contains("pass each array's v_mp, i_mp and gamma_pdc_per_c"),
+            "{e}"
+        );
     }
 }
