@@ -370,10 +370,9 @@ fn simulate_writes_parquet_readings_clean_or_realistic() {
     let sql = format!(
         "CREATE EXTERNAL TABLE clean STORED AS PARQUET LOCATION '{}';
          CREATE EXTERNAL TABLE realistic STORED AS PARQUET LOCATION '{}';
-         SELECT arrow_typeof(ts) LIKE 'Timestamp(%UTC%)' AS ts_utc, arrow_typeof(voltage) AS v_type,
-                count(*) AS n,
-                count(DISTINCT (device_id, ts)) AS distinct_readings
-         FROM clean GROUP BY 1, 2;
+         SELECT arrow_typeof(ts) LIKE 'Timestamp(%UTC%)' AS ts_utc, arrow_typeof(voltage) AS v_type
+         FROM clean LIMIT 1;
+         SELECT count(*) AS n, count(DISTINCT (device_id, ts)) AS distinct_readings FROM clean;
          SELECT count(*) < 3 * 4320 AS some_lost,
                 count(*) - count(DISTINCT (device_id, ts)) > 0 AS some_twice
          FROM realistic;
@@ -385,7 +384,8 @@ fn simulate_writes_parquet_readings_clean_or_realistic() {
     let stdout = stdout_of(pvflow().args(["sql", "--format", "csv", &sql]));
     // Clean: every one of a day's 4320 readings per device, each once.
     assert!(
-        stdout.contains("ts_utc,v_type,n,distinct_readings\ntrue,Float32,12960,12960\n"),
+        stdout.contains("ts_utc,v_type\ntrue,Float32\n")
+            && stdout.contains("n,distinct_readings\n12960,12960\n"),
         "{stdout}"
     );
     assert!(
