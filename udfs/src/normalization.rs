@@ -50,7 +50,7 @@ pub enum SeriesScale {
     Nameplate,
     /// The array's expected maximum-power point at each reading (`"method":
     /// "operating_point"`): voltage / (Vmp x (1 + gamma x (T - 25 C))), current / (Imp x G /
-    /// 1000 W/m2) with G no lower than [`LOW_LIGHT_W_M2`], irradiance / 1000 W/m2.
+    /// 1000 W/m2) with G no lower than 100 W/m2, irradiance / 1000 W/m2.
     ///
     /// Vmp's temperature coefficient is taken to be the power's, gamma, which datasheets and
     /// plant descriptions give: Imp's own is a tenth of it or less. The low-light fall of Vmp is
@@ -78,7 +78,7 @@ const STC_IRRADIANCE_W_M2: f32 = 1000.0;
 const STC_TEMPERATURE_C: f32 = 25.0;
 /// Below this irradiance the expected current is taken at it: at dawn, dusk and night the
 /// ratio of two small readings would be noise.
-pub const LOW_LIGHT_W_M2: f32 = 100.0;
+const LOW_LIGHT_W_M2: f32 = 100.0;
 /// The temperature factor of Vmp never falls below this, whatever a broken sensor reads.
 const MIN_TEMPERATURE_FACTOR: f32 = 0.5;
 
