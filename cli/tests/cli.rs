@@ -772,6 +772,52 @@ fn a_described_plant_runs_through_both_plans_rated_by_its_nameplates() {
         "{flagged} of {windows} flagged"
     );
     assert_eq!(undiagnosed, flagged);
+
+    // The general model (operating-point normalisation) takes each array's nameplate through
+    // predict: it finds this plant's faults, which the standard model (one 5 x 3 design) misses.
+    let general = dir.path().join("gold-general");
+    pvflow()
+        .env("ORT_DYLIB_PATH", onnxruntime_library())
+        .env("PVFLOW_PLANT_DESCRIPTION", &description)
+        .env("PVFLOW_STORAGE_SILVER", dir.path().join("silver"))
+        .env("PVFLOW_STORAGE_GOLD", &general)
+        .env(
+            "PVFLOW_MODEL_PATH",
+            repo.join("models/general/pv_fault.onnx"),
+        )
+        .env(
+            "PVFLOW_MODEL_NORMALIZATION",
+            repo.join("models/general/normalization.json"),
+        )
+        .args(["run", "predict", "--date", "2026-01-10"])
+        .assert()
+        .success();
+    let scored = last_json_row(&stdout_of(
+        pvflow()
+            .env("PVFLOW_STORAGE_GOLD", &general)
+            .args(["sql", "--format", "json"])
+            .arg(format!(
+                "CREATE EXTERNAL TABLE truth STORED AS PARQUET LOCATION '{}';
+                 SELECT sum(CASE WHEN t.fault_code = 0 THEN 1 ELSE 0 END) AS healthy,
+                        sum(CASE WHEN t.fault_code = 0 AND g.fault_code = 0 THEN 1 ELSE 0 END)
+                          AS called_normal,
+                        sum(CASE WHEN t.fault_code > 0 THEN 1 ELSE 0 END) AS faulty,
+                        sum(CASE WHEN t.fault_code > 0 AND g.fault_code = t.fault_code
+                                 THEN 1 ELSE 0 END) AS found
+                 FROM gold g JOIN truth t
+                   ON g.device_id = t.device_id AND g.window_start = t.window_start
+                 WHERE g.fault_code IS NOT NULL",
+                dir.path().join("truth.parquet").display()
+            )),
+    ));
+    let count = |name: &str| scored[name].as_u64().unwrap_or_else(|| panic!("{scored}"));
+    assert!(count("healthy") >= 400, "{scored}");
+    assert!(
+        count("called_normal") * 100 >= count("healthy") * 95,
+        "{scored}"
+    );
+    assert!(count("faulty") >= 3, "{scored}");
+    assert!(count("found") * 2 >= count("faulty"), "{scored}");
 }
 
 #[test]
