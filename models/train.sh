@@ -15,7 +15,7 @@
 # PVFLOW_TRAIN_ARCH picks the network of `general` and `--plant` (lean, wide; default lean),
 # PVFLOW_TRAIN_SCALE their normalisation (operating_point, nameplate; default operating_point).
 # Heavy steps run under `nice -n 19`. Scratch data goes to $PVFLOW_TRAIN_DATA (default
-# models/data, ignored by git): about 5 GB for the standard models, 13 GB for `general` (its
+# models/data, ignored by git): about 5 GB for the standard models, 18 GB for `general` (its
 # scalograms are 64 KiB a window); check the disk first.
 set -eu
 cd "$(dirname "$0")/.."

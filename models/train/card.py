@@ -48,6 +48,9 @@ def main():
           "serves arrays of any size and module. pvflow passes each device's nameplate from "
           "`devices` (the plant description), else `[plant] v_mp`, `i_mp` and "
           "`gamma_pdc_per_c`.\n")
+    print("What changed from earlier general models (STC nameplate, then the operating point, "
+          "then twice the windows), and where this one errs: models/README.md, "
+          "*Nameplate-normalised models*.\n")
     print("Use: `[model] path` = `" + str(args.out / "pv_fault.onnx") + "`, `[model] normalization` = `"
           + str(args.out / "normalization.json") + "`.\n")
     print("## Trained on\n")

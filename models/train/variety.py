@@ -57,6 +57,9 @@ SENSORS = [
     ("realistic", None, 0.05),
 ]
 WEATHER = [(0.3, 2.0), (0.8, 1.0), (0.1, 4.0), (1.0, 0.0), (0.0, 6.0), (0.3, 2.0)]
+# Devices of each array type in a training plant: 30 gave 47,600 windows and held-out macro-F1
+# 0.84; models/README.md has the learning curve.
+TRAIN_DEVICES = 60
 MAX_SYSTEM_VOLTAGE = 1500.0
 # Voc rises about 15 % on a cold morning: strings are sized for it.
 COLD_VOC_FACTOR = 1.15
@@ -162,7 +165,7 @@ def general(year=2026):
         for d, season in enumerate(SEASONS):
             k = s * len(SEASONS) + d
             modules = [TRAIN_MODULES[k % 6], TRAIN_MODULES[(k + 1 + s) % 6]]
-            plant = PlantSpec(f"train-{site[0].lower()}-{season}", site, array_types(site, modules, 30, rng))
+            plant = PlantSpec(f"train-{site[0].lower()}-{season}", site, array_types(site, modules, TRAIN_DEVICES, rng))
             train.append((plant, f"{year}-{season}", SENSORS[(k + s) % len(SENSORS)],
                           WEATHER[(k + 2 * s) % len(WEATHER)], 5000 + k))
     heldout = {"heldout_clean": [], "heldout_realistic": [], "heldout_noise3": []}
