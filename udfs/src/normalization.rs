@@ -189,7 +189,7 @@ impl Normalization {
     /// Divides a window's four series ([`CHANNELS`] order) by their scales, in place: by
     /// `nameplate` unless the method is `standard` (the others require it).
     pub fn scale<const N: usize>(&self, series: &mut [[f32; N]; 4], nameplate: Option<Nameplate>) {
-        let Some(plate) = nameplate.filter(|_| self.scale.needs_nameplate()) else {
+        let Some(plate) = nameplate else {
             return;
         };
         let [voltage, current, temperature, irradiance] = series;

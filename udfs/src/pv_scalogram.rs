@@ -9,6 +9,7 @@ use crate::list_args::{coerce_float_list, coerce_int_list, list_element, list_of
 use crate::metrics;
 use crate::morlet::DenseCwt;
 use crate::normalization::{Nameplate, Normalization};
+use crate::pv_expected_dc_power::ArrayRating;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, ListArray,
 };
@@ -222,25 +223,22 @@ impl PvScalogram {
                 Some((v_mp, i_mp, gamma))
                     if v_mp.is_valid(row) && i_mp.is_valid(row) && gamma.is_valid(row) =>
                 {
-                    let plate = Nameplate {
-                        v_mp: v_mp.value(row) as f32,
-                        i_mp: i_mp.value(row) as f32,
-                        gamma_pdc_per_c: gamma.value(row) as f32,
+                    // The nameplate's rules are the rating's (pv_expected_dc_power's).
+                    let rating = ArrayRating {
+                        v_mp: v_mp.value(row),
+                        i_mp: i_mp.value(row),
+                        gamma_pdc_per_c: gamma.value(row),
+                        ..ArrayRating::default()
+                    }
+                    .validated();
+                    let plate = match rating {
+                        Ok(r) => Nameplate {
+                            v_mp: r.v_mp as f32,
+                            i_mp: r.i_mp as f32,
+                            gamma_pdc_per_c: r.gamma_pdc_per_c as f32,
+                        },
+                        Err(why) => return exec_err!("pv_scalogram: row {row}: {why}"),
                     };
-                    if !(plate.v_mp > 0.0 && plate.i_mp > 0.0) {
-                        return exec_err!(
-                            "pv_scalogram: row {row}: v_mp and i_mp must be positive, not {} and {}",
-                            plate.v_mp,
-                            plate.i_mp
-                        );
-                    }
-                    if !(-0.02..=0.0).contains(&plate.gamma_pdc_per_c) {
-                        return exec_err!(
-                            "pv_scalogram: row {row}: gamma_pdc_per_c must be -0.02 to 0 per C, \
-                             not {}",
-                            plate.gamma_pdc_per_c
-                        );
-                    }
                     Some(plate)
                 }
                 _ => None,
@@ -524,5 +522,14 @@ mod tests {
             e.contains("pass each array's v_mp, i_mp and gamma_pdc_per_c"),
             "{e}"
         );
+        // A nameplate that cannot be is refused, naming the value.
+        let e = images(
+            nameplate,
+            "SELECT pv_scalogram([1.0], [1.0], [1.0], [1.0], 150.5, 24.9, 0.5) AS image",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("row 0: gamma_pdc_per_c must be between"), "{e}");
     }
 }
