@@ -75,11 +75,13 @@ def main():
         print(f"| {name} | {r['all']['windows']} | {r['all']['macro_f1']:.4f} ({target}{met}) | "
               f"{r['all']['accuracy']:.4f} | {r['expected_calibration_error']:.4f} | "
               f"{alarms:.3%}{alarm_met} |")
-    for key in ("module", "site"):
+    for key, title in (("module", "By held-out module"), ("site", "By held-out site"),
+                       ("layout", "By strings per array (one string: where a shadow and a short "
+                                  "look alike, models/README.md)")):
         groups = sorted({g for r in metrics.values() for g in r.get("by", {}).get(key, {})})
         if len(groups) < 2:
             continue
-        print(f"\nBy held-out {key}: macro-F1, false alarms\n")
+        print(f"\n{title}: macro-F1, false alarms\n")
         print(f"| set | " + " | ".join(groups) + " |")
         print("| --- |" + " ---: |" * len(groups))
         for name, r in metrics.items():

@@ -364,9 +364,10 @@ def described_sets(name, work):
 
     sets = {"train": runs(chosen.train, 2)}
     sets.update({k: runs(v, 1) for k, v in chosen.heldout.items()})
-    # What each held-out plant is, for evaluate.py's scores by module and by site.
+    # What each held-out plant is, for evaluate.py's scores by module, site and layout.
     held = {plant.name: {"site": plant.site[0],
-                         "module": " + ".join(sorted({a.module for a in plant.arrays}))}
+                         "module": " + ".join(sorted({a.module for a in plant.arrays})),
+                         "strings": {a.name: a.strings for a in plant.arrays}}
             for entries in chosen.heldout.values() for plant, *_ in entries}
     return sets, dict(chosen.names, plants=held)
 

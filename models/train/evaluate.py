@@ -5,8 +5,9 @@ For each DATA/heldout_*.parquet: accuracy, macro-F1, per-class precision and rec
 confusion matrix (rows: true class, columns: predicted), over all windows with a scalogram and
 over daylight windows (peak irradiance >= DAYLIGHT_W_M2); the expected calibration error (10
 bins of the top probability) and the false-alarm rate (healthy daylight windows called a
-fault), and macro-F1 and false alarms by module and by site (DATA/variety.json says which
-plant is which). --calibration writes the reliability diagram of every set as one SVG.
+fault), and macro-F1 and false alarms by module, by site and by strings per array
+(DATA/variety.json says which plant and array is which). --calibration writes the reliability
+diagram of every set as one SVG.
 """
 
 import argparse
@@ -87,12 +88,14 @@ def reliability_svg(curves):
 
 
 def evaluate(session, path, plants):
-    table = pq.read_table(path, columns=["plant", "fault_code", "peak_irradiance", "scalogram"])
+    table = pq.read_table(path, columns=["plant", "device_id", "fault_code", "peak_irradiance",
+                                         "scalogram"])
     scalogram = table.column("scalogram").combine_chunks()
     valid = np.asarray(scalogram.is_valid())
     truth = table.column("fault_code").to_numpy()[valid]
     peak = table.column("peak_irradiance").to_numpy()[valid]
     plant = np.asarray(table.column("plant").to_pylist(), dtype=object)[valid]
+    device = np.asarray(table.column("device_id").to_pylist(), dtype=object)[valid]
     images = scalogram.filter(scalogram.is_valid()).flatten().to_numpy(zero_copy_only=False)
     images = images.astype(np.float32).reshape(-1, *INPUT_SHAPE)
     probabilities = np.concatenate([
@@ -103,6 +106,12 @@ def evaluate(session, path, plants):
     day = peak >= DAYLIGHT_W_M2
     ece, table = calibration(truth, probabilities)
     healthy_day = day & (truth == 0)
+    groups = {key: np.array([plants.get(p, {}).get(key, p) for p in plant], dtype=object)
+              for key in ("module", "site")}
+    # variety.py names a plant's array types a0, a1, ... and their devices a0-000, a0-001, ...
+    strings = [plants.get(p, {}).get("strings", {}).get(d.split("-")[0]) for p, d in zip(plant, device)]
+    if all(s is not None for s in strings):
+        groups["layout"] = np.array([f"{s} string{'s' if s > 1 else ''}" for s in strings], dtype=object)
     return {"all": metrics(truth, predicted), "daylight": metrics(truth[day], predicted[day]),
             "windows_without_scalogram": int((~valid).sum()),
             "expected_calibration_error": ece, "reliability": table,
@@ -110,10 +119,9 @@ def evaluate(session, path, plants):
             "healthy_daylight_windows": int(healthy_day.sum()),
             "by": {key: {group: {"macro_f1": metrics(truth[inside], predicted[inside])["macro_f1"],
                                  "false_alarm_rate": false_alarm_rate(truth[inside], predicted[inside], day[inside])}
-                         for group in sorted(set(groups))
-                         for inside in [groups == group]}
-                   for key in ("module", "site")
-                   for groups in [np.array([plants.get(p, {}).get(key, p) for p in plant], dtype=object)]}}
+                         for group in sorted(set(labels))
+                         for inside in [labels == group]}
+                   for key, labels in groups.items()}}
 
 
 def false_alarm_rate(truth, predicted, day):

@@ -358,4 +358,61 @@ mod tests {
             }
         }
     }
+
+    /// Why no window classifier can always tell a shadow from a short on a one-string array
+    /// (models/README.md): under clear sky a shadow's bypassed substrings drop the same share of
+    /// the string's voltage as a bolted short over as many modules, at the same current. Of the
+    /// six patterns, the soft shadow and the neighbouring row's shadow land within 1 % of a
+    /// short of a fifth of the string, the chimney's within 2 % of one of two fifths, at every
+    /// string length. Only diffuse light tells them apart: the shadow fades, the short stays.
+    #[test]
+    fn on_one_string_a_shadow_and_a_short_share_a_maximum_power_point() {
+        let peak = |key: CircuitKey, wiring, conditions| {
+            let curve = key
+                .circuit(wiring)
+                .curve(&CANADIAN_SOLAR_CS6P_250P, conditions);
+            let best = curve
+                .peaks()
+                .into_iter()
+                .max_by(|a, b| a.power().total_cmp(&b.power()))
+                .expect("a lit array has a maximum power point");
+            (best.voltage, best.current)
+        };
+        let short = |modules| CircuitKey::LineLine {
+            modules,
+            resistance: 0,
+        };
+        let twins = [(0, short(0)), (3, short(0)), (5, short(1))];
+        for modules_per_string in [5, 10, 20, 30] {
+            let wiring = Wiring {
+                modules_per_string,
+                strings: 1,
+                substrings_per_module: 3,
+            };
+            for diffuse_share in [0.15, 0.5, 0.95] {
+                let conditions = Conditions {
+                    irradiance: 900.0 - 600.0 * diffuse_share,
+                    cell_temp_c: 40.0,
+                    diffuse_share,
+                };
+                let (v0, i0) = peak(CircuitKey::Healthy, wiring, conditions);
+                for (pattern, twin) in twins {
+                    let (v, i) = peak(CircuitKey::PartialShading { pattern }, wiring, conditions);
+                    let (v2, i2) = peak(twin, wiring, conditions);
+                    let apart = ((v - v2) / v0).abs().max(((i - i2) / i0).abs());
+                    let what = format!(
+                        "pattern {pattern}, {modules_per_string} modules, diffuse {diffuse_share}"
+                    );
+                    if diffuse_share < 0.9 {
+                        assert!(apart < 0.02, "{what}: {apart:.3} apart");
+                    } else {
+                        assert!(
+                            apart > 0.1,
+                            "{what}: the shadow should fade ({apart:.3} apart)"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
