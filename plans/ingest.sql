@@ -19,9 +19,8 @@
 -- whose clock jumped reports over its own true readings): predict gives such windows no
 -- diagnosis.
 SELECT *,
-       array_concat(
-         pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series),
-         CASE WHEN readings > 80 THEN make_array('conflicting_timestamps') END) AS quality_flags,
+       pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series,
+                        readings) AS quality_flags,
        $run_id AS run_id
 FROM (
 SELECT device_id,

@@ -1,6 +1,8 @@
-//! Closed windows diagnosed in batches by the plans' own function, `pv_fault_classify`, with its
-//! rules: a window with fewer than 48 valid readings in a channel gets no diagnosis (its
-//! `fault_code` is NULL) and is kept, counted, like every other.
+//! Closed windows judged by gold's own plan: `plans/predict.sql` runs over each batch of closed
+//! windows shaped as silver's rows, so the stream and `pvflow run predict` diagnose, flag and
+//! price a window by one text. A window with fewer than 48 valid readings in a channel gets no
+//! diagnosis (predict leaves it out of gold); the stream keeps it, counted, with its flags and
+//! a NULL `fault_code`.
 
 use crate::windows::{CHANNELS, ClosedWindow};
 use datafusion::arrow::array::{
@@ -8,7 +10,9 @@ use datafusion::arrow::array::{
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::common::{ParamValues, Result, ScalarValue};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
 use pvflow_udfs::{ArrayRating, WINDOW_LEN};
 use std::collections::HashMap;
@@ -22,68 +26,37 @@ const SERIES: [&str; CHANNELS] = [
     "irradiance_series",
 ];
 
+/// Gold's judgement of a day of silver.
+const PREDICT: &str = include_str!("../../plans/predict.sql");
+
+/// A batch of closed windows as silver's rows: ingest's per-window flags beside the series (the
+/// mean temperature over the window's slots, where ingest averages every reading it got).
+const AS_SILVER: &str = "
+SELECT *,
+       pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series,
+                        readings) AS quality_flags,
+       pv_series_mean(temperature_series) AS temperature_mean
+FROM closed_windows";
+
 /// A live table row per closed window: its device, window and readings, the Kafka partition it
-/// came from, its data-quality flags and its diagnosis and power as `plans/predict.sql` spells
-/// gold's (nameplates from `devices`, else `$rated_power_w`, `$gamma_pdc_per_c`, `$v_mp` and
-/// `$i_mp` bound from `[plant]`). The fleet's temperature is the median of the batch's windows
-/// of one array type and start, not of the whole plant's: a partition's devices are a sample of
-/// every type (Kafka spreads devices by key), and a batch never waits for other partitions.
-const DIAGNOSIS: &str = r#"
-SELECT device_id,
-       window_start,
-       CAST(window_start AS DATE) AS date,
-       readings,
-       kafka_partition,
-       CASE WHEN cardinality(quality_flags) = 0 THEN "diagnosis.fault_code" END AS fault_code,
-       CASE WHEN cardinality(quality_flags) = 0 THEN "diagnosis.fault_label" END AS fault_label,
-       "diagnosis.probabilities" AS probabilities,
-       "diagnosis.model_version" AS model_version,
-       quality_flags,
-       irradiance_mean,
-       measured_power_w,
-       expected_power_w
-FROM (SELECT device_id, window_start, readings, kafka_partition, irradiance_mean,
-             measured_power_w, expected_power_w,
-             array_concat(
-               window_flags,
-               CASE WHEN expected_power_w > 0.05 * rated_power_w
-                         AND measured_power_w > 1.15 * expected_power_w
-                    THEN make_array('irradiance_inconsistent') END,
-               CASE WHEN fleet_devices >= 3 AND abs(temperature_mean - fleet_temperature) > 3
-                    THEN make_array('temperature_inconsistent') END,
-               CASE WHEN light_at_night >= 3
-                    THEN make_array('irradiance_sun_inconsistent') END) AS quality_flags,
-             unnest(diagnosis)
-      FROM (SELECT w.device_id, w.window_start, readings, kafka_partition,
-                   w.temperature_mean, fleet.fleet_temperature, fleet.fleet_devices,
-                   pv_quality_flags(voltage_series, current_series, temperature_series,
-                                    irradiance_series) AS window_flags,
-                   pv_irradiance_at_night(irradiance_series, w.window_start, devices.latitude,
-                                          devices.longitude) AS light_at_night,
-                   COALESCE(devices.rated_power_w, $rated_power_w) AS rated_power_w,
-                   pv_fault_classify(voltage_series, current_series, temperature_series,
-                                     irradiance_series,
-                                     COALESCE(devices.v_mp, $v_mp),
-                                     COALESCE(devices.i_mp, $i_mp),
-                                     COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
-                     AS diagnosis,
-                   pv_series_mean(irradiance_series) AS irradiance_mean,
-                   pv_dc_power(voltage_series, current_series) AS measured_power_w,
-                   pv_expected_dc_power(irradiance_series, temperature_series,
-                                        COALESCE(devices.rated_power_w, $rated_power_w),
-                                        COALESCE(devices.gamma_pdc_per_c, $gamma_pdc_per_c))
-                     AS expected_power_w
-            FROM (SELECT *, pv_series_mean(temperature_series) AS temperature_mean
-                  FROM closed_windows) w
-            LEFT JOIN devices ON w.device_id = devices.device_id
-            LEFT JOIN (SELECT c.window_start, COALESCE(d.array_type, '') AS array_type,
-                              median(pv_series_mean(c.temperature_series)) AS fleet_temperature,
-                              count(*) AS fleet_devices
-                       FROM closed_windows c LEFT JOIN devices d ON c.device_id = d.device_id
-                       GROUP BY 1, 2) fleet
-              ON w.window_start = fleet.window_start
-             AND COALESCE(devices.array_type, '') = fleet.array_type))
-"#;
+/// came from, and predict's judgement (nameplates from `devices`, else `$rated_power_w`,
+/// `$gamma_pdc_per_c`, `$v_mp` and `$i_mp` bound from `[plant]`). The fleet's temperature is
+/// the median of the batch's windows of one array type and start, not of the whole plant's: a
+/// partition's devices are a sample of every type (Kafka spreads devices by key), and a batch
+/// never waits for other partitions.
+fn live_rows() -> String {
+    format!(
+        "
+SELECT w.device_id, w.window_start, CAST(w.window_start AS DATE) AS date, w.readings,
+       w.kafka_partition, g.fault_code, g.fault_label, g.probabilities, g.model_version,
+       COALESCE(g.quality_flags, w.quality_flags) AS quality_flags, g.irradiance_mean,
+       g.measured_power_w, g.expected_power_w
+FROM silver w
+LEFT JOIN (
+{PREDICT}
+) g ON w.device_id = g.device_id AND w.window_start = g.window_start"
+    )
+}
 
 /// `windows` of Kafka partition `partition` as a table: one row each, its series as
 /// `pv_window_series` gives them.
@@ -140,8 +113,8 @@ fn windows_batch(windows: &[ClosedWindow], partition: i32) -> Result<RecordBatch
     )?)
 }
 
-/// Diagnoses `windows` of Kafka partition `partition` in `ctx`, a session with pvflow's
-/// functions (and its model), expecting power of arrays rated `rating`: the live table's rows,
+/// Diagnoses `windows` of Kafka partition `partition` in a session of `ctx`'s functions (and
+/// its model) and `devices`, expecting power of arrays rated `rating`: the live table's rows,
 /// in any order.
 pub async fn diagnose(
     ctx: &SessionContext,
@@ -152,10 +125,12 @@ pub async fn diagnose(
     if windows.is_empty() {
         return Ok(Vec::new());
     }
-    // The session's catalog is shared: a name of this batch's own, removed after.
-    let table = format!("closed_windows_{}", uuid::Uuid::new_v4().simple());
-    ctx.register_batch(&table, windows_batch(windows, partition)?)?;
-    let rating = ParamValues::from(HashMap::from([
+    let batch = batch_session(ctx, windows_batch(windows, partition)?).await?;
+    let params = ParamValues::from(HashMap::from([
+        (
+            "run_id".to_string(),
+            ScalarValue::Utf8(Some("stream".into())),
+        ),
         (
             "rated_power_w".to_string(),
             ScalarValue::Float64(Some(rating.rated_power_w)),
@@ -167,16 +142,34 @@ pub async fn diagnose(
         ("v_mp".to_string(), ScalarValue::Float64(Some(rating.v_mp))),
         ("i_mp".to_string(), ScalarValue::Float64(Some(rating.i_mp))),
     ]));
-    let diagnosed = async {
-        ctx.sql(&DIAGNOSIS.replace("closed_windows", &table))
-            .await?
-            .with_param_values(rating)?
-            .collect()
-            .await
-    };
-    let diagnosed = diagnosed.await;
-    ctx.deregister_table(&table)?;
-    diagnosed
+    batch
+        .sql(&live_rows())
+        .await?
+        .with_param_values(params)?
+        .collect()
+        .await
+}
+
+/// A session for one batch: `ctx`'s functions, settings and `devices`, and the batch as
+/// `silver`, in a catalog of its own (so `predict.sql` runs as written, and batches never see
+/// each other's tables).
+async fn batch_session(ctx: &SessionContext, windows: RecordBatch) -> Result<SessionContext> {
+    let state = ctx.state();
+    let config = state
+        .config()
+        .clone()
+        .with_create_default_catalog_and_schema(true);
+    let batch = SessionContext::new_with_state(
+        SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .with_catalog_list(Arc::new(MemoryCatalogProviderList::new()))
+            .build(),
+    );
+    batch.register_table("devices", ctx.table_provider("devices").await?)?;
+    batch.register_batch("closed_windows", windows)?;
+    let silver = batch.sql(AS_SILVER).await?.into_view();
+    batch.register_table("silver", silver)?;
+    Ok(batch)
 }
 
 #[cfg(test)]
@@ -320,6 +313,30 @@ mod tests {
                 "{}",
                 device.value(row)
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_window_of_more_readings_than_slots_is_flagged_as_ingest_flags_it() {
+        let mut jumped = window("jumped", 64);
+        jumped.readings = 90;
+        let batches = diagnose(
+            &session(),
+            &[window("steady", 64), jumped],
+            0,
+            &ArrayRating::default(),
+        )
+        .await
+        .expect("diagnosed");
+        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+            .expect("one batch");
+        let device = batch.column(0).as_string::<i32>();
+        let flags = batch.column(9).as_list::<i32>();
+        for row in 0..batch.num_rows() {
+            let flags = flags.value(row);
+            let flags: Vec<&str> = flags.as_string::<i32>().iter().flatten().collect();
+            let jumped = device.value(row) == "jumped";
+            assert_eq!(flags.contains(&"conflicting_timestamps"), jumped, "{flags:?}");
         }
     }
 }

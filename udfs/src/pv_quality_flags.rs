@@ -1,5 +1,5 @@
-//! `pv_quality_flags(voltage, current, temperature, irradiance)`: why a window's readings
-//! cannot be trusted, in pvanalytics' vocabulary.
+//! `pv_quality_flags(voltage, current, temperature, irradiance[, readings])`: why a window's
+//! readings cannot be trusted, in pvanalytics' vocabulary.
 
 use crate::common::{MIN_VALID_READINGS, answer};
 use crate::quality_masks::{
@@ -8,7 +8,7 @@ use crate::quality_masks::{
 };
 use crate::slot_means::coerce_series;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, ListBuilder, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -42,6 +42,10 @@ const LIMITS: [(f64, f64); 4] = [
     (-40.0, 100.0),
     (-10.0, 1500.0),
 ];
+
+/// More readings than this in a window of 64 slots: a logger whose clock jumped reports over
+/// its own true readings (the 0.1 % of duplicates a healthy link sends never come near).
+const MAX_READINGS: i64 = 80;
 
 /// The flags of one window's four series (each `None` slot a missing reading).
 pub fn window_flags(series: [&[Option<f64>]; 4]) -> Vec<String> {
@@ -130,13 +134,27 @@ impl ScalarUDFImpl for PvQualityFlags {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 4 {
-            return plan_err!(
-                "pv_quality_flags takes (voltage, current, temperature, irradiance), got {} arguments",
-                arg_types.len()
-            );
+        let (series, readings) = match arg_types.len() {
+            4 => (arg_types, None),
+            5 => (&arg_types[..4], Some(&arg_types[4])),
+            n => {
+                return plan_err!(
+                    "pv_quality_flags takes (voltage, current, temperature, irradiance[, \
+                     readings]), got {n} arguments"
+                );
+            }
+        };
+        let mut coerced = coerce_series("pv_quality_flags", &CHANNELS, series)?;
+        if let Some(readings) = readings {
+            if !(readings.is_integer() || readings.is_null()) {
+                return plan_err!(
+                    "pv_quality_flags: `readings` must be an integer (the window's count of \
+                     readings), got {readings}"
+                );
+            }
+            coerced.push(DataType::Int64);
         }
-        coerce_series("pv_quality_flags", &CHANNELS, arg_types)
+        Ok(coerced)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -148,7 +166,8 @@ impl ScalarUDFImpl for PvQualityFlags {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let lists: Vec<&ListArray> = arrays.iter().map(|a| a.as_list::<i32>()).collect();
+        let lists: Vec<&ListArray> = arrays[..4].iter().map(|a| a.as_list::<i32>()).collect();
+        let readings = arrays.get(4).map(|a| a.as_primitive::<Int64Type>());
         let rows = lists[0].len();
         let mut out = ListBuilder::new(StringBuilder::new());
         let mut series: [Vec<Option<f64>>; 4] = Default::default();
@@ -176,6 +195,9 @@ impl ScalarUDFImpl for PvQualityFlags {
             for flag in flags {
                 out.values().append_value(flag);
             }
+            if readings.is_some_and(|r| r.is_valid(row) && r.value(row) > MAX_READINGS) {
+                out.values().append_value("conflicting_timestamps");
+            }
             out.append(true);
         }
         let result: ArrayRef = Arc::new(out.finish());
@@ -198,16 +220,22 @@ impl ScalarUDFImpl for PvQualityFlags {
                  `pv_outlier_mask`). Daylight: irradiance above 200 W/m2, or current above 1 A \
                  while the irradiance reads darkness; so the night's zeros are not stale nor \
                  dawn's quantised ramps lines. Readings of exactly zero (a dead array) never \
-                 count as stale.",
-                "pv_quality_flags(voltage, current, temperature, irradiance)",
+                 count as stale. With the window's count of readings: \
+                 `conflicting_timestamps` when it holds more than 80 for its 64 slots (a \
+                 logger whose clock jumped reports over its own true readings).",
+                "pv_quality_flags(voltage, current, temperature, irradiance[, readings])",
             )
             .with_sql_example(
-                "```sql\n> SELECT device_id, window_start, pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series) AS flags FROM silver;\n```",
+                "```sql\n> SELECT device_id, window_start, pv_quality_flags(voltage_series, current_series, temperature_series, irradiance_series, readings) AS flags FROM silver;\n```",
             )
             .with_argument("voltage", "The window's voltage readings (`voltage_series`).")
             .with_argument("current", "Its current readings.")
             .with_argument("temperature", "Its module temperature readings.")
             .with_argument("irradiance", "Its plane-of-array irradiance readings.")
+            .with_argument(
+                "readings",
+                "Optional: how many readings the window received, duplicates included.",
+            )
             .with_related_udf("pv_stale_mask")
             .with_related_udf("pv_interpolated_mask")
             .with_related_udf("pv_outlier_mask")
@@ -295,5 +323,31 @@ mod tests {
             vec![Some(0.0); 64],
         ];
         assert!(flags(&night).is_empty(), "{:?}", flags(&night));
+    }
+
+    /// A window's series as SQL array literals.
+    fn literals(series: &[Vec<Option<f64>>; 4]) -> [String; 4] {
+        series.clone().map(|values| {
+            let values: Vec<String> = values
+                .iter()
+                .map(|v| v.map_or("NULL".into(), |v| format!("{v:.3}")))
+                .collect();
+            format!("[{}]", values.join(", "))
+        })
+    }
+
+    #[tokio::test]
+    async fn more_readings_than_slots_conflict() {
+        let [v, i, t, g] = literals(&healthy());
+        let with = |readings: &str| format!("pv_quality_flags({v}, {i}, {t}, {g}{readings})");
+        let list = crate::tests_support::string_list;
+        assert_eq!(list(&with("")).await, Some(vec![]));
+        assert_eq!(list(&with(", 80")).await, Some(vec![]));
+        assert_eq!(
+            list(&with(", 81")).await,
+            Some(vec!["conflicting_timestamps".to_string()])
+        );
+        let e = crate::tests_support::sql_error(&with(", 'many'")).await;
+        assert!(e.contains("`readings` must be an integer"), "{e}");
     }
 }

@@ -46,3 +46,17 @@ pub(crate) async fn bool_mask(expression: &str) -> Option<Vec<bool>> {
         mask.as_boolean().iter().map(|b| b == Some(true)).collect()
     })
 }
+
+/// The list of strings `expression` gives (NULL: None).
+pub(crate) async fn string_list(expression: &str) -> Option<Vec<String>> {
+    let batches = select(expression).await.expect("query");
+    let lists = batches[0].column(0).as_list::<i32>();
+    lists.is_valid(0).then(|| {
+        let values = lists.value(0);
+        values
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect()
+    })
+}
