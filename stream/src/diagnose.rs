@@ -336,7 +336,11 @@ mod tests {
             let flags = flags.value(row);
             let flags: Vec<&str> = flags.as_string::<i32>().iter().flatten().collect();
             let jumped = device.value(row) == "jumped";
-            assert_eq!(flags.contains(&"conflicting_timestamps"), jumped, "{flags:?}");
+            assert_eq!(
+                flags.contains(&"conflicting_timestamps"),
+                jumped,
+                "{flags:?}"
+            );
         }
     }
 }
