@@ -578,6 +578,45 @@ async fn predict_images_and_classifies_each_window_once() {
     let physical = plan.split("physical_plan").nth(1).expect("a physical plan");
     assert_eq!(physical.matches("pv_fault_classify(").count(), 1, "{plan}");
     assert_eq!(physical.matches("pv_scalogram(").count(), 0, "{plan}");
+
+    // No join builds a hash table of silver's rows: a hash join holds its build side whole
+    // and cannot spill, so a fleet's day of series (6.7 GB at 100,000 devices) would exhaust
+    // the memory pool. Silver streams through as the probe side.
+    let plan = bound(
+        &ctx,
+        crate::Plan::Predict.sql(),
+        &plant.params(Plan::Predict, day()),
+    )
+    .await
+    .create_physical_plan()
+    .await
+    .expect("a physical plan");
+    let mut builds = Vec::new();
+    hash_join_build_sides(&plan, &mut builds);
+    assert!(!builds.is_empty(), "predict joins silver with devices");
+    for columns in builds {
+        // Silver's rows, whole or projected, carry their key: a device and a window.
+        let has = |name: &str| columns.iter().any(|c| c == name);
+        assert!(
+            !(has("device_id") && has("window_start")),
+            "a hash join builds on silver: {columns:?}"
+        );
+    }
+}
+
+/// The columns of every hash join's build side in `plan`.
+fn hash_join_build_sides(
+    plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    builds: &mut Vec<Vec<String>>,
+) {
+    use datafusion::physical_plan::joins::HashJoinExec;
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        let schema = join.left().schema();
+        builds.push(schema.fields().iter().map(|f| f.name().clone()).collect());
+    }
+    for child in plan.children() {
+        hash_join_build_sides(child, builds);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
