@@ -40,6 +40,8 @@ export PVFLOW_MODEL_PATH="$PWD/models/pv_fault_lean.onnx"
 export PVFLOW_MODEL_NORMALIZATION="$PWD/models/normalization.json"
 # One task per slot per stage (docs/configuration.md, [cluster] partitions).
 export PVFLOW_CLUSTER_PARTITIONS=$((EXECUTORS * SLOTS))
+# The executors write only where [storage] lets them: the demo's datasets live under WORK.
+export PVFLOW_STORAGE_ROOTS="[\"$PWD/$WORK/demo\"]"
 
 rm -rf "$WORK"
 mkdir -p "$WORK"
