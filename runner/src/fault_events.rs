@@ -29,7 +29,7 @@ use datafusion::arrow::datatypes::{
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -44,18 +44,16 @@ use std::sync::{Arc, LazyLock};
 /// diagnosis' class and probability, the mean irradiance (daylight or not) and the energy the
 /// window lost against PVWatts' expectation.
 fn windows_sql() -> String {
-    format!(
-        "SELECT device_id,
-                window_start,
-                fault_label,
-                array_element(probabilities, fault_code + 1) AS probability,
-                irradiance_mean,
-                expected_power_w,
-                measured_power_w,
-                bool_or(fault_label <> '{normal}') OVER (PARTITION BY device_id) AS faulty
-         FROM day_of_gold",
-        normal = pvflow_episodes::NORMAL,
-    )
+    "SELECT device_id,
+            window_start,
+            fault_label,
+            array_element(probabilities, fault_code + 1) AS probability,
+            irradiance_mean,
+            expected_power_w,
+            measured_power_w
+     FROM day_of_gold
+     ORDER BY device_id, window_start"
+        .into()
 }
 
 /// `fault_events`' columns, the partition column last.
@@ -192,20 +190,10 @@ async fn find_episodes(
     }
     register_parquet_files(ctx, "day_of_gold", urls).await?;
 
-    let mut df = ctx.sql(&windows_sql()).await?;
-    let keep = if carried.is_empty() {
-        col("faulty")
-    } else {
-        let ids = carried.keys().map(|id| lit(id.as_str())).collect();
-        col("faulty").or(col("device_id").in_list(ids, false))
-    };
-    df = df.filter(keep)?.sort(vec![
-        col("device_id").sort(true, false),
-        col("window_start").sort(true, false),
-    ])?;
-    let mut stream = df.execute_stream().await?;
-
-    let mut current: Option<(String, DeviceEpisodes)> = None;
+    // Sorted by device and time (a sort that spills), then taken a device at a time: a window
+    // function over the day (which device had a fault) would hold the whole day in one batch.
+    let mut stream = ctx.sql(&windows_sql()).await?.execute_stream().await?;
+    let mut current: Option<(String, Vec<DayWindow>)> = None;
     while let Some(batch) = stream.try_next().await? {
         let column = |name: &str, to: &DataType| -> DfResult<ArrayRef> {
             let found = batch.column_by_name(name).ok_or_else(|| {
@@ -238,18 +226,17 @@ async fn find_episodes(
         for row in 0..batch.num_rows() {
             let id = device.value(row);
             if current.as_ref().is_none_or(|(current, _)| current != id) {
-                if let Some((done, state)) = current.take() {
-                    day.device_done(&done, &state)?;
+                if let Some((done, windows)) = current.take() {
+                    device_day(&done, &windows, &mut carried, rules, &mut day)?;
                 }
-                let state = carried.remove(id).unwrap_or_default();
-                current = Some((id.to_string(), state));
+                current = Some((id.to_string(), Vec::new()));
             }
-            let Some((_, state)) = current.as_mut() else {
+            let Some((_, windows)) = current.as_mut() else {
                 continue;
             };
-            let window = Window {
+            windows.push(DayWindow {
                 start_ms: start.value(row),
-                class: label.is_valid(row).then(|| label.value(row)),
+                class: label.is_valid(row).then(|| label.value(row).to_string()),
                 probability: if probability.is_valid(row) {
                     probability.value(row) as f32
                 } else {
@@ -263,20 +250,11 @@ async fn find_episodes(
                     measured.is_valid(row).then(|| measured.value(row)),
                     WINDOW_SECONDS,
                 ),
-            };
-            for event in state.offer(id, &window, rules) {
-                if event.kind == EventKind::Closed {
-                    day.rows.push(EpisodeRow {
-                        device_id: event.device_id,
-                        episode: event.episode,
-                        closed_by_ms: Some(event.decided_by_ms),
-                    });
-                }
-            }
+            });
         }
     }
-    if let Some((done, state)) = current.take() {
-        day.device_done(&done, &state)?;
+    if let Some((done, windows)) = current.take() {
+        device_day(&done, &windows, &mut carried, rules, &mut day)?;
     }
     // Devices carried over without a window today (offline all day) keep what they had.
     for (id, state) in &carried {
@@ -284,6 +262,55 @@ async fn find_episodes(
     }
 
     Ok(day)
+}
+
+/// One window of a device's day in gold, owned while the device's windows are gathered.
+struct DayWindow {
+    start_ms: i64,
+    class: Option<String>,
+    probability: f32,
+    irradiance: Option<f32>,
+    energy_lost_wh: Option<f64>,
+}
+
+/// Device `id`'s day, its `windows` in time order, through the episode rules from the state it
+/// carried; a device with neither a fault window nor a carried state has nothing to track.
+fn device_day(
+    id: &str,
+    windows: &[DayWindow],
+    carried: &mut BTreeMap<String, DeviceEpisodes>,
+    rules: &EpisodeRules,
+    day: &mut DayEpisodes,
+) -> Result<()> {
+    let faulty = windows.iter().any(|w| {
+        w.class
+            .as_deref()
+            .is_some_and(|c| c != pvflow_episodes::NORMAL)
+    });
+    let state = carried.remove(id);
+    if !faulty && state.is_none() {
+        return Ok(());
+    }
+    let mut state = state.unwrap_or_default();
+    for w in windows {
+        let window = Window {
+            start_ms: w.start_ms,
+            class: w.class.as_deref(),
+            probability: w.probability,
+            irradiance: w.irradiance,
+            energy_lost_wh: w.energy_lost_wh,
+        };
+        for event in state.offer(id, &window, rules) {
+            if event.kind == EventKind::Closed {
+                day.rows.push(EpisodeRow {
+                    device_id: event.device_id,
+                    episode: event.episode,
+                    closed_by_ms: Some(event.decided_by_ms),
+                });
+            }
+        }
+    }
+    day.device_done(id, &state)
 }
 
 /// The state the run for the day before `date` left, by device; empty, with a warning, if no
