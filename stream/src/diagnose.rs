@@ -26,9 +26,6 @@ const SERIES: [&str; CHANNELS] = [
     "irradiance_series",
 ];
 
-/// Gold's judgement of a day of silver.
-const PREDICT: &str = include_str!("../../plans/predict.sql");
-
 /// A batch of closed windows as silver's rows: ingest's per-window flags beside the series (the
 /// mean temperature over the window's slots, where ingest averages every reading it got).
 const AS_SILVER: &str = "
@@ -44,19 +41,19 @@ FROM closed_windows";
 /// the median of the batch's windows of one array type and start, not of the whole plant's: a
 /// partition's devices are a sample of every type (Kafka spreads devices by key), and a batch
 /// never waits for other partitions.
-fn live_rows() -> String {
-    format!(
-        "
+const LIVE_ROWS: &str = concat!(
+    "
 SELECT w.device_id, w.window_start, CAST(w.window_start AS DATE) AS date, w.readings,
        w.kafka_partition, g.fault_code, g.fault_label, g.probabilities, g.model_version,
        COALESCE(g.quality_flags, w.quality_flags) AS quality_flags, g.irradiance_mean,
        g.measured_power_w, g.expected_power_w
 FROM silver w
 LEFT JOIN (
-{PREDICT}
+",
+    include_str!("../../plans/predict.sql"),
+    "
 ) g ON w.device_id = g.device_id AND w.window_start = g.window_start"
-    )
-}
+);
 
 /// `windows` of Kafka partition `partition` as a table: one row each, its series as
 /// `pv_window_series` gives them.
@@ -143,7 +140,7 @@ pub async fn diagnose(
         ("i_mp".to_string(), ScalarValue::Float64(Some(rating.i_mp))),
     ]));
     batch
-        .sql(&live_rows())
+        .sql(LIVE_ROWS)
         .await?
         .with_param_values(params)?
         .collect()
@@ -291,28 +288,15 @@ mod tests {
         let batches = diagnose(&session(), &windows, 0, &ArrayRating::default())
             .await
             .expect("diagnosed");
-        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
-            .expect("one batch");
-        let device = batch.column(0).as_string::<i32>();
-        let flags = batch.column(9).as_list::<i32>();
-        let code = batch.column(5).as_primitive::<Int32Type>();
-        for row in 0..batch.num_rows() {
-            let flags = flags.value(row);
-            let flags: Vec<&str> = flags.as_string::<i32>().iter().flatten().collect();
-            let hot = device.value(row) == "hot";
+        for (device, flags, diagnosed) in flagged(&batches) {
+            let hot = device == "hot";
             assert_eq!(
-                flags.contains(&"temperature_inconsistent"),
+                flags.iter().any(|f| f == "temperature_inconsistent"),
                 hot,
-                "{}: {flags:?}",
-                device.value(row)
+                "{device}: {flags:?}"
             );
             // An untrusted window gets no fault class.
-            assert_eq!(
-                code.is_valid(row),
-                flags.is_empty(),
-                "{}",
-                device.value(row)
-            );
+            assert_eq!(diagnosed, flags.is_empty(), "{device}");
         }
     }
 
@@ -328,19 +312,33 @@ mod tests {
         )
         .await
         .expect("diagnosed");
-        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
-            .expect("one batch");
-        let device = batch.column(0).as_string::<i32>();
-        let flags = batch.column(9).as_list::<i32>();
-        for row in 0..batch.num_rows() {
-            let flags = flags.value(row);
-            let flags: Vec<&str> = flags.as_string::<i32>().iter().flatten().collect();
-            let jumped = device.value(row) == "jumped";
+        for (device, flags, _) in flagged(&batches) {
+            let jumped = device == "jumped";
             assert_eq!(
-                flags.contains(&"conflicting_timestamps"),
+                flags.iter().any(|f| f == "conflicting_timestamps"),
                 jumped,
-                "{flags:?}"
+                "{device}: {flags:?}"
             );
         }
+    }
+
+    /// Each live row's device, quality flags and whether it has a fault class.
+    fn flagged(batches: &[RecordBatch]) -> Vec<(String, Vec<String>, bool)> {
+        let batch = datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches)
+            .expect("one batch");
+        let device = batch.column(0).as_string::<i32>();
+        let code = batch.column(5).as_primitive::<Int32Type>();
+        let flags = batch.column(9).as_list::<i32>();
+        (0..batch.num_rows())
+            .map(|row| {
+                let row_flags = flags.value(row);
+                let row_flags = row_flags.as_string::<i32>().iter().flatten();
+                (
+                    device.value(row).to_string(),
+                    row_flags.map(str::to_string).collect(),
+                    code.is_valid(row),
+                )
+            })
+            .collect()
     }
 }
